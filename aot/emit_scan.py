@@ -1,0 +1,112 @@
+"""Emission of a Scan node: an outlined step function plus a `scan.*` op chain."""
+from __future__ import annotations
+
+from mlir import ir
+from mlir.dialects import arith, func
+
+from .dialects.scan import loop_type
+from .runtime import status as st
+from .emit import FunctionEmitter, dim, index_const, index_max, scalar_of, tensor_type, to_index
+from .graph import Apply
+
+
+def _chain(name: str, loop: ir.Value, operands=(), attributes=None) -> ir.Value:
+    return ir.Operation.create(name, results=[loop_type()], operands=[loop, *operands],
+                               attributes=attributes or {}).result
+
+
+def _taps(taps) -> ir.Attribute:
+    return ir.DenseI64ArrayAttr.get([int(t) for t in taps])
+
+
+def emit_step_function(fe: FunctionEmitter, op) -> str:
+    """Outline the step as `func.func private @..._step`; returns its symbol name."""
+    arg_types = [tensor_type(v.type) for v in op.inner_inputs]
+    result_types = []
+    state_i = 0
+    first_tap_of_state = []
+    arg = sum(len(t) for t in op.seq_taps)
+    for kind, taps, out in zip(op.out_kinds, op.out_taps, op.inner_outputs):
+        if kind == "state":
+            result_types.append(arg_types[arg])
+            first_tap_of_state.append(arg)
+            arg += len(taps)
+            state_i += 1
+        else:
+            result_types.append(tensor_type(out.type))
+            first_tap_of_state.append(None)
+    if op.condition is not None:
+        result_types.append(ir.IntegerType.get_signless(1))
+    result_types.append(ir.IntegerType.get_signless(32))
+    fn = fe.module.new_function(f"{op.name or 'scan'}_step", arg_types, result_types, private=True)
+    body = FunctionEmitter(fe.module, fn, op.inner_inputs)
+    with ir.InsertionPoint(body.block):
+        wanted = list(op.inner_outputs) + ([op.condition] if op.condition is not None else [])
+        values = body.emit(wanted)
+        results = []
+        for value, out, tap_arg, rtype in zip(values, op.inner_outputs, first_tap_of_state, result_types):
+            if tap_arg is not None:
+                # a state's new value must keep the state's shape
+                state = fn.entry_block.arguments[tap_arg]
+                for axis in range(out.ndim):
+                    same = arith.cmpi(arith.CmpIPredicate.eq, dim(value, axis), dim(state, axis))
+                    body.check(same, st.STEP_SHAPE)
+            results.append(value if value.type == rtype else conform_to(value, rtype))
+        if op.condition is not None:
+            results.append(scalar_of(values[-1], "bool"))
+        func.ReturnOp([*results, body.status])
+    return fn.name.value
+
+
+def conform_to(value: ir.Value, rtype: ir.Type) -> ir.Value:
+    from mlir.dialects import tensor
+    return tensor.cast(rtype, value)
+
+
+def emit_scan(fe: FunctionEmitter, node: Apply, values):
+    op = node.op
+    parts = op.split_inputs(values)
+    var_parts = op.split_inputs(node.inputs)
+    body = emit_step_function(fe, op)
+    n = to_index(parts["n_steps"], var_parts["n_steps"].dtype)
+    fe.check(arith.cmpi(arith.CmpIPredicate.sge, n, index_const(0)), st.BAD_N_STEPS)
+    n = index_max(n, index_const(0))
+    bool_attr = lambda b: ir.BoolAttr.get(bool(b))  # noqa: E731
+    loop = ir.Operation.create("scan.loop", results=[loop_type()], operands=[n], attributes={
+        "body": ir.FlatSymbolRefAttr.get(body), "go_backwards": bool_attr(op.go_backwards),
+        "until": bool_attr(op.condition is not None)}).result
+    for seq, taps in zip(parts["sequences"], op.seq_taps):
+        loop = _chain("scan.sequence", loop, [seq], {"taps": _taps(taps)})
+    inits = iter(zip(parts["initial"], var_parts["initial"]))
+    dims_iter = iter(zip(parts["collect_dims"], var_parts["collect_dims"]))
+    collect_i = 0
+    for kind, taps in zip(op.out_kinds, op.out_taps):
+        keep = {"keep": ir.StringAttr.get("all")}
+        if kind == "state":
+            init, init_var = next(inits)
+            if taps != [-1]:
+                rows = dim(init, 0)
+                fe.check(arith.cmpi(arith.CmpIPredicate.sge, rows, index_const(-min(taps))),
+                         st.INITIAL_TOO_SHORT)
+            loop = _chain("scan.state", loop, [init], {"taps": _taps(taps), **keep})
+        else:
+            rank = op.collect_ranks[collect_i]
+            collect_i += 1
+            sizes = []
+            for _ in range(rank):
+                v, var = next(dims_iter)
+                size = to_index(v, var.dtype)
+                sizes.append(index_max(size, index_const(0)))
+            loop = _chain("scan.collect", loop, sizes, keep)
+    for p in parts["params"]:
+        loop = _chain("scan.param", loop, [p])
+    outputs = []
+    for i, var in enumerate(node.outputs):
+        out = ir.Operation.create("scan.output", results=[tensor_type(var.type)], operands=[loop],
+                                  attributes={"index": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), i)})
+        outputs.append(out.result)
+    bits = ir.Operation.create("scan.status", results=[ir.IntegerType.get_signless(32)],
+                               operands=[loop]).result
+    fe.status = arith.ori(fe.status, bits)
+    return outputs
+

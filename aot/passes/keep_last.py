@@ -1,0 +1,86 @@
+"""scan-keep-last (save-mem): store only what the uses of a scan output need.
+
+Source and target: scan dialect. Patterns (MLIR rewrite API):
+- `scan.output` whose every use is `scan.last` (Aesara's `result[-1]`): mark the
+  output's state/collect op `keep = "last"` and replace the output and its
+  `scan.last` users with a per-step-shaped `scan.output`.
+- `scan.output` with no uses: keep = "last" (a state must still be carried).
+- `scan.loop` none of whose results is read: erase the chain (IRDL ops carry no
+  side-effect information, so the upstream dead-code rules cannot do it).
+"""
+from __future__ import annotations
+
+from mlir import ir
+from mlir.rewrite import RewritePatternSet, walk_and_apply_patterns
+
+from ..dialects.verify import collect_chain
+
+
+def _output_op(output: ir.Operation) -> ir.Operation:
+    """The state/collect op that defines `output`'s values."""
+    loop_value_owner = output.operands[0].owner
+    chain = []
+    op = loop_value_owner
+    while True:
+        op = op.operation if hasattr(op, "operation") else op
+        chain.append(op)
+        if op.name == "scan.loop":
+            break
+        op = op.operands[0].owner
+    outputs = [o for o in reversed(chain) if o.name in ("scan.state", "scan.collect")]
+    return outputs[ir.IntegerAttr(output.attributes["index"]).value]
+
+
+def keep_last_output(op, rewriter) -> bool:
+    """scan.output used only by scan.last (or not at all) -> keep = "last"."""
+    op = op.operation
+    users = [u.owner for u in op.result.uses]
+    users = [u.operation if hasattr(u, "operation") else u for u in users]
+    if any(u.name != "scan.last" for u in users):
+        return True  # no match
+    target = _output_op(op)
+    if ir.StringAttr(target.attributes["keep"]).value == "last":
+        return True
+    target.attributes["keep"] = ir.StringAttr.get("last")
+    stacked = ir.RankedTensorType(op.result.type)
+    step_type = ir.RankedTensorType.get(stacked.shape[1:], stacked.element_type)
+    with ir.InsertionPoint(op), op.location:
+        last = ir.Operation.create("scan.output", results=[step_type], operands=[op.operands[0]],
+                                   attributes={"index": op.attributes["index"]})
+    for user in users:
+        result = last.result
+        if user.result.type != step_type:
+            from mlir.dialects import tensor
+            with ir.InsertionPoint(user), user.location:
+                result = tensor.cast(user.result.type, last.result)
+        rewriter.replace_op(user, [result])
+    rewriter.erase_op(op)
+    return False
+
+
+def erase_dead_scan(op, rewriter) -> bool:
+    """scan.loop whose results nobody reads (beyond its status) -> erased."""
+    op = op.operation
+    chain, readers = collect_chain(op)
+    if any(r.name != "scan.status" for r in readers):
+        return True
+    if any(len(list(r.result.uses)) for r in readers if r.name != "scan.status"):
+        return True
+    # the status of a loop with no used output is only read by the function's status OR
+    zero = None
+    for r in readers:
+        with ir.InsertionPoint(r), r.location:
+            from mlir.dialects import arith
+            zero = arith.constant(ir.IntegerType.get_signless(32), 0)
+        rewriter.replace_op(r, [zero])
+    for c in reversed(chain):
+        rewriter.erase_op(c)
+    return False
+
+
+def scan_keep_last(module_op: ir.Operation, pass_=None) -> None:
+    """The pass."""
+    patterns = RewritePatternSet()
+    patterns.add("scan.output", keep_last_output)
+    patterns.add("scan.loop", erase_dead_scan)
+    walk_and_apply_patterns(module_op, patterns.freeze())

@@ -1,0 +1,361 @@
+"""lower-scan-to-scf: `scan.*` chains become `scf.for` (or `scf.while` with `until`).
+
+Source: scan dialect; target: scf + tensor + arith + func.call to the step body
+(the `inline` pass then inlines it).
+
+Storage per output, all destination-passing (no allocation inside the loop):
+- keep="all": one buffer of L + n rows (L initial rows for a state, 0 for a
+  collect); step t reads tap k at row L + t + k and writes row L + t.
+- keep="last", one tap: the value itself is the loop-carried value (a scalar
+  for rank-0 states, so the loop keeps it in a register).
+- keep="last", L > 1 taps: a ring of L rows; tap k is row (t + L + k) mod L.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mlir import ir
+from mlir.dialects import arith, bufferization, func, scf, tensor
+
+from ..dialects.verify import collect_chain
+from ..runtime import status as st
+
+DYN = ir.ShapedType.get_dynamic_size()
+
+
+def _c(v: int) -> ir.Value:
+    return arith.constant(ir.IndexType.get(), v)
+
+
+def _dim(value: ir.Value, axis: int) -> ir.Value:
+    shape = ir.RankedTensorType(value.type).shape
+    return _c(shape[axis]) if shape[axis] != DYN else tensor.dim(value, _c(axis))
+
+
+def _split(values):
+    static, dynamic = [], []
+    for v in values:
+        if isinstance(v, int):
+            static.append(v)
+        else:
+            static.append(DYN)
+            dynamic.append(v)
+    return static, dynamic
+
+
+def _extract(source: ir.Value, offsets, sizes, result_type: ir.Type) -> ir.Value:
+    s_off, d_off = _split(offsets)
+    s_size, d_size = _split(sizes)
+    return tensor.ExtractSliceOp(result_type, source, d_off, d_size, [], s_off, s_size,
+                                 [1] * len(offsets)).result
+
+
+def _insert(source: ir.Value, dest: ir.Value, offsets, sizes) -> ir.Value:
+    s_off, d_off = _split(offsets)
+    s_size, d_size = _split(sizes)
+    return tensor.InsertSliceOp(source, dest, d_off, d_size, [], s_off, s_size, [1] * len(offsets)).result
+
+
+def _static_or(value_type: ir.RankedTensorType, axis: int, dynamic: ir.Value):
+    s = value_type.shape[axis]
+    return s if s != DYN else dynamic
+
+
+@dataclass
+class Slot:
+    """How one output is stored while the loop runs."""
+    kind: str                      # state | collect
+    keep: str                      # all | last
+    taps: list[int]
+    value_type: ir.RankedTensorType
+    dims: list = field(default_factory=list)   # per-step value dims (index values / ints)
+    rows: int = 0                  # L: initial rows kept before step 0
+    mode: str = ""                 # buffer | direct | scalar | ring
+    carried: int = -1              # position among loop-carried values
+
+    @property
+    def rank(self) -> int:
+        return self.value_type.rank
+
+
+def _row_type(slot: Slot) -> ir.RankedTensorType:
+    return ir.RankedTensorType.get([1, *slot.value_type.shape], slot.value_type.element_type)
+
+
+def _read_row(buf: ir.Value, row: ir.Value, slot: Slot) -> ir.Value:
+    if slot.rank == 0:
+        elem = tensor.extract(buf, [row])
+        return tensor.from_elements(slot.value_type, [elem])
+    sizes = [1] + [_static_or(slot.value_type, a, d) for a, d in enumerate(slot.dims)]
+    return _extract(buf, [row] + [0] * slot.rank, sizes, slot.value_type)
+
+
+def _write_row(buf: ir.Value, row: ir.Value, value: ir.Value, slot: Slot) -> ir.Value:
+    if slot.rank == 0:
+        return tensor.insert(tensor.extract(value, []), buf, [row])
+    # never write outside the row, even if the step produced a wrongly shaped value
+    # (the body has already flagged STEP_SHAPE)
+    sizes = []
+    for axis, expected in enumerate(slot.dims):
+        static = slot.value_type.shape[axis]
+        if static != DYN:
+            sizes.append(static)
+        else:
+            sizes.append(arith.minsi(expected, _dim(value, axis)))
+    if any(not isinstance(s, int) for s in sizes):
+        value = _extract(value, [0] * slot.rank, sizes, slot.value_type)
+    return _insert(value, buf, [row] + [0] * slot.rank, [1] + sizes)
+
+
+def _buffer(rows: ir.Value, slot: Slot) -> ir.Value:
+    sizes = [rows] + [_static_or(slot.value_type, a, d) for a, d in enumerate(slot.dims)]
+    return tensor.empty(sizes, slot.value_type.element_type)
+
+
+def lower_chain(loop_op: ir.Operation) -> None:
+    chain, readers = collect_chain(loop_op)
+    attrs = loop_op.attributes
+    body_name = ir.FlatSymbolRefAttr(attrs["body"]).value
+    until = bool(ir.BoolAttr(attrs["until"]).value)
+    go_backwards = bool(ir.BoolAttr(attrs["go_backwards"]).value)
+    module_op = loop_op.parent
+    while module_op.name != "builtin.module":
+        module_op = module_op.parent
+    callee = _lookup(module_op, body_name)
+    result_types = list(ir.FunctionType(ir.TypeAttr(callee.attributes["function_type"]).value).results)
+    last = chain[-1]
+    n = loop_op.operands[0]
+    with ir.InsertionPoint(last), last.location:
+        sequences, slots, params = [], [], []
+        out_i = 0
+        for op in chain[1:]:
+            if op.name == "scan.sequence":
+                sequences.append((op.operands[1], list(ir.DenseI64ArrayAttr(op.attributes["taps"]))))
+            elif op.name == "scan.param":
+                params.append(op.operands[1])
+            else:
+                vtype = ir.RankedTensorType(result_types[out_i])
+                keep = ir.StringAttr(op.attributes["keep"]).value
+                if op.name == "scan.state":
+                    taps = list(ir.DenseI64ArrayAttr(op.attributes["taps"]))
+                    slots.append(_state_slot(op.operands[1], taps, keep, vtype))
+                else:
+                    slots.append(Slot("collect", keep, [], vtype, dims=list(op.operands[1:])))
+                out_i += 1
+        carried = [_initial_carrier(s, n) for s in slots]
+        status0 = arith.constant(ir.IntegerType.get_signless(32), 0)
+
+        def step(t: ir.Value, values: list[ir.Value]):
+            args = []
+            for seq, taps in sequences:
+                rows = max(0, -min(taps))
+                length = _dim(seq, 0)
+                rtype = ir.RankedTensorType(seq.type)
+                elem_type = ir.RankedTensorType.get(rtype.shape[1:], rtype.element_type)
+                for k in taps:
+                    row = arith.addi(t, _c(rows + k))
+                    if go_backwards:
+                        row = arith.subi(arith.subi(length, _c(1)), row)
+                    slot = Slot("seq", "all", [], elem_type, dims=[_dim(seq, a) for a in range(1, rtype.rank)])
+                    args.append(_read_row(seq, row, slot))
+            for slot, value in zip(slots, values):
+                if slot.kind != "state":
+                    continue
+                for k in slot.taps:
+                    args.append(_read_tap(slot, value, t, k))
+            args.extend(params)
+            call = func.CallOp(result_types, ir.FlatSymbolRefAttr.get(body_name), args)
+            outs = list(call.results)
+            new_values = [_store(slot, value, t, out) for slot, value, out in zip(slots, values, outs)]
+            stop = outs[len(slots)] if until else None
+            return new_values, stop, outs[-1]
+
+        if until:
+            steps, finals, bits = _while_loop(n, carried, status0, step)
+        else:
+            steps, finals, bits = _for_loop(n, carried, status0, step)
+        results = [_final_value(slot, value, steps) for slot, value in zip(slots, finals)]
+        for reader in readers:
+            if reader.name == "scan.output":
+                index = ir.IntegerAttr(reader.attributes["index"]).value
+                slot = slots[index]
+                if slot.keep == "last" and len(list(reader.result.uses)):
+                    empty_run = arith.cmpi(arith.CmpIPredicate.eq, steps, _c(0))
+                    bits = arith.ori(bits, arith.select(empty_run, arith.constant(
+                        ir.IntegerType.get_signless(32), st.EMPTY_LAST), arith.constant(
+                        ir.IntegerType.get_signless(32), 0)))
+        for reader in readers:
+            if reader.name == "scan.output":
+                value = results[ir.IntegerAttr(reader.attributes["index"]).value]
+                if value.type != reader.result.type:
+                    value = tensor.cast(reader.result.type, value)
+                reader.result.replace_all_uses_with(value)
+            elif reader.name == "scan.steps":
+                reader.result.replace_all_uses_with(steps)
+            else:
+                reader.result.replace_all_uses_with(bits)
+    for reader in readers:
+        reader.erase()
+    for op in reversed(chain):
+        op.erase()
+
+
+def _lookup(module_op: ir.Operation, name: str) -> ir.Operation:
+    for op in module_op.regions[0].blocks[0].operations:
+        if op.operation.name == "func.func" and ir.StringAttr(op.attributes["sym_name"]).value == name:
+            return op.operation
+    raise ValueError(f"scan body @{name} not found")
+
+
+def _state_slot(init: ir.Value, taps: list[int], keep: str, vtype: ir.RankedTensorType) -> Slot:
+    block = taps != [-1]
+    rows = -min(taps)
+    offset = 1 if block else 0
+    dims = [_dim(init, a + offset) for a in range(vtype.rank)]
+    slot = Slot("state", keep, taps, vtype, dims=dims, rows=rows)
+    slot.init, slot.block = init, block
+    return slot
+
+
+def _initial_carrier(slot: Slot, n: ir.Value) -> ir.Value:
+    if slot.kind == "collect":
+        if slot.keep == "all":
+            slot.mode = "buffer"
+            return _buffer(n, slot)
+        slot.mode = "scalar" if slot.rank == 0 else "direct"
+        zero = arith.constant(slot.value_type.element_type,
+                              0.0 if ir.FloatType.isinstance(slot.value_type.element_type) else 0)
+        if slot.rank == 0:
+            return zero
+        from mlir.dialects import linalg
+        return linalg.fill(zero, outs=[_buffer_value(slot)])
+    init = slot.init
+    if slot.keep == "last" and slot.rows == 1:
+        value = init if not slot.block else _read_row(init, _c(0), slot)
+        if slot.rank == 0:
+            slot.mode = "scalar"
+            return tensor.extract(value, [])
+        slot.mode = "direct"
+        return value
+    slot.mode = "buffer" if slot.keep == "all" else "ring"
+    rows = _c(slot.rows) if slot.keep == "last" else arith.addi(_c(slot.rows), n)
+    buf = _buffer(rows, slot)
+    if slot.block:
+        sizes = [slot.rows] + [_static_or(slot.value_type, a, d) for a, d in enumerate(slot.dims)]
+        head_type = ir.RankedTensorType.get([slot.rows, *slot.value_type.shape], slot.value_type.element_type)
+        head = _extract(init, [0] * (slot.rank + 1), sizes, head_type)
+        return _insert(head, buf, [0] * (slot.rank + 1), sizes)
+    return _write_row(buf, _c(0), init, slot)
+
+
+def _buffer_value(slot: Slot) -> ir.Value:
+    sizes = [_static_or(slot.value_type, a, d) for a, d in enumerate(slot.dims)]
+    return tensor.empty(sizes, slot.value_type.element_type)
+
+
+def _read_tap(slot: Slot, value: ir.Value, t: ir.Value, k: int) -> ir.Value:
+    if slot.mode == "scalar":
+        return tensor.from_elements(slot.value_type, [value])
+    if slot.mode == "direct":
+        return value
+    if slot.mode == "buffer":
+        return _read_row(value, arith.addi(t, _c(slot.rows + k)), slot)
+    return _read_row(value, arith.remui(arith.addi(t, _c(slot.rows + k)), _c(slot.rows)), slot)
+
+
+def _store(slot: Slot, value: ir.Value, t: ir.Value, new: ir.Value) -> ir.Value:
+    if slot.mode == "scalar":
+        return tensor.extract(new, [])
+    if slot.mode == "direct":
+        # write the new value into the carried buffer: with eliminate-empty-tensors the
+        # step's last op computes straight into it, so no step allocates
+        new = new if new.type == value.type else tensor.cast(value.type, new)
+        return bufferization.MaterializeInDestinationOp(value.type, new, value).result
+    if slot.mode == "buffer":
+        row = arith.addi(t, _c(slot.rows)) if slot.kind == "state" else t
+        return _write_row(value, row, new, slot)
+    return _write_row(value, arith.remui(t, _c(slot.rows)), new, slot)
+
+
+def _final_value(slot: Slot, value: ir.Value, steps: ir.Value) -> ir.Value:
+    if slot.mode == "scalar":
+        return tensor.from_elements(slot.value_type, [value])
+    if slot.mode == "direct":
+        return value
+    if slot.mode == "ring":
+        row = arith.remui(arith.addi(steps, _c(slot.rows - 1)), _c(slot.rows))
+        return _read_row(value, row, slot)
+    first = slot.rows if slot.kind == "state" else 0
+    sizes = [steps] + [_static_or(slot.value_type, a, d) for a, d in enumerate(slot.dims)]
+    stacked = ir.RankedTensorType.get([DYN, *slot.value_type.shape], slot.value_type.element_type)
+    return _extract(value, [first] + [0] * slot.rank, sizes, stacked)
+
+
+def _for_loop(n, carried, status0, step):
+    loop = scf.ForOp(_c(0), n, _c(1), [*carried, status0])
+    with ir.InsertionPoint(loop.body):
+        values = list(loop.inner_iter_args)
+        new_values, _, bits = step(loop.induction_variable, values[:-1])
+        scf.YieldOp([*new_values, arith.ori(values[-1], bits)])
+    results = list(loop.results)
+    return n, results[:-1], results[-1]
+
+
+def _while_loop(n, carried, status0, step):
+    i1 = ir.IntegerType.get_signless(1)
+    index = ir.IndexType.get()
+    inits = [_c(0), arith.constant(i1, 1), *carried, status0]
+    types = [v.type for v in inits]
+    loop = scf.WhileOp(types, inits)
+    before = loop.before.blocks.append(*types)
+    with ir.InsertionPoint(before):
+        t, go = before.arguments[0], before.arguments[1]
+        more = arith.andi(go, arith.cmpi(arith.CmpIPredicate.slt, t, n))
+        scf.ConditionOp(more, list(before.arguments))
+    after = loop.after.blocks.append(*types)
+    with ir.InsertionPoint(after):
+        args = list(after.arguments)
+        t = args[0]
+        new_values, stop, bits = step(t, args[2:-1])
+        go = arith.xori(stop, arith.constant(i1, 1))
+        scf.YieldOp([arith.addi(t, _c(1)), go, *new_values, arith.ori(args[-1], bits)])
+    results = list(loop.results)
+    del index
+    return results[0], results[2:-1], results[-1]
+
+
+def lower_scan_to_scf(op: ir.Operation, pass_=None) -> None:
+    """The pass: lower every scan chain under `op` (innermost bodies first)."""
+    loops = []
+
+    def visit(o):
+        if o.name == "scan.loop":
+            loops.append(o)
+        return ir.WalkResult.ADVANCE
+
+    op.walk(visit)
+    for loop in loops:
+        lower_chain(loop)
+    lower_scan_last(op)
+
+
+def lower_scan_last(op: ir.Operation) -> None:
+    """`scan.last` left by scan-keep-last (the output has other uses): the last row."""
+    lasts = []
+
+    def visit(o):
+        if o.name == "scan.last":
+            lasts.append(o)
+        return ir.WalkResult.ADVANCE
+
+    op.walk(visit)
+    for last in lasts:
+        with ir.InsertionPoint(last), last.location:
+            stacked = last.operands[0]
+            rtype = ir.RankedTensorType(last.results[0].type)
+            row = arith.maxsi(arith.subi(_dim(stacked, 0), _c(1)), _c(0))
+            slot = Slot("last", "all", [], rtype,
+                        dims=[_dim(stacked, a + 1) for a in range(rtype.rank)])
+            value = _read_row(stacked, row, slot)
+        last.results[0].replace_all_uses_with(value)
+        last.erase()

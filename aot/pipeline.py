@@ -1,0 +1,73 @@
+"""The pass pipeline from the scan dialect to the LLVM dialect, in named stages.
+
+Each stage's IR is kept so a compiled function can show it (`f.ir("scan")`):
+
+    scan      the module as emitted (scan dialect + tensor/linalg/arith/math)
+    scan-opt  after scan-verify and scan-keep-last
+    scf       after lower-scan-to-scf, inlining the step bodies, canonicalize/cse
+    memref    after one-shot bufferization
+    llvm      the LLVM dialect handed to mlir-translate
+"""
+from __future__ import annotations
+
+from mlir import ir
+from mlir.dialects import linalg
+from mlir.passmanager import PassManager
+from mlir.rewrite import RewritePatternSet, apply_patterns_and_fold_greedily
+
+from .dialects.verify import scan_verify
+from .passes.keep_last import scan_keep_last
+from .passes.lower_scan import lower_scan_to_scf
+
+STAGES = ("scan", "scan-opt", "scf", "memref", "llvm")
+
+BUFFERIZE = (
+    "builtin.module(eliminate-empty-tensors,"
+    "one-shot-bufferize{bufferize-function-boundaries=1 function-boundary-type-conversion=identity-layout-map},"
+    "canonicalize,buffer-deallocation-pipeline,convert-bufferization-to-memref)"
+)
+TO_LLVM = (
+    "builtin.module(convert-linalg-to-loops,expand-strided-metadata,lower-affine,"
+    "convert-math-to-funcs{convert-ctlz=0},convert-math-to-libm,convert-scf-to-cf,"
+    "convert-to-llvm,convert-ub-to-llvm,reconcile-unrealized-casts,canonicalize)"
+)
+
+
+class CompileError(RuntimeError):
+    """A pass failed; the message carries MLIR's diagnostics."""
+
+
+def _run(module: ir.Module, pipeline: str, stage: str) -> None:
+    try:
+        pm = PassManager.parse(pipeline)
+        pm.run(module.operation)
+    except ir.MLIRError as err:  # pragma: no cover - reached only on compiler bugs
+        raise CompileError(f"stage {stage}: {err}") from None
+
+
+def copy_to_linalg(op, rewriter) -> bool:
+    """memref.copy -> linalg.copy, so strided copies need no runtime library."""
+    with rewriter.ip, op.location:
+        linalg.copy(op.operands[0], outs=[op.operands[1]])
+    rewriter.erase_op(op.operation)
+    return False
+
+
+def lower(module: ir.Module) -> dict[str, str]:
+    """Run every stage in place; returns each stage's printed IR."""
+    stages = {"scan": str(module)}
+    scan_verify(module.operation)
+    scan_keep_last(module.operation)
+    scan_verify(module.operation)
+    stages["scan-opt"] = str(module)
+    lower_scan_to_scf(module.operation)
+    _run(module, "builtin.module(inline,symbol-dce,canonicalize,cse)", "scf")
+    stages["scf"] = str(module)
+    _run(module, BUFFERIZE, "memref")
+    patterns = RewritePatternSet()
+    patterns.add("memref.copy", copy_to_linalg)
+    apply_patterns_and_fold_greedily(module, patterns.freeze())
+    stages["memref"] = str(module)
+    _run(module, TO_LLVM, "llvm")
+    stages["llvm"] = str(module)
+    return stages

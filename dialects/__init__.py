@@ -1,0 +1,1 @@
+"""`scanaot.dialects`: the scan MLIR dialect (IRDL definition, verifier)."""

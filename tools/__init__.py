@@ -1,0 +1,1 @@
+"""`scanaot.tools`: the command line and the benchmark suite."""
