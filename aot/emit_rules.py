@@ -233,12 +233,17 @@ def _arange(fe, node, values):
     init = empty([size], node.outputs[0].type)
 
     def body(args):
-        i = arith.index_cast(ir.IntegerType.get_signless(64), linalg.index(0))
+        i = arith.index_cast(ir.IntegerType.get_signless(64), loop_index(0))
         if dtype.startswith("float"):
             return arith.addf(start, arith.mulf(arith.sitofp(t, i), step))
         return arith.addi(start, arith.muli(cast_scalar(i, "int64", dtype), step))
 
     return [generic([], init, [ir.AffineMap.get_identity(1)], ["parallel"], body)]
+
+
+def loop_index(axis: int) -> ir.Value:
+    """The current iteration's index along `axis` inside a linalg.generic body."""
+    return linalg.IndexOp(ir.IntegerAttr.get(ir.IntegerType.get_signless(64), axis)).result
 
 
 _IDENTITY = {"sum": 0, "prod": 1}
@@ -473,7 +478,7 @@ def _gather(source, offsets, sizes, strides, regions, out):
         for axis in range(len(offsets)):
             if axis in kept:
                 step = index_const(strides[axis])
-                idx.append(arith.addi(offsets[axis], arith.muli(linalg.index(k), step)))
+                idx.append(arith.addi(offsets[axis], arith.muli(loop_index(k), step)))
                 k += 1
             else:
                 idx.append(offsets[axis])

@@ -55,7 +55,7 @@ def copy_out(desc: ctypes.Structure, rank: int, dtype: str) -> np.ndarray:
         out = np.empty(shape, dtype=np_dtype)
     else:
         base = desc.aligned + desc.offset * np_dtype.itemsize
-        extent = max((d - 1) * s for d, s in zip(shape, strides)) if rank else 0
+        extent = sum((d - 1) * s for d, s in zip(shape, strides)) if rank else 0
         raw = (ctypes.c_char * (extent + np_dtype.itemsize)).from_address(base)
         view = np.ndarray(shape, dtype=np_dtype, buffer=raw, strides=strides)
         out = np.array(view, copy=True)

@@ -224,7 +224,7 @@ def _initial_carrier(slot: Slot, n: ir.Value) -> ir.Value:
             return _buffer(n, slot)
         slot.mode = "scalar" if slot.rank == 0 else "direct"
         zero = arith.constant(slot.value_type.element_type,
-                              0.0 if ir.FloatType.isinstance(slot.value_type.element_type) else 0)
+                              0.0 if isinstance(slot.value_type.element_type, ir.FloatType) else 0)
         if slot.rank == 0:
             return zero
         from mlir.dialects import linalg
@@ -302,26 +302,37 @@ def _for_loop(n, carried, status0, step):
 
 
 def _while_loop(n, carried, status0, step):
+    """scf.while carrying (tensors..., scalars..., status, t, go).
+
+    Tensors come first: canonicalization drops unused scalar carriers from the
+    condition, and one-shot bufferization matches condition operands to the
+    before-region arguments by position.
+    """
     i1 = ir.IntegerType.get_signless(1)
-    index = ir.IndexType.get()
-    inits = [_c(0), arith.constant(i1, 1), *carried, status0]
+    order = sorted(range(len(carried)), key=lambda i: not isinstance(carried[i].type, ir.RankedTensorType))
+    inits = [carried[i] for i in order] + [status0, _c(0), arith.constant(i1, 1)]
     types = [v.type for v in inits]
     loop = scf.WhileOp(types, inits)
     before = loop.before.blocks.append(*types)
     with ir.InsertionPoint(before):
-        t, go = before.arguments[0], before.arguments[1]
+        t, go = before.arguments[-2], before.arguments[-1]
         more = arith.andi(go, arith.cmpi(arith.CmpIPredicate.slt, t, n))
         scf.ConditionOp(more, list(before.arguments))
     after = loop.after.blocks.append(*types)
     with ir.InsertionPoint(after):
         args = list(after.arguments)
-        t = args[0]
-        new_values, stop, bits = step(t, args[2:-1])
+        t = args[-2]
+        values = [None] * len(carried)
+        for pos, i in enumerate(order):
+            values[i] = args[pos]
+        new_values, stop, bits = step(t, values)
         go = arith.xori(stop, arith.constant(i1, 1))
-        scf.YieldOp([arith.addi(t, _c(1)), go, *new_values, arith.ori(args[-1], bits)])
+        scf.YieldOp([new_values[i] for i in order] + [arith.ori(args[-3], bits), arith.addi(t, _c(1)), go])
     results = list(loop.results)
-    del index
-    return results[0], results[2:-1], results[-1]
+    finals = [None] * len(carried)
+    for pos, i in enumerate(order):
+        finals[i] = results[pos]
+    return results[-2], finals, results[-3]
 
 
 def lower_scan_to_scf(op: ir.Operation, pass_=None) -> None:
