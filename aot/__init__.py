@@ -13,10 +13,10 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "scan": ("scanaot.scan", "scan"),
-    "until": ("scanaot.scan", "until"),
-    "function": ("scanaot.function", "function"),
-    "Function": ("scanaot.function", "Function"),
+    "scan": ("scanaot.scan_trace", "scan"),
+    "until": ("scanaot.scan_trace", "until"),
+    "function": ("scanaot.compiled", "function"),
+    "Function": ("scanaot.compiled", "Function"),
     "dot": ("scanaot.basic", "dot"),
     "tensor": ("scanaot.tensor", None),
     "config": ("scanaot.config", None),

@@ -449,7 +449,7 @@ def _slice_op_args(offsets, sizes, strides):
 
 @rule(ops.Subtensor)
 def _subtensor(fe, node, values):
-    from .scan import ScanOp
+    from .scan_trace import ScanOp
     x = node.inputs[0]
     out = node.outputs[0].type
     spec = node.op.spec
@@ -556,7 +556,7 @@ def _to_static(patch, s_size, regions):
 
 def _register_scan() -> None:
     from .emit_scan import emit_scan
-    from .scan import ScanOp
+    from .scan_trace import ScanOp
     RULES[ScanOp] = emit_scan
 
 

@@ -21,10 +21,15 @@ from .passes.lower_scan import lower_scan_to_scf
 
 STAGES = ("scan", "scan-opt", "scf", "memref", "llvm")
 
+# after inlining the step bodies: fold, then hoist what each step recomputes (dims
+# of loop-invariant tensors, arithmetic on them) so buffer sizes become invariant
+SIMPLIFY = ("builtin.module(inline,symbol-dce,canonicalize,cse,loop-invariant-code-motion,"
+            "canonicalize,cse)")
 BUFFERIZE = (
     "builtin.module(eliminate-empty-tensors,"
     "one-shot-bufferize{bufferize-function-boundaries=1 function-boundary-type-conversion=identity-layout-map},"
-    "canonicalize,buffer-deallocation-pipeline,convert-bufferization-to-memref)"
+    "canonicalize,func.func(buffer-hoisting,buffer-loop-hoisting),"
+    "buffer-deallocation-pipeline,convert-bufferization-to-memref)"
 )
 TO_LLVM = (
     "builtin.module(convert-linalg-to-loops,expand-strided-metadata,lower-affine,"
@@ -61,7 +66,7 @@ def lower(module: ir.Module) -> dict[str, str]:
     scan_verify(module.operation)
     stages["scan-opt"] = str(module)
     lower_scan_to_scf(module.operation)
-    _run(module, "builtin.module(inline,symbol-dce,canonicalize,cse)", "scf")
+    _run(module, SIMPLIFY, "scf")
     stages["scf"] = str(module)
     _run(module, BUFFERIZE, "memref")
     patterns = RewritePatternSet()
