@@ -16,6 +16,7 @@ non-sequences. Variables the step function uses without receiving them
 """
 from __future__ import annotations
 
+import inspect
 import types
 from collections import OrderedDict
 from typing import Any, Callable, Sequence
@@ -265,6 +266,7 @@ def scan(fn: Callable, sequences: Any = None, outputs_info: Any = None, non_sequ
                 inner_args.append(tap_type(name=f"{init.name or f'outputs_info[{i}]'}[t{tap:+d}]"))
         inner_params = [TensorType(p.dtype, p.broadcastable)(name=p.name) for p in params]
         inner_args.extend(inner_params)
+        _check_arity(fn, fn_name, inner_args)
         ret = fn(*inner_args)
         results, condition = _step_results(ret, len(outs) if outs else None)
 
@@ -309,6 +311,18 @@ def scan(fn: Callable, sequences: Any = None, outputs_info: Any = None, non_sequ
             var.name = name
     result = stacked if (return_list or len(stacked) != 1) else stacked[0]
     return result, OrderedDict()
+
+
+def _check_arity(fn: Callable, fn_name: str, args: list[Variable]) -> None:
+    """A step function that cannot take scan's arguments is an error that lists them."""
+    try:
+        inspect.signature(fn).bind(*args)
+    except TypeError:
+        names = ", ".join(repr(a) for a in args) or "(none)"
+        raise ScanError(f"{fn_name} cannot be called with the {len(args)} argument(s) scan passes, in "
+                        f"this order: {names} (sequence taps, then state taps, then non_sequences)") from None
+    except ValueError:
+        pass  # no signature available (builtins): let the call itself fail
 
 
 def _number_of_steps(seqs, n_steps) -> Variable:
