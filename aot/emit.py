@@ -211,7 +211,7 @@ class FunctionEmitter:
         if var in self.values:
             return self.values[var]
         if isinstance(var, Constant):
-            v = self._constant(var)
+            v = conform(self._constant(var), var.type)
             self.values[var] = v
             return v
         raise KeyError(f"no value for {var!r} while emitting {self.fn.name}")

@@ -366,7 +366,8 @@ def _shape_i(fe, node, values):
 @rule(ops.MakeVector)
 def _make_vector(fe, node, values):
     elems = [store_scalar(scalar_of(v, var.dtype), var.dtype) for v, var in zip(values, node.inputs)]
-    return [tensor.from_elements(tensor_type(node.outputs[0].type), elems)]
+    static = ir.RankedTensorType.get([len(elems)], element_type(node.outputs[0].dtype))
+    return [tensor.from_elements(static, elems)]
 
 
 # ---------------------------------------------------------------- indexing
