@@ -1,6 +1,6 @@
 """The `scan` dialect, defined with IRDL from Python.
 
-A loop is a chain of ops threading one `!scan.loop` value, then ops that read
+A loop is a chain of ops threading one `!scan.chain` value, then ops that read
 its results:
 
     %l0 = "scan.loop"(%n) {body = @step, go_backwards = false, until = false}
@@ -29,7 +29,7 @@ from __future__ import annotations
 from mlir import ir
 from mlir.dialects import irdl
 
-LOOP_TYPE = "!scan.loop"
+LOOP_TYPE = "!scan.chain"
 
 # op name -> (operands [(name, constraint, variadicity)], results, attributes)
 # constraints: "loop", "tensor", "index", "any", "i32"; attributes: name -> base
@@ -37,13 +37,13 @@ _OPS = {
     "loop": ([("n_steps", "index", "single")], [("loop", "loop")],
              {"body": "#builtin.symbol_ref", "go_backwards": "#builtin.integer",
               "until": "#builtin.integer"}),
-    "sequence": ([("loop", "loop", "single"), ("input", "tensor", "single")], [("loop", "loop")],
+    "sequence": ([("loop", "loop", "single"), ("input", "tensor", "single")], [("next", "loop")],
                  {"taps": "#builtin.dense_array"}),
-    "state": ([("loop", "loop", "single"), ("initial", "tensor", "single")], [("loop", "loop")],
+    "state": ([("loop", "loop", "single"), ("initial", "tensor", "single")], [("next", "loop")],
               {"taps": "#builtin.dense_array", "keep": "#builtin.string"}),
-    "collect": ([("loop", "loop", "single"), ("dims", "index", "variadic")], [("loop", "loop")],
+    "collect": ([("loop", "loop", "single"), ("dims", "index", "variadic")], [("next", "loop")],
                 {"keep": "#builtin.string"}),
-    "param": ([("loop", "loop", "single"), ("value", "any", "single")], [("loop", "loop")], {}),
+    "param": ([("loop", "loop", "single"), ("value", "any", "single")], [("next", "loop")], {}),
     "output": ([("loop", "loop", "single")], [("value", "tensor")], {"index": "#builtin.integer"}),
     "steps": ([("loop", "loop", "single")], [("count", "index")], {}),
     "status": ([("loop", "loop", "single")], [("bits", "i32")], {}),
@@ -56,7 +56,7 @@ CHAIN_OPS = ("scan.sequence", "scan.state", "scan.collect", "scan.param")
 
 def _constraint(kind: str) -> ir.Value:
     if kind == "loop":
-        return irdl.base(base_ref=ir.SymbolRefAttr.get(["scan", "loop"]))
+        return irdl.base(base_ref=ir.SymbolRefAttr.get(["scan", "chain"]))
     if kind == "tensor":
         return irdl.base(base_name="!builtin.tensor")
     if kind == "index":
@@ -72,7 +72,7 @@ def build_definition() -> ir.Module:
     with ir.InsertionPoint(module.body):
         dialect = irdl.dialect("scan")
         with ir.InsertionPoint(dialect.body):
-            loop_type = irdl.type_("loop")
+            loop_type = irdl.type_("chain")
             with ir.InsertionPoint(loop_type.body):
                 irdl.parameters([], [])
             for name, (operands, results, attributes) in _OPS.items():
@@ -88,6 +88,7 @@ def build_definition() -> ir.Module:
                     if attributes:
                         values = [irdl.base(base_name=base) for base in attributes.values()]
                         irdl.attributes_(values, list(attributes))
+    module.operation.verify()
     return module
 
 

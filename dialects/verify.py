@@ -37,7 +37,7 @@ def collect_chain(loop_op: ir.Operation) -> tuple[list[ir.Operation], list[ir.Op
     readers = [r.operation if hasattr(r, "operation") else r for r in readers]
     for r in readers:
         if r.name not in READERS:
-            raise ScanVerifyError(f"{_where(r)}: {r.name} cannot read a !scan.loop value")
+            raise ScanVerifyError(f"{_where(r)}: {r.name} cannot read a !scan.chain value")
     return chain, readers
 
 
