@@ -11,7 +11,8 @@ Source and target: scan dialect. Patterns (MLIR rewrite API):
 from __future__ import annotations
 
 from mlir import ir
-from mlir.rewrite import RewritePatternSet, walk_and_apply_patterns
+from mlir.dialects import arith, tensor
+from mlir.rewrite import RewritePatternSet, apply_patterns_and_fold_greedily
 
 from ..dialects.verify import collect_chain
 
@@ -42,6 +43,9 @@ def keep_last_output(op, rewriter) -> bool:
     if ir.StringAttr(target.attributes["keep"]).value == "last":
         return True
     target.attributes["keep"] = ir.StringAttr.get("last")
+    if not users:
+        rewriter.erase_op(op)
+        return False
     stacked = ir.RankedTensorType(op.result.type)
     step_type = ir.RankedTensorType.get(stacked.shape[1:], stacked.element_type)
     with ir.InsertionPoint(op), op.location:
@@ -50,7 +54,6 @@ def keep_last_output(op, rewriter) -> bool:
     for user in users:
         result = last.result
         if user.result.type != step_type:
-            from mlir.dialects import tensor
             with ir.InsertionPoint(user), user.location:
                 result = tensor.cast(user.result.type, last.result)
         rewriter.replace_op(user, [result])
@@ -59,18 +62,16 @@ def keep_last_output(op, rewriter) -> bool:
 
 
 def erase_dead_scan(op, rewriter) -> bool:
-    """scan.loop whose results nobody reads (beyond its status) -> erased."""
+    """scan.loop whose outputs nobody reads -> erased (its status reads as 0)."""
     op = op.operation
     chain, readers = collect_chain(op)
-    if any(r.name != "scan.status" for r in readers):
-        return True
     if any(len(list(r.result.uses)) for r in readers if r.name != "scan.status"):
         return True
-    # the status of a loop with no used output is only read by the function's status OR
-    zero = None
     for r in readers:
+        if r.name != "scan.status":
+            rewriter.erase_op(r)
+            continue
         with ir.InsertionPoint(r), r.location:
-            from mlir.dialects import arith
             zero = arith.constant(ir.IntegerType.get_signless(32), 0)
         rewriter.replace_op(r, [zero])
     for c in reversed(chain):
@@ -83,4 +84,4 @@ def scan_keep_last(module_op: ir.Operation, pass_=None) -> None:
     patterns = RewritePatternSet()
     patterns.add("scan.output", keep_last_output)
     patterns.add("scan.loop", erase_dead_scan)
-    walk_and_apply_patterns(module_op, patterns.freeze())
+    apply_patterns_and_fold_greedily(module_op, patterns.freeze())

@@ -1,0 +1,172 @@
+"""IR tests of the scan passes: emitted IR in, the pass, the printed IR checked."""
+import contextlib
+import io
+
+import numpy as np
+import pytest
+from mlir import ir
+
+import scanaot as aesara
+import scanaot.tensor as at
+from scanaot import pipeline
+from scanaot.dialects import scan as scan_dialect
+from scanaot.emit import emit_program
+from scanaot.passes.keep_last import scan_keep_last
+from scanaot.passes.lower_scan import lower_scan_to_scf
+from scanaot.tools import guide_examples
+
+
+@pytest.fixture
+def ctx():
+    with ir.Context() as context, ir.Location.unknown():
+        scan_dialect.load(context)
+        yield context
+
+
+def power_graph():
+    A, k = at.vector("A"), at.iscalar("k")
+    result, _ = aesara.scan(lambda p, A: p * A, outputs_info=at.ones_like(A), non_sequences=A, n_steps=k)
+    return [A, k], result
+
+
+def test_emission_produces_the_chain(ctx):
+    inputs, result = power_graph()
+    text = str(emit_program("power", inputs, [result[-1]]))
+    for op in ('"scan.loop"', '"scan.state"', '"scan.param"', '"scan.output"', '"scan.last"',
+               '"scan.status"', "func.func private @scan_step"):
+        assert op in text
+    assert 'keep = "all"' in text
+
+
+def test_keep_last_marks_state_and_removes_last(ctx):
+    inputs, result = power_graph()
+    module = emit_program("power", inputs, [result[-1]])
+    scan_keep_last(module.operation)
+    text = str(module)
+    assert 'keep = "last"' in text and 'keep = "all"' not in text
+    assert '"scan.last"' not in text
+    assert '"scan.output"(%' in text and "-> tensor<?xf32>" in text
+
+
+def test_keep_last_leaves_outputs_used_whole(ctx):
+    inputs, result = power_graph()
+    module = emit_program("power", inputs, [result, result[-1]])
+    scan_keep_last(module.operation)
+    text = str(module)
+    assert 'keep = "all"' in text and '"scan.last"' in text
+
+
+def test_dead_scan_is_erased(ctx):
+    # emission only emits what outputs need, so an unread scan is built by hand
+    text = """
+    func.func private @s(%a: tensor<f32>) -> (tensor<f32>, i32)
+    func.func @f(%n: index, %x: tensor<f32>) -> i32 {
+      %l = "scan.loop"(%n) {body = @s, go_backwards = false, until = false} : (index) -> !scan.chain
+      %l1 = "scan.state"(%l, %x) {keep = "all", taps = array<i64: -1>} : (!scan.chain, tensor<f32>) -> !scan.chain
+      %o = "scan.output"(%l1) {index = 0 : i64} : (!scan.chain) -> tensor<?xf32>
+      %s = "scan.status"(%l1) : (!scan.chain) -> i32
+      return %s : i32
+    }"""
+    module = ir.Module.parse(text)
+    scan_keep_last(module.operation)
+    assert "scan." not in str(module).replace("@s(", "")
+
+
+def test_lower_scan_to_scf_for(ctx):
+    inputs, result = power_graph()
+    module = emit_program("power", inputs, [result[-1]])
+    scan_keep_last(module.operation)
+    lower_scan_to_scf(module.operation)
+    text = str(module)
+    assert "scf.for" in text and "func.call @scan_step" in text
+    assert '"scan.' not in text
+    assert "bufferization.materialize_in_destination" in text  # the state is written in place
+
+
+def test_lower_until_to_scf_while(ctx):
+    s0, m = at.dscalar(), at.dscalar()
+    out, _ = aesara.scan(lambda s, m: (s * 2, aesara.scan.utils.until(s * 2 > m)), outputs_info=s0,
+                         non_sequences=m, n_steps=100)
+    module = emit_program("f", [s0, m], [out])
+    lower_scan_to_scf(module.operation)
+    text = str(module)
+    assert "scf.while" in text and "scf.condition" in text and '"scan.' not in text
+
+
+def test_multi_tap_last_value_uses_a_ring(ctx):
+    x0 = at.dvector()
+    out, _ = aesara.scan(lambda a, b: a + b, outputs_info=dict(initial=x0, taps=[-2, -1]), n_steps=5)
+    module = emit_program("f", [x0], [out[-1]])
+    scan_keep_last(module.operation)
+    lower_scan_to_scf(module.operation)
+    text = str(module)
+    assert "arith.remui" in text and "tensor<2xf64>" in text
+
+
+def _function_of(example):
+    import importlib
+    compiled = importlib.import_module("scanaot.compiled")
+    made = []
+    original = compiled.Function.__init__
+
+    def record(self, *a, **k):
+        original(self, *a, **k)
+        made.append(self)
+    compiled.Function.__init__ = record
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            guide_examples.EXAMPLES[example]()
+    finally:
+        compiled.Function.__init__ = original
+    return made[0]
+
+
+def allocations_inside_loops(memref_ir: str) -> list[str]:
+    found = []
+    with ir.Context() as context:
+        context.allow_unregistered_dialects = True
+        module = ir.Module.parse(memref_ir)
+
+        def visit(op):
+            if op.name in ("memref.alloc", "memref.alloca", "memref.realloc"):
+                parent = op.parent
+                while parent is not None and parent.name != "func.func":
+                    if parent.name in ("scf.for", "scf.while"):
+                        found.append(str(op))
+                        break
+                    parent = parent.parent
+            return ir.WalkResult.ADVANCE
+        module.operation.walk(visit)
+    return found
+
+
+@pytest.mark.parametrize("example", sorted(guide_examples.EXAMPLES))
+def test_no_heap_allocation_per_step(example):
+    f = _function_of(example)
+    text = f.ir("memref")
+    assert "scf.for" in text or "scf.while" in text
+    assert allocations_inside_loops(text) == []
+
+
+def test_allocation_check_can_fail():
+    text = """func.func @f(%n: index) {
+      %c0 = arith.constant 0 : index
+      %c1 = arith.constant 1 : index
+      scf.for %i = %c0 to %n step %c1 {
+        %a = memref.alloc() : memref<4xf32>
+        memref.dealloc %a : memref<4xf32>
+      }
+      return
+    }"""
+    assert len(allocations_inside_loops(text)) == 1
+
+
+def test_every_stage_is_inspectable():
+    f = _function_of("power")
+    assert pipeline.STAGES == ("scan", "scan-opt", "scf", "memref", "llvm")
+    assert '"scan.loop"' in f.ir("scan")
+    assert 'keep = "last"' in f.ir("scan-opt")
+    assert "scf.for" in f.ir("scf")
+    assert "memref" in f.ir("memref")
+    assert "llvm.func" in f.ir("llvm")
+    np.testing.assert_allclose(f(np.arange(3, dtype="float32"), 3), np.arange(3) ** 3)
