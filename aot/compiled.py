@@ -1,9 +1,10 @@
 """`scanaot.function`: compile a traced graph and call it with numpy values."""
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import threading
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -12,6 +13,7 @@ from .graph import Constant, Variable, free_inputs
 from .runtime.memref import CTYPES, copy_out, descriptor_for, results_type
 from .runtime.status import check_status
 
+_recorders: list[list["Function"]] = []
 _libc = ctypes.CDLL(None)
 _libc.free.argtypes = [ctypes.c_void_p]
 _context_lock = threading.Lock()
@@ -46,6 +48,8 @@ class Function:
         self._ranks = tuple(v.ndim for v in self.unique_outputs)
         self._results_type = results_type(self._ranks)
         self._kernel.restype = None
+        for recorder in _recorders:
+            recorder.append(self)
 
     def ir(self, stage: str = "scan") -> str:
         """The IR at `stage`: scan, scan-opt, scf, memref or llvm."""
@@ -72,6 +76,17 @@ class Function:
         by_var = dict(zip(self.unique_outputs, outputs))
         outs = [by_var[v] for v in self.outputs]
         return outs[0] if self.unpack else outs
+
+
+@contextlib.contextmanager
+def record_functions() -> Iterator[list[Function]]:
+    """Collect the Functions compiled inside the block (the demo lists their artifacts)."""
+    made: list[Function] = []
+    _recorders.append(made)
+    try:
+        yield made
+    finally:
+        _recorders.remove(made)
 
 
 def function(inputs: Sequence[Variable], outputs: Any = None, updates: Any = None,

@@ -9,6 +9,7 @@ from mlir import ir
 import scanaot as aesara
 import scanaot.tensor as at
 from scanaot import pipeline
+from scanaot.compiled import record_functions
 from scanaot.dialects import scan as scan_dialect
 from scanaot.emit import emit_program
 from scanaot.passes.keep_last import scan_keep_last
@@ -104,20 +105,8 @@ def test_multi_tap_last_value_uses_a_ring(ctx):
 
 
 def _function_of(example):
-    import importlib
-    compiled = importlib.import_module("scanaot.compiled")
-    made = []
-    original = compiled.Function.__init__
-
-    def record(self, *a, **k):
-        original(self, *a, **k)
-        made.append(self)
-    compiled.Function.__init__ = record
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            guide_examples.EXAMPLES[example]()
-    finally:
-        compiled.Function.__init__ = original
+    with record_functions() as made, contextlib.redirect_stdout(io.StringIO()):
+        guide_examples.EXAMPLES[example]()
     return made[0]
 
 
