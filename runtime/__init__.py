@@ -1,2 +1,9 @@
-"""`scanaot.runtime`: loads compiled scan libraries; needs only numpy and ctypes."""
+"""`scanaot.runtime`: load compiled scan libraries and call them; numpy + ctypes only.
+
+    import scanaot.runtime as rt
+    lib = rt.load("build/libpower.so")
+    lib.power(np.arange(10, dtype="float32"), 4)
+"""
+from .elf import LibraryError  # noqa: F401
+from .library import ArgumentError, Kernel, Library, ShapeError, load  # noqa: F401
 from .status import StatusError, check_status  # noqa: F401

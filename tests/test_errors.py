@@ -4,7 +4,7 @@ import pytest
 
 import scanaot as aesara
 import scanaot.tensor as at
-from scanaot.runtime import StatusError
+from scanaot.runtime import ShapeError, StatusError
 from scanaot.scan_trace import ScanError
 
 
@@ -49,7 +49,7 @@ def test_taps_the_initial_state_cannot_cover_at_run_time():
     x0 = at.dvector("x0")
     out, _ = aesara.scan(lambda a, b: a + b, outputs_info=dict(initial=x0, taps=[-3, -1]), n_steps=2)
     f = aesara.function([x0], out)
-    with pytest.raises(StatusError, match="fewer rows than its taps need"):
+    with pytest.raises(ShapeError, match="x0.shape\\[0\\] >= 3 must hold .*initial state rows"):
         f(np.ones(2))
 
 
@@ -119,7 +119,7 @@ def axpy():
     ((np.ones(3, "float32"), np.ones((2, 3), "float32"), "1"), TypeError, "argument 2 \\('k'\\)"),
     ((np.ones(3, "float32"), np.ones((2, 3), "float32"), None), TypeError, "argument 2 \\('k'\\)"),
     ((np.ones(3, "float32"), np.ones((2, 3), "float32")), TypeError, "missing argument 2"),
-    ((np.ones(4, "float32"), np.ones((2, 3), "float32"), 1), StatusError, "incompatible shapes"),
+    ((np.ones(4, "float32"), np.ones((2, 3), "float32"), 1), ShapeError, "x.shape\\[1\\] == a.shape\\[0\\]"),
 ])
 def test_bad_call_arguments(axpy, args, error, pattern):
     with pytest.raises(error, match=pattern):
@@ -150,7 +150,7 @@ def test_negative_n_steps_at_run_time():
     s0, n = at.dscalar(), at.iscalar()
     out, _ = aesara.scan(lambda s: s + 1, outputs_info=s0, n_steps=n)
     f = aesara.function([s0, n], out)
-    with pytest.raises(StatusError, match="n_steps was negative"):
+    with pytest.raises(ShapeError, match="n_steps"):
         f(0.0, -1)
 
 
@@ -173,7 +173,7 @@ def test_step_changing_state_shape_at_run_time():
 def test_dot_shape_mismatch():
     a, b = at.dmatrix(), at.dvector()
     f = aesara.function([a, b], aesara.dot(a, b))
-    with pytest.raises(StatusError, match="incompatible shapes"):
+    with pytest.raises(ShapeError, match="dot: inner dims"):
         f(np.ones((2, 3)), np.ones(4))
 
 

@@ -1,0 +1,227 @@
+"""`scanaot.compile`: traced functions -> a sealed `.so` with its manifest, and a C header.
+
+Build: emit every function into one module, run the pipeline, add the manifest
+and digest sections, generate code with LLVM's tools (codegen.py), seal the
+digest. Builds are cached by a hash of the emitted scan-dialect IR, the target
+and the toolchain; a cache hit runs no MLIR pass and no LLVM tool.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import __version__
+from .graph import Constant, Variable, free_inputs
+from .runtime import manifest as manifest_mod
+from .runtime.elf import DIGEST_SECTION, MANIFEST_SECTION
+from .shape_expr import ExprBuilder, NotExpressible, render
+
+_context_lock = threading.Lock()
+TARGETS = ("cpu",)
+
+
+@dataclass
+class FunctionSpec:
+    """One function of a library: its name, inputs and outputs."""
+    name: str
+    inputs: list[Variable]
+    outputs: list[Variable]
+    unpack: bool = False
+
+
+@dataclass
+class Artifact:
+    """What `compile` wrote: the library, its header, and what is inside."""
+    library: Path
+    header: Path
+    manifest: dict
+    stages: dict[str, str] = field(default_factory=dict)
+
+    def ir(self, stage: str = "scan") -> str:
+        if stage not in self.stages:
+            raise KeyError(f"unknown stage {stage!r}; expected one of {', '.join(self.stages)}")
+        return self.stages[stage]
+
+
+def compile(inputs: Sequence[Variable], outputs: Any, *, name: str, target: str = "cpu",  # noqa: A001
+            out_dir: str | os.PathLike = "build", grad_wrt: Sequence[Variable] = (),
+            cpu: str | None = None) -> Artifact:
+    """Compile one function into `out_dir/lib{name}.so` and `out_dir/{name}.h`."""
+    return compile_many([(name, inputs, outputs)], name=name, target=target, out_dir=out_dir,
+                        grad_wrt=grad_wrt, cpu=cpu)
+
+
+def compile_many(functions: Sequence[tuple[str, Sequence[Variable], Any]], *, name: str,
+                 target: str = "cpu", out_dir: str | os.PathLike = "build",
+                 grad_wrt: Sequence[Variable] = (), cpu: str | None = None) -> Artifact:
+    """Several functions `(name, inputs, outputs)` in one library `lib{name}.so`."""
+    if grad_wrt:
+        raise NotImplementedError("grad_wrt: gradient kernels are not available yet")
+    specs = [make_spec(fname, inputs, outputs) for fname, inputs, outputs in functions]
+    library, stages, manifest = build(specs, target=target, cpu=cpu)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lib_path, header_path = out / f"lib{_check_name(name, 'library name')}.so", out / f"{name}.h"
+    _atomic_copy(library, lib_path)
+    from .header import generate_header
+    _atomic_write(header_path, generate_header(name, manifest).encode())
+    return Artifact(lib_path, header_path, manifest, stages)
+
+
+def make_spec(name: str, inputs: Sequence[Variable], outputs: Any) -> FunctionSpec:
+    _check_name(name, "function name")
+    if isinstance(inputs, Variable) or not isinstance(inputs, (list, tuple)):
+        raise TypeError(f"{name}: inputs must be a list of variables")
+    seen: set[Variable] = set()
+    for i, v in enumerate(inputs):
+        if not isinstance(v, Variable) or isinstance(v, Constant):
+            raise TypeError(f"{name}: inputs[{i}] must be a symbolic input variable, got {v!r}")
+        if v.owner is not None:
+            raise TypeError(f"{name}: inputs[{i}] ({v.describe()}) is computed from other variables; "
+                            "inputs must be variables made with at.scalar(), at.vector(), ...")
+        if v in seen:
+            raise ValueError(f"{name}: inputs[{i}] ({v.describe()}) is listed twice")
+        seen.add(v)
+    unpack = not isinstance(outputs, (list, tuple))
+    outs = [outputs] if unpack else list(outputs)
+    if not outs:
+        raise ValueError(f"{name}: needs at least one output")
+    for i, o in enumerate(outs):
+        if not isinstance(o, Variable):
+            raise TypeError(f"{name}: outputs[{i}] must be a symbolic variable, got {type(o).__name__}")
+    missing = [v for v in free_inputs(outs) if v not in seen]
+    if missing:
+        raise ValueError(f"{name}: the outputs depend on {missing[0].describe()}, which is not among "
+                         "the inputs; add it to the inputs list")
+    return FunctionSpec(name, list(inputs), outs, unpack)
+
+
+def _check_name(name: str, what: str) -> str:
+    if not name.isidentifier() or name.startswith("_mlir"):
+        raise ValueError(f"{what} {name!r} must be a C identifier")
+    return name
+
+
+def arg_names(inputs: Sequence[Variable]) -> list[str]:
+    """Argument names: the variables' names where they are identifiers and unique, else argN."""
+    names = []
+    for i, v in enumerate(inputs):
+        candidate = v.name if v.name and v.name.isidentifier() else f"arg{i}"
+        if candidate in names:
+            candidate = f"arg{i}"
+        names.append(candidate)
+    return names
+
+
+def function_manifest(spec: FunctionSpec) -> dict:
+    names = arg_names(spec.inputs)
+    builder = ExprBuilder(spec.inputs)
+    args = [{"name": n, "dtype": v.dtype, "ndim": v.ndim,
+             "shape": [{"const": 1} if b else {"dim": [i, axis]} for axis, b in enumerate(v.broadcastable)]}
+            for i, (n, v) in enumerate(zip(names, spec.inputs))]
+    outputs = []
+    for j, out in enumerate(spec.outputs):
+        try:
+            shape, bounded = builder.output_shape(out)
+        except NotExpressible as err:
+            raise ValueError(f"{spec.name}: the shape of output {j} ({out.describe()}) cannot be "
+                             f"computed from the arguments before the call: it depends on {err}") from None
+        outputs.append({"name": out.name if out.name and out.name.isidentifier() else f"out{j}",
+                        "dtype": out.dtype, "ndim": out.ndim, "shape": shape, "bounded": bounded,
+                        "shape_text": [render(e, names) for e in shape]})
+    constraints = builder.constraints(spec.outputs)
+    for c in constraints:
+        c["text"] = [render(e, names) for e in c["args"]]
+    return {"name": spec.name, "symbol": f"_mlir_ciface_{spec.name}", "workspace_bytes": 0,
+            "args": args, "outputs": outputs, "constraints": constraints,
+            "dims_length": max(1, sum(o.ndim for o in spec.outputs))}
+
+
+def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | None = None):
+    """(cached library path, IR stages, manifest) for these functions."""
+    from mlir import ir
+
+    from .codegen import TRIPLE, cache_dir, link_library, toolchain_id
+    from .dialects import scan as scan_dialect
+    from .emit import ModuleEmitter, emit_function
+    from .pipeline import lower
+
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; expected one of {', '.join(TARGETS)}")
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"function names must be unique, got {names}")
+    cpu = cpu or "native"
+    functions = [function_manifest(s) for s in specs]
+    with _context_lock, ir.Context() as ctx, ir.Location.unknown():
+        scan_dialect.load(ctx)
+        module = ir.Module.create()
+        emitter = ModuleEmitter(module)
+        for s in specs:
+            emitter._names.add(s.name)
+        for s in specs:
+            emit_function(emitter, s.name, s.inputs, s.outputs)
+        scan_ir = str(module)
+        graph_hash = hashlib.sha256(scan_ir.encode()).hexdigest()
+        for f in functions:
+            f["graph_hash"] = graph_hash
+        manifest = {"format": manifest_mod.FORMAT, "abi_version": manifest_mod.ABI_VERSION,
+                    "target": {"name": target, "triple": TRIPLE, "cpu": cpu},
+                    "compiler": {"scanaot": __version__, "toolchain": toolchain_id()},
+                    "functions": functions}
+        key = hashlib.sha256("\n".join([graph_hash, target, cpu, toolchain_id(), __version__,
+                                        json.dumps(manifest, sort_keys=True)]).encode()).hexdigest()[:32]
+        cached = cache_dir() / f"{key}.so"
+        stages_file = cache_dir() / f"{key}.json"
+        if cached.exists() and stages_file.exists():
+            return cached, json.loads(stages_file.read_text()), manifest
+        stages = lower(module)
+        _add_sections(module, json.dumps(manifest, sort_keys=True))
+        stages["llvm"] = str(module)
+    with tempfile.TemporaryDirectory(prefix="scanaot-") as tmp:
+        raw = link_library(stages["llvm"], Path(tmp), cpu)
+        sealed = manifest_mod.seal(raw.read_bytes())
+        _atomic_write(stages_file, json.dumps(stages).encode())
+        _atomic_write(cached, sealed)
+    return cached, stages, manifest
+
+
+def _add_sections(module, manifest_json: str) -> None:
+    """The manifest and the digest placeholder as constant globals in their own sections."""
+    from mlir import ir
+    from mlir.dialects import llvm
+
+    i8 = ir.IntegerType.get_signless(8)
+    data = manifest_json.encode() + b"\0"
+    placeholder = b"0" * manifest_mod.DIGEST_LENGTH
+    with ir.InsertionPoint(module.body):
+        for symbol, payload, section in (("scanaot_manifest", data, MANIFEST_SECTION),
+                                         ("scanaot_digest", placeholder, DIGEST_SECTION)):
+            llvm.GlobalOp(ir.Type.parse(f"!llvm.array<{len(payload)} x i8>"), symbol,
+                          ir.Attribute.parse("#llvm.linkage<external>"), constant=True,
+                          value=ir.StringAttr.get(payload.decode()), section=section, alignment=1)
+    del i8
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _atomic_copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.")
+    os.close(fd)
+    shutil.copyfile(src, tmp)
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, dst)

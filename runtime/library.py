@@ -1,0 +1,224 @@
+"""Loading a scanaot library and calling its kernels (numpy + ctypes only).
+
+Ownership: the caller owns every buffer. For each call the runtime allocates the
+outputs (shapes from the manifest; an upper bound for `until` results) unless
+the caller passes `out=`, and a small dims array; the kernel writes into them and
+returns a status. Results of `until` loops are returned sliced to the steps run.
+"""
+from __future__ import annotations
+
+import ctypes
+import platform
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import manifest as manifest_mod
+from .elf import LibraryError
+from .memref import descriptor_type
+from .shapes import evaluate
+from .status import check_status
+
+_STORAGE = {"bool": np.dtype("uint8")}
+
+
+class ArgumentError(TypeError):
+    """An argument the kernel cannot take: names the argument and what was expected."""
+
+
+class ShapeError(ValueError):
+    """Arguments whose shapes break a relation the manifest states."""
+
+
+def load(path: str | Path) -> "Library":
+    """Open a library built by `scanaot.compile`; refuses anything it cannot run."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise LibraryError(f"{path}: cannot read: {err.strerror}") from None
+    manifest = manifest_mod.read(data, str(path))
+    _check_target(manifest, path)
+    try:
+        handle = ctypes.CDLL(str(path.resolve()))
+    except OSError as err:
+        raise LibraryError(f"{path}: the dynamic loader refused it: {err}") from None
+    return Library(path, manifest, handle)
+
+
+def _check_target(manifest: dict, path: Path) -> None:
+    target = manifest.get("target", {})
+    name = target.get("name")
+    if name == "cpu":
+        arch = target.get("triple", "").split("-")[0]
+        if arch != platform.machine():
+            raise LibraryError(f"{path}: built for {arch} CPUs; this machine is {platform.machine()}")
+        return
+    raise LibraryError(f"{path}: built for target {name!r}, which this runtime cannot run here")
+
+
+class Library:
+    """A loaded library: one attribute (and `lib[name]`) per compiled function."""
+
+    def __init__(self, path: Path, manifest: dict, handle: ctypes.CDLL):
+        self.path = path
+        self.manifest = manifest
+        self._handle = handle
+        self.functions = {f["name"]: Kernel(f, handle, path) for f in manifest["functions"]}
+
+    def __getattr__(self, name: str) -> "Kernel":
+        functions = self.__dict__.get("functions", {})
+        if name in functions:
+            return functions[name]
+        raise AttributeError(f"{self.__dict__.get('path')} has no function {name!r}; it has "
+                             f"{', '.join(functions) or 'none'}")
+
+    def __getitem__(self, name: str) -> "Kernel":
+        return getattr(self, name)
+
+    def __repr__(self) -> str:
+        return f"<scanaot library {self.path} functions={list(self.functions)}>"
+
+
+class Kernel:
+    """One compiled function. Thread-safe: each call has its own buffers."""
+
+    def __init__(self, spec: dict, handle: ctypes.CDLL, path: Path):
+        self.spec = spec
+        self.name = spec["name"]
+        self.args = spec["args"]
+        self.outputs = spec["outputs"]
+        self.arg_names = [a["name"] for a in self.args]
+        self._dtypes = [np.dtype(a["dtype"]) for a in self.args]
+        self._out_dtypes = [np.dtype(o["dtype"]) for o in self.outputs]
+        try:
+            self._fn = getattr(handle, spec["symbol"])
+        except AttributeError:
+            raise LibraryError(f"{path}: symbol {spec['symbol']} is missing") from None
+        self._fn.restype = ctypes.c_int32
+        self._fn.argtypes = ([ctypes.POINTER(descriptor_type(a["ndim"])) for a in self.args]
+                             + [ctypes.POINTER(descriptor_type(o["ndim"])) for o in self.outputs]
+                             + [ctypes.POINTER(descriptor_type(1))])
+        self._dims_length = spec["dims_length"]
+        self._keep = threading.local()
+
+    def __repr__(self) -> str:
+        return f"<kernel {self.name}({', '.join(self.arg_names)})>"
+
+    def __call__(self, *args: Any, out: Sequence[np.ndarray] | None = None, **kwargs: Any):
+        arrays = self._bind(args, kwargs)
+        shapes = [a.shape for a in arrays]
+        scalars = [a.item() if a.ndim == 0 else None for a in arrays]
+        self._check_constraints(shapes, scalars)
+        outs = self._outputs(shapes, scalars, out)
+        dims = np.zeros(self._dims_length, dtype=np.int64)
+        descs = [_descriptor(a) for a in arrays] + [_descriptor(o) for o in outs] + [_descriptor(dims)]
+        status = self._fn(*[ctypes.byref(d) for d in descs])
+        check_status(status, self.name)
+        results = self._results(outs, dims)
+        return results[0] if len(results) == 1 else tuple(results)
+
+    # -- argument checks: every one raises before native code runs
+    def _bind(self, args: tuple, kwargs: dict) -> list[np.ndarray]:
+        n = len(self.args)
+        if len(args) > n:
+            raise ArgumentError(f"{self.name}() takes {n} arguments ({', '.join(self.arg_names)}), "
+                                f"got {len(args)}")
+        values: list[Any] = list(args) + [_MISSING] * (n - len(args))
+        for key, value in kwargs.items():
+            if key not in self.arg_names:
+                raise ArgumentError(f"{self.name}() has no argument {key!r}; arguments: "
+                                    f"{', '.join(self.arg_names)}")
+            i = self.arg_names.index(key)
+            if values[i] is not _MISSING:
+                raise ArgumentError(f"{self.name}(): argument {key!r} given twice")
+            values[i] = value
+        return [self._check_arg(i, v) for i, v in enumerate(values)]
+
+    def _check_arg(self, i: int, value: Any) -> np.ndarray:
+        spec = self.args[i]
+        label = f"{self.name}(): argument {spec['name']!r}"
+        want = self._dtypes[i]
+        if value is _MISSING:
+            raise ArgumentError(f"{label} is missing")
+        if spec["ndim"] == 0 and isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
+            converted = np.asarray(value, dtype=want)
+            if converted.item() != value or (isinstance(value, float) and want.kind in "iub"):
+                raise ArgumentError(f"{label}: {value!r} is not exactly representable as {want}")
+            value = converted
+        if isinstance(value, np.generic):
+            value = np.asarray(value)
+        if not isinstance(value, np.ndarray):
+            raise ArgumentError(f"{label}: expected a numpy array of {want} with {spec['ndim']} "
+                                f"dims, got {type(value).__name__}")
+        if value.dtype != want:
+            raise ArgumentError(f"{label}: expected dtype {want}, got {value.dtype}")
+        if value.ndim != spec["ndim"]:
+            raise ArgumentError(f"{label}: expected {spec['ndim']} dims, got {value.ndim} (shape {value.shape})")
+        if not value.flags.c_contiguous:
+            raise ArgumentError(f"{label}: not C-contiguous; pass np.ascontiguousarray(...)")
+        for axis, expr in enumerate(spec["shape"]):
+            if "const" in expr and value.shape[axis] != expr["const"]:
+                raise ArgumentError(f"{label}: dim {axis} must be {expr['const']}, got shape {value.shape}")
+        return value.view(_STORAGE[str(want)]) if str(want) in _STORAGE else value
+
+    def _check_constraints(self, shapes: list, scalars: list) -> None:
+        for c in self.spec["constraints"]:
+            a, b = (evaluate(e, shapes, scalars) for e in c["args"])
+            ok = a == b if c["rel"] == "eq" else a >= b
+            if not ok:
+                op = "==" if c["rel"] == "eq" else ">="
+                raise ShapeError(f"{self.name}(): {c['text'][0]} {op} {c['text'][1]} must hold "
+                                 f"({c['why']}), but it is {a} {op} {b}")
+
+    def _outputs(self, shapes: list, scalars: list, out: Sequence[np.ndarray] | None) -> list[np.ndarray]:
+        wanted = []
+        for j, spec in enumerate(self.outputs):
+            shape = tuple(int(evaluate(e, shapes, scalars)) for e in spec["shape"])
+            if any(d < 0 for d in shape):
+                raise ShapeError(f"{self.name}(): output {spec['name']!r} would have the negative "
+                                 f"shape {shape}; check n_steps and the sequences' lengths")
+            wanted.append(shape)
+        if out is None:
+            return [np.empty(s, dtype=_STORAGE.get(str(d), d)) for s, d in zip(wanted, self._out_dtypes)]
+        if len(out) != len(self.outputs):
+            raise ArgumentError(f"{self.name}(): out= needs {len(self.outputs)} arrays, got {len(out)}")
+        checked = []
+        for j, (buf, shape, dtype) in enumerate(zip(out, wanted, self._out_dtypes)):
+            label = f"{self.name}(): out[{j}]"
+            if not isinstance(buf, np.ndarray) or buf.dtype != dtype or buf.shape != shape:
+                got = f"{buf.dtype} {buf.shape}" if isinstance(buf, np.ndarray) else type(buf).__name__
+                raise ArgumentError(f"{label}: expected a {dtype} array of shape {shape}, got {got}")
+            if not buf.flags.writeable:
+                raise ArgumentError(f"{label} is read-only")
+            if not buf.flags.c_contiguous:
+                raise ArgumentError(f"{label}: not C-contiguous")
+            checked.append(buf.view(_STORAGE[str(dtype)]) if str(dtype) in _STORAGE else buf)
+        return checked
+
+    def _results(self, outs: list[np.ndarray], dims: np.ndarray) -> list[np.ndarray]:
+        results, position = [], 0
+        for buf, spec, dtype in zip(outs, self.outputs, self._out_dtypes):
+            rank = spec["ndim"]
+            actual = tuple(int(d) for d in dims[position:position + rank])
+            position += rank
+            if actual != buf.shape:
+                buf = buf[tuple(slice(0, d) for d in actual)]
+            results.append(buf.view(dtype) if buf.dtype != dtype else buf)
+        return results
+
+
+_MISSING = object()
+
+
+def _descriptor(array: np.ndarray) -> ctypes.Structure:
+    desc = descriptor_type(array.ndim)()
+    ptr = array.ctypes.data
+    desc.allocated = ptr
+    desc.aligned = ptr
+    if array.ndim:
+        desc.sizes[:] = array.shape
+        desc.strides[:] = [s // array.itemsize if array.itemsize else 0 for s in array.strides]
+    return desc
