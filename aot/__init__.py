@@ -18,6 +18,9 @@ _LAZY = {
     "function": ("scanaot.compiled", "function"),
     "Function": ("scanaot.compiled", "Function"),
     "dot": ("scanaot.basic", "dot"),
+    "compile": ("scanaot.artifact", "compile"),
+    "compile_many": ("scanaot.artifact", "compile_many"),
+    "Artifact": ("scanaot.artifact", "Artifact"),
     "tensor": ("scanaot.tensor", None),
     "config": ("scanaot.config", None),
 }

@@ -32,6 +32,7 @@ class Function:
         self.name = name
         self.library_path, self._stages, self.manifest = build([self.spec], cpu=cpu)
         self._kernel = load(self.library_path)[name]
+        self.calls: list[tuple[list, list]] = []  # filled only inside record_functions()
         for recorder in _recorders:
             recorder.append(self)
 
@@ -47,12 +48,15 @@ class Function:
         results = self._kernel(*arrays)
         if not isinstance(results, tuple):
             results = (results,)
+        if _recorders:
+            self.calls.append((arrays, list(results)))
         return results[0] if self.spec.unpack else list(results)
 
 
 @contextlib.contextmanager
 def record_functions() -> Iterator[list[Function]]:
-    """Collect the Functions compiled inside the block (the demo lists their artifacts)."""
+    """Collect the Functions compiled inside the block, and their calls' arguments and
+    results (the demo and the artifact tests replay them through `scanaot.compile`)."""
     made: list[Function] = []
     _recorders.append(made)
     try:

@@ -51,7 +51,13 @@ def literal_array(value: object, dtype: str | None = None) -> np.ndarray:
     """
     if dtype is not None:
         return np.asarray(value, dtype=check(dtype))
-    if isinstance(value, (bool, np.bool_)):
+    if isinstance(value, (np.ndarray, np.generic)):  # before float: np.float64 is a float
+        arr = np.asarray(value)
+        if arr.dtype.kind == "u":
+            return _widen_unsigned(arr)
+        check(arr.dtype)
+        return arr
+    if isinstance(value, bool):
         return np.asarray(value, dtype="bool")
     if isinstance(value, int):
         for name in INTS:
@@ -73,9 +79,14 @@ def literal_array(value: object, dtype: str | None = None) -> np.ndarray:
     if arr.dtype.kind == "f" and not isinstance(value, (np.ndarray, np.generic)):
         return arr.astype(config.floatX)
     if arr.dtype.kind == "u":
-        bigger = {1: "int16", 2: "int32", 4: "int64"}.get(arr.dtype.itemsize)
-        if bigger is None:
-            raise TypeError("uint64 values are not supported")
-        arr = arr.astype(bigger)
+        return _widen_unsigned(arr)
     check(arr.dtype)
     return arr
+
+
+def _widen_unsigned(arr: np.ndarray) -> np.ndarray:
+    """Unsigned values become the next wider signed type (scanaot has no unsigned dtypes)."""
+    bigger = {1: "int16", 2: "int32", 4: "int64"}.get(arr.dtype.itemsize)
+    if bigger is None:
+        raise TypeError("uint64 values are not supported")
+    return arr.astype(bigger)

@@ -36,6 +36,9 @@ class ExprBuilder:
         self.inputs = list(inputs)
 
     def expr(self, var: Variable) -> dict:
+        return fold(self._expr(var))
+
+    def _expr(self, var: Variable) -> dict:
         if isinstance(var, Constant):
             value = var.data.item()
             return {"const": bool(value) if var.dtype == "bool" else value}
@@ -124,6 +127,17 @@ class ExprBuilder:
                 n = parts["n_steps"]
                 add("ge", n, ops.int_constant(0), "scan: n_steps, or a sequence shorter than its taps")
         return found
+
+
+def fold(expr: dict) -> dict:
+    """Evaluate subtrees that use no argument (keeps manifests and messages short)."""
+    from .runtime.shapes import evaluate
+    if "op" not in expr:
+        return expr
+    args = [fold(a) for a in expr["args"]]
+    if all("const" in a for a in args):
+        return {"const": evaluate({"op": expr["op"], "args": args}, [], [])}
+    return {"op": expr["op"], "args": args}
 
 
 def _has_rule(var: Variable) -> bool:

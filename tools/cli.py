@@ -1,33 +1,109 @@
 """The `scanaot` command line.
 
-    scanaot demo [--ir STAGE]   compile every example of the scan guide to a .so, run it,
-                                print what it prints and where its library is
+    scanaot compile MODEL.py[:NAME] [--target cpu] [--cpu CPU] -o DIR
+        compile the functions MODEL.py exports into DIR/libMODEL.so and DIR/MODEL.h
+    scanaot inspect LIB.so
+        print a library's manifest: functions, arguments, output shapes, target
+    scanaot demo [-o DIR] [--ir STAGE]
+        compile every example of the scan guide to a .so, run it through the
+        runtime, print what it prints and where the artifacts are
+
+A model file is a Python file that traces its functions and lists them in a
+module-level dict `EXPORTS = {"name": (inputs, outputs), ...}`.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import io
+import json
 import sys
 import time
+from pathlib import Path
+
+
+def compile_model(args: argparse.Namespace) -> int:
+    import scanaot
+
+    path, _, only = args.model.partition(":")
+    model = Path(path)
+    if not model.is_file():
+        raise SystemExit(f"scanaot compile: {model} is not a file")
+    spec = importlib.util.spec_from_file_location(f"scanaot_model_{model.stem}", model)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    exports = getattr(module, "EXPORTS", None)
+    if not isinstance(exports, dict) or not exports:
+        raise SystemExit(f"scanaot compile: {model} must define EXPORTS = {{name: (inputs, outputs)}}")
+    if only:
+        if only not in exports:
+            raise SystemExit(f"scanaot compile: {model} exports no {only!r}; it has {', '.join(exports)}")
+        exports = {only: exports[only]}
+    library = only or model.stem.replace("-", "_")
+    start = time.perf_counter()
+    art = scanaot.compile_many([(n, i, o) for n, (i, o) in exports.items()], name=library,
+                               target=args.target, out_dir=args.output, cpu=args.cpu)
+    print(f"{art.library}\n{art.header}\n({len(exports)} function(s), {time.perf_counter() - start:.2f} s)")
+    return 0
+
+
+def inspect_library(args: argparse.Namespace) -> int:
+    from scanaot.runtime import LibraryError, manifest as manifest_mod
+
+    try:
+        m = manifest_mod.read(Path(args.library).read_bytes(), args.library)
+    except (OSError, LibraryError) as err:
+        raise SystemExit(f"scanaot inspect: {err}")
+    if args.json:
+        print(json.dumps(m, indent=2))
+        return 0
+    t = m["target"]
+    print(f"{args.library}: scanaot ABI {m['abi_version']}, target {t['name']} ({t['triple']}, cpu {t['cpu']})")
+    print(f"compiler: scanaot {m['compiler']['scanaot']}, toolchain {m['compiler']['toolchain']}")
+    for f in m["functions"]:
+        print(f"\n{f['name']}  (symbol {f['symbol']}, graph {f['graph_hash'][:16]}, "
+              f"workspace {f['workspace_bytes']} bytes)")
+        for a in f["args"]:
+            print(f"  arg    {a['name']}: {a['dtype']}[{a['ndim']}d]")
+        for o in f["outputs"]:
+            dims = ", ".join(t + (" (bound)" if b else "") for t, b in zip(o["shape_text"], o["bounded"]))
+            print(f"  output {o['name']}: {o['dtype']}[{dims}]")
+        for c in f["constraints"]:
+            op = "==" if c["rel"] == "eq" else ">="
+            print(f"  check  {c['text'][0]} {op} {c['text'][1]}  ({c['why']})")
+    return 0
 
 
 def demo(args: argparse.Namespace) -> int:
+    import scanaot
+    import scanaot.runtime as rt
     from scanaot.compiled import record_functions
     from scanaot.tools.guide_examples import EXAMPLES
 
+    out_dir = Path(args.output)
     for name, example in EXAMPLES.items():
         print(f"== {name}")
-        start = time.perf_counter()
         out = io.StringIO()
         with record_functions() as made, contextlib.redirect_stdout(out):
             example()
-        elapsed = time.perf_counter() - start
         print(out.getvalue().rstrip())
-        for f in made:
-            print(f"   library: {f.library_path}  (compiled and run in {elapsed:.2f} s)")
+        for k, f in enumerate(made):
+            lib_name = name if len(made) == 1 else f"{name}_{k}"
+            start = time.perf_counter()
+            art = scanaot.compile(f.spec.inputs, f.spec.outputs, name=lib_name, out_dir=out_dir)
+            elapsed = time.perf_counter() - start
+            kernel = rt.load(art.library)[lib_name]
+            for arrays, expected in f.calls:
+                got = kernel(*arrays)
+                got = list(got) if isinstance(got, tuple) else [got]
+                same = all(g.shape == e.shape and (g == e).all() for g, e in zip(got, expected))
+                print(f"   {art.library.name} via scanaot.runtime: {'same result' if same else 'DIFFERENT'}")
+                if not same:
+                    return 1
+            print(f"   artifacts: {art.library}, {art.header} (compile {elapsed:.2f} s)")
             if args.ir:
-                print(f.ir(args.ir))
+                print(art.ir(args.ir))
     return 0
 
 
@@ -35,10 +111,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scanaot", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    p_demo = sub.add_parser("demo", help="compile and run the scan guide's examples")
-    p_demo.add_argument("--ir", metavar="STAGE", help="also print the IR at STAGE "
-                        "(scan, scan-opt, scf, memref, llvm)")
-    p_demo.set_defaults(run=demo)
+    p = sub.add_parser("compile", help="compile a model file's EXPORTS to a .so and a .h")
+    p.add_argument("model", help="MODEL.py or MODEL.py:NAME")
+    p.add_argument("--target", default="cpu", help="cpu (default)")
+    p.add_argument("--cpu", default=None, help="LLVM CPU name (default: native)")
+    p.add_argument("-o", "--output", required=True, help="output directory")
+    p.set_defaults(run=compile_model)
+    p = sub.add_parser("inspect", help="print a library's manifest")
+    p.add_argument("library")
+    p.add_argument("--json", action="store_true", help="the raw manifest")
+    p.set_defaults(run=inspect_library)
+    p = sub.add_parser("demo", help="compile and run the scan guide's examples as .so artifacts")
+    p.add_argument("-o", "--output", default="build/demo", help="where the artifacts go (build/demo)")
+    p.add_argument("--ir", metavar="STAGE", help="also print the IR at STAGE (scan, scan-opt, scf, memref, llvm)")
+    p.set_defaults(run=demo)
     args = parser.parse_args(argv)
     return args.run(args)
 
