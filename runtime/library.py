@@ -144,7 +144,10 @@ class Kernel:
         if value is _MISSING:
             raise ArgumentError(f"{label} is missing")
         if spec["ndim"] == 0 and isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
-            converted = np.asarray(value, dtype=want)
+            try:
+                converted = np.asarray(value, dtype=want)
+            except OverflowError:
+                raise ArgumentError(f"{label}: {value!r} does not fit in {want}") from None
             if converted.item() != value or (isinstance(value, float) and want.kind in "iub"):
                 raise ArgumentError(f"{label}: {value!r} is not exactly representable as {want}")
             value = converted
