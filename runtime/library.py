@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import ctypes
 import platform
-import threading
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from . import fastcall
 from . import manifest as manifest_mod
 from .elf import LibraryError
-from .memref import descriptor_type
+from .memref import descriptor_for, descriptor_type
 from .shapes import evaluate
 from .status import check_status
 
@@ -102,19 +102,33 @@ class Kernel:
                              + [ctypes.POINTER(descriptor_type(o["ndim"])) for o in self.outputs]
                              + [ctypes.POINTER(descriptor_type(1))])
         self._dims_length = spec["dims_length"]
-        self._keep = threading.local()
+        self._fast = fastcall.build(spec, self._fn, self.call_checked)
 
     def __repr__(self) -> str:
         return f"<kernel {self.name}({', '.join(self.arg_names)})>"
 
-    def __call__(self, *args: Any, out: Sequence[np.ndarray] | None = None, **kwargs: Any):
+    def __call__(self, *args: Any, **kwargs: Any):
+        """Call the kernel: arrays in (positional or by name), new arrays out.
+
+        `out=[...]` passes the output buffers (reused across calls: Aesara's
+        allow_gc=False); they must have the manifest's shapes and be writable.
+        """
+        if kwargs:
+            return self.call_checked(*args, **kwargs)
+        try:
+            return self._fast(*args)
+        except TypeError:
+            return self.call_checked(*args)
+
+    def call_checked(self, *args: Any, out: Sequence[np.ndarray] | None = None, **kwargs: Any):
+        """The general path: every check, with a precise error for each failure."""
         arrays = self._bind(args, kwargs)
         shapes = [a.shape for a in arrays]
         scalars = [a.item() if a.ndim == 0 else None for a in arrays]
         self._check_constraints(shapes, scalars)
         outs = self._outputs(shapes, scalars, out)
         dims = np.zeros(self._dims_length, dtype=np.int64)
-        descs = [_descriptor(a) for a in arrays] + [_descriptor(o) for o in outs] + [_descriptor(dims)]
+        descs = [descriptor_for(a) for a in arrays + outs + [dims]]
         status = self._fn(*[ctypes.byref(d) for d in descs])
         check_status(status, self.name)
         results = self._results(outs, dims)
@@ -148,7 +162,7 @@ class Kernel:
                 converted = np.asarray(value, dtype=want)
             except OverflowError:
                 raise ArgumentError(f"{label}: {value!r} does not fit in {want}") from None
-            if converted.item() != value or (isinstance(value, float) and want.kind in "iub"):
+            if want.kind != "f" and (converted.item() != value or isinstance(value, float)):
                 raise ArgumentError(f"{label}: {value!r} is not exactly representable as {want}")
             value = converted
         if isinstance(value, np.generic):
@@ -214,14 +228,3 @@ class Kernel:
 
 
 _MISSING = object()
-
-
-def _descriptor(array: np.ndarray) -> ctypes.Structure:
-    desc = descriptor_type(array.ndim)()
-    ptr = array.ctypes.data
-    desc.allocated = ptr
-    desc.aligned = ptr
-    if array.ndim:
-        desc.sizes[:] = array.shape
-        desc.strides[:] = [s // array.itemsize if array.itemsize else 0 for s in array.strides]
-    return desc

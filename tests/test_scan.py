@@ -280,3 +280,13 @@ def test_return_list_and_name():
     x = at.dvector()
     outs, _ = aesara.scan(lambda a: a + 1, sequences=x, return_list=True, name="inc")
     assert isinstance(outs, list) and outs[0].name == "inc"
+
+
+def test_last_value_when_the_initial_state_is_an_argument():
+    x = at.dvector("x")
+    out, _ = aesara.scan(lambda v: v * 2, outputs_info=x, n_steps=3)
+    f = aesara.function([x], [out[-1], x + 0])
+    xv = np.arange(4.0)
+    last, same = f(xv)
+    assert_close(last, xv * 8)
+    assert_close(same, xv)  # the argument was not written by the loop

@@ -236,7 +236,9 @@ def _initial_carrier(slot: Slot, n: ir.Value) -> ir.Value:
             slot.mode = "scalar"
             return tensor.extract(value, [])
         slot.mode = "direct"
-        return value
+        # the loop writes the carried value in place: start from a copy, since the
+        # initial value may be a read-only argument
+        return bufferization.AllocTensorOp(value.type, [], copy=value).result
     slot.mode = "buffer" if slot.keep == "all" else "ring"
     rows = _c(slot.rows) if slot.keep == "last" else arith.addi(_c(slot.rows), n)
     buf = _buffer(rows, slot)
