@@ -18,6 +18,8 @@ _LAZY = {
     "function": ("scanaot.compiled", "function"),
     "Function": ("scanaot.compiled", "Function"),
     "dot": ("scanaot.basic", "dot"),
+    "grad": ("scanaot.autodiff", "grad"),
+    "scan_checkpoints": ("scanaot.checkpoints", "scan_checkpoints"),
     "compile": ("scanaot.artifact", "compile"),
     "compile_many": ("scanaot.artifact", "compile_many"),
     "Artifact": ("scanaot.artifact", "Artifact"),

@@ -500,9 +500,15 @@ def _is_constant(var, value) -> bool:
 def _inc_subtensor(fe, node, values):
     x, y = node.inputs[:2]
     spec = node.op.spec
-    if any(e[0] == "slice" and e[3] < 0 for e in spec):
-        raise NotImplementedError("set_subtensor/inc_subtensor with a negative slice step")
     regions = index_region(fe, spec, values[0], values[2:], node.inputs[2:])
+    # a negative step selects the same elements as a positive one from the other end,
+    # in reverse order: write through the positive slice and read y reversed there
+    reversed_axes = set()
+    for axis, (lo, size, step, keep) in enumerate(regions):
+        if step < 0:
+            last = arith.muli(index_max(arith.subi(size, index_const(1)), index_const(0)), index_const(step))
+            regions[axis] = (arith.addi(lo, last), size, -step, keep)
+            reversed_axes.add(axis)
     offsets, sizes, strides = _region_slice(values[0], regions)
     region_sizes = [s for axis, s in enumerate(sizes) if axis >= len(regions) or regions[axis][3]]
     region_type = ops.TensorType(x.dtype, [False] * len(region_sizes))
@@ -520,7 +526,11 @@ def _inc_subtensor(fe, node, values):
             k += 1
     dyn_off, dyn_size, s_off, s_size, s_stride = _slice_op_args(offsets, sizes, strides)
     init = empty(region_sizes, region_type)
+    kept_axes = [a for a in range(len(sizes)) if a >= len(regions) or regions[a][3]]
+    flipped = [kept_axes.index(a) for a in reversed_axes if a in kept_axes]
+    y_value = _flip(values[1], y.type, len(region_sizes), flipped, region_sizes) if flipped else values[1]
     maps = [input_map(y.type, len(region_sizes)), ir.AffineMap.get_identity(len(region_sizes))]
+    values = [values[0], y_value, *values[2:]]
     if node.op.set:
         if region_sizes:
             patch = generic([values[1]], init, maps, ["parallel"] * len(region_sizes), lambda a: a[0])
@@ -542,6 +552,32 @@ def _inc_subtensor(fe, node, values):
     return [tensor.InsertSliceOp(patch, values[0], dyn_off, dyn_size, [], s_off, s_size, s_stride).result]
 
 
+def _flip(y: ir.Value, y_type, region_rank: int, flipped: list[int], region_sizes) -> ir.Value:
+    """y reversed along the region dims in `flipped` (broadcast dims need no reversal)."""
+    offset = region_rank - y_type.ndim
+    axes = [r - offset for r in flipped if r - offset >= 0 and not y_type.broadcastable[r - offset]]
+    if not axes:
+        return y
+    sizes = dims(y)
+    init = tensor.empty([_fold_index_or(v) for v in sizes], ir.RankedTensorType(y.type).element_type)
+
+    def body(args):
+        idx = []
+        for a in range(y_type.ndim):
+            i = loop_index(a)
+            if a in axes:
+                i = arith.subi(arith.subi(sizes[a], index_const(1)), i)
+            idx.append(i)
+        return tensor.extract(y, idx)
+
+    return generic([], init, [ir.AffineMap.get_identity(y_type.ndim)], ["parallel"] * y_type.ndim, body)
+
+
+def _fold_index_or(v):
+    from .emit import _fold_index
+    return _fold_index(v)
+
+
 def _reduced_type(region_sizes, dtype):
     from .emit import _fold_index
     shape = [(_fold_index(v) if isinstance(_fold_index(v), int) else DYN) for v in region_sizes]
@@ -553,6 +589,13 @@ def _to_static(patch, s_size, regions):
     kept = [s for axis, s in enumerate(s_size) if axis >= len(regions) or regions[axis][3]]
     want = ir.RankedTensorType.get(kept, ir.RankedTensorType(patch.type).element_type)
     return patch if patch.type == want else tensor.cast(want, patch)
+
+
+@rule(ops.FinalValue)
+def _final_value(fe, node, values):
+    """`scan.final`: scan-keep-last turns it into a keep="final" output when it can."""
+    out_type = tensor_type(node.outputs[0].type)
+    return [ir.Operation.create("scan.final", results=[out_type], operands=values).result]
 
 
 def _register_scan() -> None:

@@ -291,6 +291,21 @@ class MakeVector(Op):
         return [[int_constant(len(node.inputs))]]
 
 
+class FinalValue(Op):
+    """The last row of a stacked tensor, or `initial` when it has no rows.
+
+    What a loop's final state is, including after zero steps; gradients use it
+    for the last window and accumulators of their reversed scans."""
+
+    def make_node(self, stacked: Variable, initial: Variable) -> Apply:
+        if stacked.ndim != initial.ndim + 1 or stacked.dtype != initial.dtype:
+            raise TypeError(f"final value: {stacked.describe()} is not a stack of {initial.describe()}")
+        return Apply(self, [stacked, initial], [initial.type])
+
+    def infer_shape(self, node, input_shapes):
+        return [list(input_shapes[1])]
+
+
 def int_constant(value: int) -> Constant:
     import numpy as np
     return Constant(np.asarray(value, dtype="int64"))

@@ -20,9 +20,12 @@ named by `body`: its arguments are every sequence tap, every state tap and every
 param, in chain order; its results are one value per state/collect output, an
 `i1` stop flag when `until` is set, and an `i32` status (0 = all checks passed).
 
-`keep` is "all" (stack every step's value) or "last" (only the final value; set by
-the `scan-keep-last` pass). `scan.last` takes the last row of a stacked output;
-it is what `result[-1]` emits, and what `scan-keep-last` removes.
+`keep` is "all" (stack every step's value), "last" (only the final value; an
+error if no step ran) or "final" (only the final value; the initial value if no
+step ran); the last two are set by the `scan-keep-last` pass. `scan.last` takes
+the last row of a stacked output (what `result[-1]` emits); `scan.final(stacked,
+initial)` is the last row or `initial` when there are none (what gradients use).
+`scan-keep-last` removes both when they are an output's only readers.
 """
 from __future__ import annotations
 
@@ -48,6 +51,7 @@ _OPS = {
     "steps": ([("loop", "loop", "single")], [("count", "index")], {}),
     "status": ([("loop", "loop", "single")], [("bits", "i32")], {}),
     "last": ([("stacked", "tensor", "single")], [("value", "tensor")], {}),
+    "final": ([("stacked", "tensor", "single"), ("initial", "tensor", "single")], [("value", "tensor")], {}),
 }
 
 OP_NAMES = tuple(f"scan.{name}" for name in _OPS)

@@ -129,8 +129,8 @@ def verify_chain(loop_op: ir.Operation, symbols: dict[str, ir.Operation]) -> Non
 
 def _check_keep(op: ir.Operation) -> None:
     keep = ir.StringAttr(op.attributes["keep"]).value
-    if keep not in ("all", "last"):
-        raise ScanVerifyError(f"{_where(op)}: keep must be \"all\" or \"last\", got {keep!r}")
+    if keep not in ("all", "last", "final"):
+        raise ScanVerifyError(f"{_where(op)}: keep must be \"all\", \"last\" or \"final\", got {keep!r}")
 
 
 def verify(module_op: ir.Operation) -> None:
@@ -146,11 +146,13 @@ def verify(module_op: ir.Operation) -> None:
     def visit(o):
         if o.name == "scan.loop":
             loops.append(o)
-        elif o.name == "scan.last":
+        elif o.name in ("scan.last", "scan.final"):
             src = ir.RankedTensorType(o.operands[0].type)
             dst = ir.RankedTensorType(o.results[0].type)
             if src.rank != dst.rank + 1 or src.element_type != dst.element_type:
                 raise ScanVerifyError(f"{_where(o)}: the last row of {src} cannot be {dst}")
+            if o.name == "scan.final" and ir.RankedTensorType(o.operands[1].type).rank != dst.rank:
+                raise ScanVerifyError(f"{_where(o)}: the initial value must have rank {dst.rank}")
         return ir.WalkResult.ADVANCE
 
     module_op.walk(visit)

@@ -20,6 +20,7 @@ func.func @main(%n: index, %u: tensor<?x?xf32>, %s: tensor<f32>, %p: tensor<f32>
   %c = "scan.steps"(%l4) : (!scan.chain) -> index
   %e = "scan.status"(%l4) : (!scan.chain) -> i32
   %last = "scan.last"(%b) : (tensor<?x?xf32>) -> tensor<?xf32>
+  %fin = "scan.final"(%b, %last) : (tensor<?x?xf32>, tensor<?xf32>) -> tensor<?xf32>
   return %a, %b, %c, %e : tensor<?xf32>, tensor<?x?xf32>, index, i32
 }
 """

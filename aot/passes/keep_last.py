@@ -1,9 +1,10 @@
 """scan-keep-last (save-mem): store only what the uses of a scan output need.
 
 Source and target: scan dialect. Patterns (MLIR rewrite API):
-- `scan.output` whose every use is `scan.last` (Aesara's `result[-1]`): mark the
-  output's state/collect op `keep = "last"` and replace the output and its
-  `scan.last` users with a per-step-shaped `scan.output`.
+- `scan.output` whose every use is `scan.last` (Aesara's `result[-1]`) or
+  `scan.final` (a gradient's final state): mark the output's state/collect op
+  `keep = "last"` (or "final" when only `scan.final` reads it) and replace the
+  output and those users with a per-step-shaped `scan.output`.
 - `scan.output` with no uses: keep = "last" (a state must still be carried).
 - `scan.loop` none of whose results is read: erase the chain (IRDL ops carry no
   side-effect information, so the upstream dead-code rules cannot do it).
@@ -33,16 +34,21 @@ def _output_op(output: ir.Operation) -> ir.Operation:
 
 
 def keep_last_output(op, rewriter) -> bool:
-    """scan.output used only by scan.last (or not at all) -> keep = "last"."""
+    """scan.output read only by scan.last / scan.final (or not at all) -> keep the last value."""
     op = op.operation
     users = [u.owner for u in op.result.uses]
     users = [u.operation if hasattr(u, "operation") else u for u in users]
-    if any(u.name != "scan.last" for u in users):
+    if any(u.name not in ("scan.last", "scan.final") for u in users):
         return True  # no match
-    target = _output_op(op)
-    if ir.StringAttr(target.attributes["keep"]).value == "last":
+    if any(u.name == "scan.final" and u.operands[0] != op.result for u in users):
         return True
-    target.attributes["keep"] = ir.StringAttr.get("last")
+    target = _output_op(op)
+    if ir.StringAttr(target.attributes["keep"]).value != "all":
+        return True
+    if target.name == "scan.collect" and any(u.name == "scan.final" for u in users):
+        return True  # a map has no initial value to fall back on
+    keep = "last" if any(u.name == "scan.last" for u in users) else "final"
+    target.attributes["keep"] = ir.StringAttr.get(keep)
     if not users:
         rewriter.erase_op(op)
         return False

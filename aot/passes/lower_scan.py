@@ -6,9 +6,9 @@ Source: scan dialect; target: scf + tensor + arith + func.call to the step body
 Storage per output, all destination-passing (no allocation inside the loop):
 - keep="all": one buffer of L + n rows (L initial rows for a state, 0 for a
   collect); step t reads tap k at row L + t + k and writes row L + t.
-- keep="last", one tap: the value itself is the loop-carried value (a scalar
+- keep="last"/"final", one tap: the value itself is the loop-carried value (a scalar
   for rank-0 states, so the loop keeps it in a register).
-- keep="last", L > 1 taps: a ring of L rows; tap k is row (t + L + k) mod L.
+- keep="last"/"final", L > 1 taps: a ring of L rows; tap k is row (t + L + k) mod L.
 """
 from __future__ import annotations
 
@@ -230,7 +230,7 @@ def _initial_carrier(slot: Slot, n: ir.Value) -> ir.Value:
         from mlir.dialects import linalg
         return linalg.fill(zero, outs=[_buffer_value(slot)])
     init = slot.init
-    if slot.keep == "last" and slot.rows == 1:
+    if slot.keep != "all" and slot.rows == 1:
         value = init if not slot.block else _read_row(init, _c(0), slot)
         if slot.rank == 0:
             slot.mode = "scalar"
@@ -240,7 +240,7 @@ def _initial_carrier(slot: Slot, n: ir.Value) -> ir.Value:
         # initial value may be a read-only argument
         return bufferization.AllocTensorOp(value.type, [], copy=value).result
     slot.mode = "buffer" if slot.keep == "all" else "ring"
-    rows = _c(slot.rows) if slot.keep == "last" else arith.addi(_c(slot.rows), n)
+    rows = _c(slot.rows) if slot.keep != "all" else arith.addi(_c(slot.rows), n)
     buf = _buffer(rows, slot)
     if slot.block:
         sizes = [slot.rows] + [_static_or(slot.value_type, a, d) for a, d in enumerate(slot.dims)]
@@ -353,15 +353,19 @@ def lower_scan_to_scf(op: ir.Operation, pass_=None) -> None:
 
 
 def lower_scan_last(op: ir.Operation) -> None:
-    """`scan.last` left by scan-keep-last (the output has other uses): the last row."""
-    lasts = []
+    """`scan.last`/`scan.final` left by scan-keep-last (the output has other uses)."""
+    lasts, finals = [], []
 
     def visit(o):
         if o.name == "scan.last":
             lasts.append(o)
+        elif o.name == "scan.final":
+            finals.append(o)
         return ir.WalkResult.ADVANCE
 
     op.walk(visit)
+    for final in finals:
+        _lower_final(final)
     for last in lasts:
         with ir.InsertionPoint(last), last.location:
             stacked = last.operands[0]
@@ -372,3 +376,21 @@ def lower_scan_last(op: ir.Operation) -> None:
             value = _read_row(stacked, row, slot)
         last.results[0].replace_all_uses_with(value)
         last.erase()
+
+
+def _lower_final(final: ir.Operation) -> None:
+    """The last row when there is one, else the initial value (scf.if: no read of an empty stack)."""
+    with ir.InsertionPoint(final), final.location:
+        stacked, initial = final.operands
+        rtype = ir.RankedTensorType(final.results[0].type)
+        rows = _dim(stacked, 0)
+        has_rows = arith.cmpi(arith.CmpIPredicate.sgt, rows, _c(0))
+        branch = scf.IfOp(has_rows, [rtype], has_else=True)
+        with ir.InsertionPoint(branch.then_block):
+            slot = Slot("final", "all", [], rtype, dims=[_dim(stacked, a + 1) for a in range(rtype.rank)])
+            value = _read_row(stacked, arith.subi(rows, _c(1)), slot)
+            scf.YieldOp([value if value.type == rtype else tensor.cast(rtype, value)])
+        with ir.InsertionPoint(branch.else_block):
+            scf.YieldOp([initial if initial.type == rtype else tensor.cast(rtype, initial)])
+    final.results[0].replace_all_uses_with(branch.results[0])
+    final.erase()

@@ -1,0 +1,134 @@
+"""Reverse-mode differentiation of the traced graph: `grad(cost, wrt)`.
+
+One vector-Jacobian product (VJP) rule per op class, in `VJP_RULES`. A rule gets
+the node and one cotangent per output (None where nothing flows back) and
+returns one cotangent per input (None for inputs it is not differentiable in).
+The scan rule (grad_scan.py) builds a reversed scan, so gradients of loops are
+loops, compiled by the same pipeline.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from . import basic, dtypes
+from .graph import Apply, Constant, Variable, toposort
+
+VJP_RULES: dict[type, Callable[[Apply, list], list]] = {}
+
+
+class NullGradientError(TypeError):
+    """An op on the path from the cost to a variable has no VJP rule."""
+
+
+class DisconnectedInputError(ValueError):
+    """The cost does not depend on a variable it is differentiated with respect to."""
+
+
+def vjp_rule(op_class: type):
+    def register(fn):
+        VJP_RULES[op_class] = fn
+        return fn
+    return register
+
+
+def differentiable(var: Variable) -> bool:
+    return dtypes.is_float(var.dtype)
+
+
+def vjp(outputs: Sequence[Variable], cotangents: Sequence[Variable | None],
+        wrt: Sequence[Variable]) -> list[Variable | None]:
+    """Cotangents of `wrt` given cotangents of `outputs` (None where disconnected)."""
+    wrt_set = set(wrt)
+    nodes = toposort(outputs, stop=wrt_set)
+    # only nodes on a path from wrt to outputs matter
+    depends: set[Variable] = set(wrt_set)
+    relevant = []
+    for node in nodes:
+        if any(v in depends for v in node.inputs):
+            depends.update(node.outputs)
+            relevant.append(node)
+    _check_rules(relevant)
+    adjoint: dict[Variable, Variable] = {}
+    for out, cot in zip(outputs, cotangents):
+        if cot is not None and out in depends:
+            _accumulate(adjoint, out, cot)
+    for node in reversed(relevant):
+        cots = [adjoint.get(v) for v in node.outputs]
+        if all(c is None for c in cots):
+            continue
+        in_cots = VJP_RULES[type(node.op)](node, cots)
+        for var, cot in zip(node.inputs, in_cots):
+            if cot is None or var not in depends or not differentiable(var):
+                continue
+            _accumulate(adjoint, var, _match(cot, var))
+    return [adjoint.get(v) for v in wrt]
+
+
+def _check_rules(nodes: list[Apply]) -> None:
+    for node in nodes:
+        if type(node.op) not in VJP_RULES:
+            raise NullGradientError(
+                f"no gradient (VJP) rule for op {node.op} ({type(node.op).__name__}); it lies between the "
+                "cost and a variable you differentiate with respect to. Rewrite that part with ops that "
+                "have rules (see docs/grad.md), or stop the gradient before it")
+
+
+def _accumulate(adjoint: dict, var: Variable, cot: Variable) -> None:
+    adjoint[var] = cot if var not in adjoint else adjoint[var] + cot
+
+
+def _match(cot: Variable, var: Variable) -> Variable:
+    """A cotangent with the variable's dtype (gradients of float32 stay float32)."""
+    return cot if cot.dtype == var.dtype else basic.cast(cot, var.dtype)
+
+
+def grad(cost: Variable, wrt: Any, disconnected_inputs: str = "raise") -> Any:
+    """d cost / d wrt for a scalar float cost (Aesara's `grad`). `wrt` may be a list."""
+    cost = basic.as_tensor_variable(cost)
+    if cost.ndim != 0:
+        raise TypeError(f"grad: the cost must be a scalar, got {cost.describe()}")
+    if not differentiable(cost):
+        raise TypeError(f"grad: the cost must be a float, got {cost.describe()}")
+    single = isinstance(wrt, Variable)
+    wrt_list = [wrt] if single else list(wrt)
+    for i, w in enumerate(wrt_list):
+        if not isinstance(w, Variable) or isinstance(w, Constant):
+            raise TypeError(f"grad: wrt[{i}] must be a symbolic variable, got {w!r}")
+        if not differentiable(w):
+            raise TypeError(f"grad: wrt[{i}] ({w.describe()}) is not a float variable")
+    grads = vjp([cost], [basic.ones_like(cost)], wrt_list)
+    result = []
+    for w, g in zip(wrt_list, grads):
+        if g is None:
+            if disconnected_inputs == "raise":
+                raise DisconnectedInputError(
+                    f"grad: the cost does not depend on {w.describe()}; pass "
+                    "disconnected_inputs='ignore' to get zeros")
+            g = basic.zeros_like(w)
+        result.append(g)
+    return result[0] if single else result
+
+
+def unbroadcast(g: Variable, var: Variable) -> Variable:
+    """Sum a cotangent over the dims that broadcasting added or stretched for `var`."""
+    lead = g.ndim - var.ndim
+    stretched = [lead + a for a, b in enumerate(var.broadcastable) if b and not g.broadcastable[lead + a]]
+    axes = list(range(lead)) + stretched
+    if not axes:
+        return g
+    g = basic.sum(g, axis=tuple(axes), dtype=g.dtype)
+    order, k = [], 0
+    for a in range(var.ndim):
+        if lead + a in stretched:
+            order.append("x")
+        else:
+            order.append(k)
+            k += 1
+    return basic.dimshuffle(g, *order) if order != list(range(g.ndim)) else g
+
+
+def _install() -> None:
+    from . import grad_rules, grad_scan  # noqa: F401  (registers the rules)
+
+
+_install()
