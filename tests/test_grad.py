@@ -176,3 +176,42 @@ def test_missing_vjp_rule_names_the_op():
     x = at.dvector("x")
     with pytest.raises(NullGradientError, match="no gradient \\(VJP\\) rule for op Mystery"):
         aesara.grad(Mystery()(x).sum(), x)
+
+
+@pytest.mark.parametrize("every", [1, 3, 10])
+def test_scan_checkpoints_matches_scan_and_its_gradient(every):
+    x, h0, W = at.dmatrix("x"), at.dvector("h0"), at.dmatrix("W")
+
+    def step(xt, h, W):
+        return at.tanh(aesara.dot(h, W) + xt)
+    plain, _ = aesara.scan(step, sequences=x, outputs_info=h0, non_sequences=W)
+    ckpt, _ = aesara.scan_checkpoints(step, sequences=[x], outputs_info=[h0], non_sequences=[W],
+                                      save_every_N=every)
+    args = [rand(7, 3), rand(3), rand(3, 3)]
+    f = aesara.function([x, h0, W], [plain[-1], ckpt[-1]])
+    a, c = f(*args)
+    np.testing.assert_allclose(c, a, rtol=1e-12)
+    check_grads([x, h0, W], (ckpt[-1] ** 2).sum(), [0, 1, 2], args)
+
+
+def test_scan_checkpoints_n_steps_shorter_than_sequences():
+    x, h0 = at.dvector("x"), at.dscalar("h0")
+    out, _ = aesara.scan_checkpoints(lambda xt, h: h * 0.9 + xt, sequences=x, outputs_info=h0,
+                                     n_steps=5, save_every_N=2)
+    f = aesara.function([x, h0], out[-1])
+    xv = np.arange(9.0)
+    h = 1.0
+    for t in range(5):
+        h = h * 0.9 + xv[t]
+    np.testing.assert_allclose(f(xv, 1.0), h)
+    check_grads([x, h0], out[-1] * 2, [0, 1], [rand(9), 0.5])
+
+
+def test_scan_checkpoints_limits_are_clear_errors():
+    x, h0 = at.dvector(), at.dscalar()
+    with pytest.raises(ValueError, match="only \\[0\\]"):
+        aesara.scan_checkpoints(lambda a, b, h: h, sequences=dict(input=x, taps=[-1, 0]), outputs_info=h0)
+    with pytest.raises(ValueError, match="singly recurrent"):
+        aesara.scan_checkpoints(lambda a, h, g: h, sequences=x, outputs_info=dict(initial=x, taps=[-2, -1]))
+    with pytest.raises(ValueError, match="positive int"):
+        aesara.scan_checkpoints(lambda a, h: h, sequences=x, outputs_info=h0, save_every_N=0)
