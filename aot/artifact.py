@@ -29,11 +29,14 @@ TARGETS = ("cpu",)
 
 @dataclass
 class FunctionSpec:
-    """One function of a library: its name, inputs and outputs."""
+    """One function of a library: its name, inputs and outputs (and, for a gradient
+    kernel, the function it differentiates and the names of `grad_wrt`)."""
     name: str
     inputs: list[Variable]
     outputs: list[Variable]
     unpack: bool = False
+    forward: "FunctionSpec | None" = None
+    wrt: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -53,18 +56,28 @@ class Artifact:
 def compile(inputs: Sequence[Variable], outputs: Any, *, name: str, target: str = "cpu",  # noqa: A001
             out_dir: str | os.PathLike = "build", grad_wrt: Sequence[Variable] = (),
             cpu: str | None = None) -> Artifact:
-    """Compile one function into `out_dir/lib{name}.so` and `out_dir/{name}.h`."""
-    return compile_many([(name, inputs, outputs)], name=name, target=target, out_dir=out_dir,
-                        grad_wrt=grad_wrt, cpu=cpu)
+    """Compile one function into `out_dir/lib{name}.so` and `out_dir/{name}.h`.
+
+    With `grad_wrt` (some of the inputs), the library also exports `{name}_vjp`:
+    the inputs and one cotangent per float output in, the gradients of
+    sum(outputs * cotangents) with respect to `grad_wrt` out, in that order.
+    """
+    return compile_many([(name, inputs, outputs, grad_wrt)], name=name, target=target,
+                        out_dir=out_dir, cpu=cpu)
 
 
-def compile_many(functions: Sequence[tuple[str, Sequence[Variable], Any]], *, name: str,
-                 target: str = "cpu", out_dir: str | os.PathLike = "build",
-                 grad_wrt: Sequence[Variable] = (), cpu: str | None = None) -> Artifact:
-    """Several functions `(name, inputs, outputs)` in one library `lib{name}.so`."""
-    if grad_wrt:
-        raise NotImplementedError("grad_wrt: gradient kernels are not available yet")
-    specs = [make_spec(fname, inputs, outputs) for fname, inputs, outputs in functions]
+def compile_many(functions: Sequence[tuple], *, name: str, target: str = "cpu",
+                 out_dir: str | os.PathLike = "build", cpu: str | None = None) -> Artifact:
+    """Several functions `(name, inputs, outputs)` or `(name, inputs, outputs, grad_wrt)`
+    in one library `lib{name}.so`."""
+    specs = []
+    for entry in functions:
+        if len(entry) not in (3, 4):
+            raise TypeError("each function is (name, inputs, outputs) or (name, inputs, outputs, grad_wrt)")
+        spec = make_spec(*entry[:3])
+        specs.append(spec)
+        if len(entry) == 4 and entry[3]:
+            specs.append(vjp_spec(spec, entry[3]))
     library, stages, manifest = build(specs, target=target, cpu=cpu)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -101,6 +114,36 @@ def make_spec(name: str, inputs: Sequence[Variable], outputs: Any) -> FunctionSp
         raise ValueError(f"{name}: the outputs depend on {missing[0].describe()}, which is not among "
                          "the inputs; add it to the inputs list")
     return FunctionSpec(name, list(inputs), outs, unpack)
+
+
+def vjp_spec(spec: FunctionSpec, grad_wrt: Sequence[Variable]) -> FunctionSpec:
+    """The gradient kernel of `spec`: (inputs..., cotangents...) -> grads in `grad_wrt` order."""
+    from . import basic
+    from .autodiff import differentiable, vjp
+
+    wrt = [grad_wrt] if isinstance(grad_wrt, Variable) else list(grad_wrt)
+    for i, w in enumerate(wrt):
+        if w not in spec.inputs:
+            raise ValueError(f"{spec.name}: grad_wrt[{i}] ({w!r}) is not one of the inputs")
+        if not differentiable(w):
+            raise TypeError(f"{spec.name}: grad_wrt[{i}] ({w.describe()}) is not a float input")
+    names = arg_names(spec.inputs)
+    cotangents, cot_vars = [], []
+    for j, out in enumerate(spec.outputs):
+        if differentiable(out):
+            label = out.name if out.name and out.name.isidentifier() else f"out{j}"
+            cot = out.type(name=f"cot_{label}")
+            cotangents.append(cot)
+            cot_vars.append(cot)
+        else:
+            cotangents.append(None)
+    grads = vjp(spec.outputs, cotangents, wrt)
+    grads = [basic.zeros_like(w) if g is None else g for w, g in zip(wrt, grads)]
+    for g, w in zip(grads, wrt):
+        g.name = f"grad_{names[spec.inputs.index(w)]}"
+    kernel = make_spec(f"{spec.name}_vjp", spec.inputs + cot_vars, grads)
+    kernel.forward, kernel.wrt = spec, [names[spec.inputs.index(w)] for w in wrt]
+    return kernel
 
 
 def _check_name(name: str, what: str) -> str:
@@ -160,6 +203,13 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | None
         raise ValueError(f"function names must be unique, got {names}")
     cpu = cpu or "native"
     functions = [function_manifest(s) for s in specs]
+    by_name = {f["name"]: f for f in functions}
+    for s in specs:
+        if getattr(s, "forward", None) is not None:
+            vjp_args = by_name[s.name]["args"]
+            by_name[s.forward.name]["vjp"] = {
+                "function": s.name, "wrt": s.wrt,
+                "cotangents": [a["name"] for a in vjp_args[len(s.forward.inputs):]]}
     with _context_lock, ir.Context() as ctx, ir.Location.unknown():
         scan_dialect.load(ctx)
         module = ir.Module.create()

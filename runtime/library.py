@@ -67,6 +67,9 @@ class Library:
         self.manifest = manifest
         self._handle = handle
         self.functions = {f["name"]: Kernel(f, handle, path) for f in manifest["functions"]}
+        for kernel in self.functions.values():
+            if "vjp" in kernel.spec:
+                kernel._vjp = self.functions[kernel.spec["vjp"]["function"]]
 
     def __getattr__(self, name: str) -> "Kernel":
         functions = self.__dict__.get("functions", {})
@@ -106,6 +109,34 @@ class Kernel:
 
     def __repr__(self) -> str:
         return f"<kernel {self.name}({', '.join(self.arg_names)})>"
+
+    def vjp(self, *args: Any, cotangents: Any = None, **kwargs: Any):
+        """Gradients of sum(outputs * cotangents) w.r.t. the library's `grad_wrt`, in that order.
+
+        `cotangents`: one array per float output (a list, a dict by output name, or a
+        single array for one output)."""
+        kernel = getattr(self, "_vjp", None)
+        if kernel is None:
+            raise ArgumentError(f"{self.name} has no gradient kernel: compile it with grad_wrt=[...]")
+        names = self.spec["vjp"]["cotangents"]
+        if cotangents is None:
+            raise ArgumentError(f"{self.name}.vjp(): cotangents= is required ({', '.join(names)})")
+        if isinstance(cotangents, dict):
+            outs = [n[len("cot_"):] for n in names]
+            unknown = set(cotangents) - set(outs)
+            if unknown:
+                raise ArgumentError(f"{self.name}.vjp(): no output named {sorted(unknown)[0]!r}; outputs: "
+                                    f"{', '.join(outs)}")
+            cotangents = [cotangents.get(o, _MISSING) for o in outs]
+        elif isinstance(cotangents, np.ndarray):
+            cotangents = [cotangents]
+        cotangents = list(cotangents)
+        if len(cotangents) != len(names):
+            raise ArgumentError(f"{self.name}.vjp(): expected {len(names)} cotangent(s) "
+                                f"({', '.join(names)}), got {len(cotangents)}")
+        values = self._bind(args, kwargs)
+        values = [v.view(self._dtypes[i]) if v.dtype != self._dtypes[i] else v for i, v in enumerate(values)]
+        return kernel(*values, *cotangents)
 
     def __call__(self, *args: Any, **kwargs: Any):
         """Call the kernel: arrays in (positional or by name), new arrays out.
