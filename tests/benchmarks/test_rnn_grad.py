@@ -1,0 +1,91 @@
+"""The guide-style RNN, hidden 256, batch 32, input 64, 1000 steps: forward vs forward+backward,
+and the memory a gradient keeps with scan and with scan_checkpoints.
+
+Run with `pytest -m benchmark tests/benchmarks/test_rnn_grad.py -s`.
+"""
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import scanaot as aesara
+import scanaot.tensor as at
+
+pytestmark = pytest.mark.benchmark
+
+T, B, H, I = 1000, 32, 256, 64
+
+
+def rnn_graph(every=0):
+    x, h0 = at.ftensor3("x"), at.fmatrix("h0")
+    W, U, b = at.fmatrix("W"), at.fmatrix("U"), at.fvector("b")
+    step = lambda xt, h, W, U, b: at.tanh(aesara.dot(h, W) + aesara.dot(xt, U) + b)  # noqa: E731
+    if every:
+        hs, _ = aesara.scan_checkpoints(step, sequences=[x], outputs_info=[h0], non_sequences=[W, U, b],
+                                        save_every_N=every)
+    else:
+        hs, _ = aesara.scan(step, sequences=x, outputs_info=h0, non_sequences=[W, U, b])
+    return [x, h0, W, U, b], hs
+
+
+def data():
+    rng = np.random.default_rng(0)
+    return [rng.standard_normal((T, B, I)).astype("float32") * 0.1, np.zeros((B, H), "float32"),
+            rng.standard_normal((H, H)).astype("float32") / 16, rng.standard_normal((I, H)).astype("float32") / 8,
+            np.zeros(H, "float32")]
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    inputs, hs = rnn_graph()
+    forward = aesara.function(inputs, hs)
+    cost = hs[-1].sum() + (hs * hs).mean()
+    grads = aesara.grad(cost, inputs[1:])
+    backward = aesara.function(inputs, [cost, *grads])
+    return forward, backward
+
+
+@pytest.mark.benchmark(group="rnn T=1000 B=32 H=256")
+def test_rnn_forward(benchmark, compiled):
+    args = data()
+    hs = benchmark.pedantic(compiled[0], args=args, rounds=3, iterations=1)
+    assert hs.shape == (T, B, H) and np.isfinite(hs).all()
+
+
+@pytest.mark.benchmark(group="rnn T=1000 B=32 H=256")
+def test_rnn_forward_and_backward(benchmark, compiled):
+    args = data()
+    out = benchmark.pedantic(compiled[1], args=args, rounds=3, iterations=1)
+    assert all(np.isfinite(g).all() for g in out)
+
+
+MEMORY = textwrap.dedent("""
+    import json, sys, numpy as np
+    sys.path.insert(0, "tests/benchmarks")
+    import scanaot as aesara
+    from test_rnn_grad import rnn_graph, data
+    inputs, hs = rnn_graph(EVERY)
+    grads = aesara.grad(hs[-1].sum(), inputs[1:])
+    f = aesara.function(inputs, grads)
+    args = data()
+    f(*args)
+    def kb(field):
+        return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(field))
+    open("/proc/self/clear_refs", "w").write("5")
+    base = kb("VmRSS")
+    f(*args)
+    print(json.dumps({"extra_mb": (kb("VmHWM") - base) / 1024}))
+""")
+
+
+@pytest.mark.parametrize("every", [0, 1, 10])
+def test_rnn_gradient_memory(every, capsys):
+    proc = subprocess.run([sys.executable, "-c", f"EVERY = {every}\n" + MEMORY], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    extra = json.loads(proc.stdout.strip().splitlines()[-1])["extra_mb"]
+    with capsys.disabled():
+        label = "scan" if not every else f"scan_checkpoints(save_every_N={every})"
+        print(f"\nrnn gradient (cost on the last state), {label}: {extra:.1f} MB above baseline")
