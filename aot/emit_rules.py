@@ -106,9 +106,34 @@ def scalar_op(name: str, args: list[ir.Value], dtype: str) -> ir.Value:
     if name == "sigmoid":
         one = _float_const(t, 1.0)
         return arith.divf(one, arith.addf(one, math.exp(arith.negf(a))))
+    if name == "tanh" and dtype == "float32":
+        return tanh_f32(a)
     if name in ("tanh", "exp", "log", "sqrt", "sin", "cos", "ceil", "floor"):
         return getattr(math, name)(a)
     raise NotImplementedError(f"no scalar emission for {name}")
+
+
+# XLA's float32 tanh: a rational approximation within a few ulp, vectorizable
+# (libm's tanhf is a call per element)
+_TANH_CLAMP = 7.90531110763549805
+_TANH_P = [-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11, 5.12229709037114e-08,
+           1.48572235717979e-05, 6.37261928875436e-04, 4.89352455891786e-03]
+_TANH_Q = [1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03]
+
+
+def tanh_f32(x: ir.Value) -> ir.Value:
+    t = x.type
+    c = lambda v: arith.constant(t, v)  # noqa: E731
+    x = arith.maximumf(arith.minimumf(x, c(_TANH_CLAMP)), c(-_TANH_CLAMP))
+    x2 = arith.mulf(x, x)
+    p = c(_TANH_P[0])
+    for coefficient in _TANH_P[1:]:
+        p = arith.addf(arith.mulf(x2, p), c(coefficient))
+    p = arith.mulf(x, p)
+    q = c(_TANH_Q[0])
+    for coefficient in _TANH_Q[1:]:
+        q = arith.addf(arith.mulf(x2, q), c(coefficient))
+    return arith.divf(p, q)
 
 
 # ---------------------------------------------------------------- elementwise machinery
@@ -304,7 +329,9 @@ def _dot(fe, node, values):
         b = _slice_axis(b, 0, k)
     d = ir.AffineDimExpr.get
     if (x.ndim, y.ndim) == (2, 2):
-        n_loops, amap, bmap, omap = 3, [d(0), d(2)], [d(2), d(1)], [d(0), d(1)]
+        # loops (i, k, j): the innermost loop runs along rows of b and out (contiguous),
+        # so it vectorizes without a horizontal reduction
+        n_loops, amap, bmap, omap = 3, [d(0), d(1)], [d(1), d(2)], [d(0), d(2)]
         sizes = [dim(a, 0), dim(b, 1)]
     elif (x.ndim, y.ndim) == (2, 1):
         n_loops, amap, bmap, omap = 2, [d(0), d(1)], [d(1)], [d(0)]
@@ -319,6 +346,8 @@ def _dot(fe, node, values):
     init = fill(zero, empty(sizes, out) if sizes else tensor.empty([], element_type(out.dtype)))
     maps = [ir.AffineMap.get(n_loops, 0, m) for m in (amap, bmap, omap)]
     kinds = ["parallel"] * (n_loops - 1) + ["reduction"]
+    if (x.ndim, y.ndim) == (2, 2):
+        kinds = ["parallel", "reduction", "parallel"]
 
     def body(args):
         p = scalar_op("mul", [cast_scalar(load_scalar(args[0], x.dtype), x.dtype, out.dtype),
