@@ -5,7 +5,9 @@ Source: scan dialect; target: scf + tensor + arith + func.call to the step body
 
 Storage per output, all destination-passing (no allocation inside the loop):
 - keep="all": one buffer of L + n rows (L initial rows for a state, 0 for a
-  collect); step t reads tap k at row L + t + k and writes row L + t.
+  collect); step t reads tap k at row L + t + k and writes row L + t. A rank-0
+  state with one tap instead stays in a register and each step stores it into
+  an n-row buffer.
 - keep="last"/"final", one tap: the value itself is the loop-carried value (a scalar
   for rank-0 states, so the loop keeps it in a register).
 - keep="last"/"final", L > 1 taps: a ring of L rows; tap k is row (t + L + k) mod L.
@@ -170,10 +172,26 @@ def lower_chain(loop_op: ir.Operation) -> None:
             stop = outs[len(slots)] if until else None
             return new_values, stop, outs[-1]
 
+        # a slot may carry several values (a scalar state and its stacked buffer)
+        counts = [len(c) for c in carried]
+
+        def unflatten(values):
+            out, i = [], 0
+            for c in counts:
+                out.append(list(values[i:i + c]))
+                i += c
+            return out
+
+        def flat_step(t, values):
+            new_values, stop, bits = step(t, unflatten(values))
+            return [v for group in new_values for v in group], stop, bits
+
+        flat = [v for group in carried for v in group]
         if until:
-            steps, finals, bits = _while_loop(n, carried, status0, step)
+            steps, finals, bits = _while_loop(n, flat, status0, flat_step)
         else:
-            steps, finals, bits = _for_loop(n, carried, status0, step)
+            steps, finals, bits = _for_loop(n, flat, status0, flat_step)
+        finals = unflatten(finals)
         results = [_final_value(slot, value, steps) for slot, value in zip(slots, finals)]
         for reader in readers:
             if reader.name == "scan.output":
@@ -217,28 +235,34 @@ def _state_slot(init: ir.Value, taps: list[int], keep: str, vtype: ir.RankedTens
     return slot
 
 
-def _initial_carrier(slot: Slot, n: ir.Value) -> ir.Value:
+def _initial_carrier(slot: Slot, n: ir.Value) -> list[ir.Value]:
+    """The loop-carried values of one output (see the module docstring for the modes)."""
     if slot.kind == "collect":
         if slot.keep == "all":
             slot.mode = "buffer"
-            return _buffer(n, slot)
+            return [_buffer(n, slot)]
         slot.mode = "scalar" if slot.rank == 0 else "direct"
         zero = arith.constant(slot.value_type.element_type,
                               0.0 if isinstance(slot.value_type.element_type, ir.FloatType) else 0)
         if slot.rank == 0:
-            return zero
+            return [zero]
         from mlir.dialects import linalg
-        return linalg.fill(zero, outs=[_buffer_value(slot)])
+        return [linalg.fill(zero, outs=[_buffer_value(slot)])]
     init = slot.init
-    if slot.keep != "all" and slot.rows == 1:
+    if slot.rows == 1 and (slot.keep != "all" or slot.rank == 0):
         value = init if not slot.block else _read_row(init, _c(0), slot)
         if slot.rank == 0:
+            scalar = tensor.extract(value, [])
+            if slot.keep == "all":
+                # the state stays in a register; each step only stores its value
+                slot.mode = "scalar+stack"
+                return [scalar, _buffer(n, slot)]
             slot.mode = "scalar"
-            return tensor.extract(value, [])
+            return [scalar]
         slot.mode = "direct"
         # the loop writes the carried value in place: start from a copy, since the
         # initial value may be a read-only argument
-        return bufferization.AllocTensorOp(value.type, [], copy=value).result
+        return [bufferization.AllocTensorOp(value.type, [], copy=value).result]
     slot.mode = "buffer" if slot.keep == "all" else "ring"
     rows = _c(slot.rows) if slot.keep != "all" else arith.addi(_c(slot.rows), n)
     buf = _buffer(rows, slot)
@@ -246,8 +270,8 @@ def _initial_carrier(slot: Slot, n: ir.Value) -> ir.Value:
         sizes = [slot.rows] + [_static_or(slot.value_type, a, d) for a, d in enumerate(slot.dims)]
         head_type = ir.RankedTensorType.get([slot.rows, *slot.value_type.shape], slot.value_type.element_type)
         head = _extract(init, [0] * (slot.rank + 1), sizes, head_type)
-        return _insert(head, buf, [0] * (slot.rank + 1), sizes)
-    return _write_row(buf, _c(0), init, slot)
+        return [_insert(head, buf, [0] * (slot.rank + 1), sizes)]
+    return [_write_row(buf, _c(0), init, slot)]
 
 
 def _buffer_value(slot: Slot) -> ir.Value:
@@ -255,8 +279,9 @@ def _buffer_value(slot: Slot) -> ir.Value:
     return tensor.empty(sizes, slot.value_type.element_type)
 
 
-def _read_tap(slot: Slot, value: ir.Value, t: ir.Value, k: int) -> ir.Value:
-    if slot.mode == "scalar":
+def _read_tap(slot: Slot, values: list[ir.Value], t: ir.Value, k: int) -> ir.Value:
+    value = values[0]
+    if slot.mode in ("scalar", "scalar+stack"):
         return tensor.from_elements(slot.value_type, [value])
     if slot.mode == "direct":
         return value
@@ -265,21 +290,26 @@ def _read_tap(slot: Slot, value: ir.Value, t: ir.Value, k: int) -> ir.Value:
     return _read_row(value, arith.remui(arith.addi(t, _c(slot.rows + k)), _c(slot.rows)), slot)
 
 
-def _store(slot: Slot, value: ir.Value, t: ir.Value, new: ir.Value) -> ir.Value:
+def _store(slot: Slot, values: list[ir.Value], t: ir.Value, new: ir.Value) -> list[ir.Value]:
+    value = values[0]
     if slot.mode == "scalar":
-        return tensor.extract(new, [])
+        return [tensor.extract(new, [])]
+    if slot.mode == "scalar+stack":
+        scalar = tensor.extract(new, [])
+        return [scalar, tensor.insert(scalar, values[1], [t])]
     if slot.mode == "direct":
         # write the new value into the carried buffer: with eliminate-empty-tensors the
         # step's last op computes straight into it, so no step allocates
         new = new if new.type == value.type else tensor.cast(value.type, new)
-        return bufferization.MaterializeInDestinationOp(value.type, new, value).result
+        return [bufferization.MaterializeInDestinationOp(value.type, new, value).result]
     if slot.mode == "buffer":
         row = arith.addi(t, _c(slot.rows)) if slot.kind == "state" else t
-        return _write_row(value, row, new, slot)
-    return _write_row(value, arith.remui(t, _c(slot.rows)), new, slot)
+        return [_write_row(value, row, new, slot)]
+    return [_write_row(value, arith.remui(t, _c(slot.rows)), new, slot)]
 
 
-def _final_value(slot: Slot, value: ir.Value, steps: ir.Value) -> ir.Value:
+def _final_value(slot: Slot, values: list[ir.Value], steps: ir.Value) -> ir.Value:
+    value = values[0]
     if slot.mode == "scalar":
         return tensor.from_elements(slot.value_type, [value])
     if slot.mode == "direct":
@@ -287,7 +317,9 @@ def _final_value(slot: Slot, value: ir.Value, steps: ir.Value) -> ir.Value:
     if slot.mode == "ring":
         row = arith.remui(arith.addi(steps, _c(slot.rows - 1)), _c(slot.rows))
         return _read_row(value, row, slot)
-    first = slot.rows if slot.kind == "state" else 0
+    if slot.mode == "scalar+stack":
+        value = values[1]
+    first = slot.rows if slot.mode == "buffer" and slot.kind == "state" else 0
     sizes = [steps] + [_static_or(slot.value_type, a, d) for a, d in enumerate(slot.dims)]
     stacked = ir.RankedTensorType.get([DYN, *slot.value_type.shape], slot.value_type.element_type)
     return _extract(value, [first] + [0] * slot.rank, sizes, stacked)
