@@ -79,7 +79,11 @@ def build(spec: dict, fn, general: Callable) -> Callable:
                           f"        p{i} = d.scalar_ptr{i}"]
             else:
                 lines += ["    if False:", "        pass"]
-            lines += [f"    elif {x}.__class__ is _ndarray and {x}.dtype is _dt{i} and {x}.ndim == 0:",
+            lines += [f"    elif {x}.__class__ is _dt{i}.type:  # a numpy scalar of the exact dtype",
+                      f"        d.scalar{i}.value = {x}",
+                      f"        v{i} = {x}.item()",
+                      f"        p{i} = d.scalar_ptr{i}",
+                      f"    elif {x}.__class__ is _ndarray and {x}.dtype is _dt{i} and {x}.ndim == 0:",
                       f"        v{i} = {x}.item()",
                       f"        p{i} = {x}.ctypes.data",
                       "    else:",

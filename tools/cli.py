@@ -4,6 +4,8 @@
         compile the functions MODEL.py exports into DIR/libMODEL.so and DIR/MODEL.h
     scanaot inspect LIB.so
         print a library's manifest: functions, arguments, output shapes, target
+    scanaot bench [--short] [--plot PNG] [--json PATH] [-k EXPR]
+        run the benchmark suite (tests/benchmarks/test_suite.py) and print the table
     scanaot demo [-o DIR] [--ir STAGE]
         compile every example of the scan guide to a .so, run it through the
         runtime, print what it prints and where the artifacts are
@@ -107,6 +109,37 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench(args: argparse.Namespace) -> int:
+    import os
+    import tempfile
+
+    import pytest
+
+    from scanaot.tools import bench_report
+
+    suite = Path(__file__).resolve().parents[1] / "tests" / "benchmarks" / "test_suite.py"
+    if not suite.exists():
+        raise SystemExit("scanaot bench: the suite lives in the source tree (tests/benchmarks); run it "
+                         "from a checkout installed with pip install -e '.[compiler,bench]'")
+    if args.short:
+        os.environ["SCANAOT_BENCH_SIZE"] = "short"
+    json_path = Path(args.json or Path(tempfile.mkdtemp(prefix="scanaot-bench-")) / "bench.json")
+    pytest_args = [str(suite), "-m", "benchmark", "-q", "-p", "no:cacheprovider",
+                   f"--benchmark-json={json_path}", "--benchmark-columns=median,iqr,rounds"]
+    if args.k:
+        pytest_args += ["-k", args.k]
+    code = pytest.main(pytest_args)
+    if code not in (0, 5) or not json_path.exists():
+        return int(code)
+    report = bench_report.load(json_path)
+    print(f"\nmedian time (ratio to hand-written C) on {bench_report.machine(report)}:\n")
+    print(bench_report.table(report))
+    print(f"\nraw results: {json_path}")
+    if args.plot:
+        print(f"plot: {bench_report.plot(report, args.plot)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scanaot", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -121,6 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("library")
     p.add_argument("--json", action="store_true", help="the raw manifest")
     p.set_defaults(run=inspect_library)
+    p = sub.add_parser("bench", help="run the benchmark suite and print the table")
+    p.add_argument("--short", action="store_true", help="tiny sizes (a correctness run)")
+    p.add_argument("--plot", metavar="PNG", help="draw the ratios to C into this PNG")
+    p.add_argument("--json", metavar="PATH", help="where pytest-benchmark writes its JSON")
+    p.add_argument("-k", metavar="EXPR", help="only the cases pytest's -k selects (e.g. W4)")
+    p.set_defaults(run=bench)
     p = sub.add_parser("demo", help="compile and run the scan guide's examples as .so artifacts")
     p.add_argument("-o", "--output", default="build/demo", help="where the artifacts go (build/demo)")
     p.add_argument("--ir", metavar="STAGE", help="also print the IR at STAGE (scan, scan-opt, scf, memref, llvm)")
