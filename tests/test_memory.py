@@ -28,12 +28,17 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def measure(keep_last: bool, steps: int) -> dict:
-    prelude = f"KEEP_LAST = {keep_last}\nSTEPS = {steps}\n"
-    proc = subprocess.run([sys.executable, "-c", prelude + SCRIPT], capture_output=True, text=True,
+def run_script(script: str, **settings) -> dict:
+    """Run a measurement script in a fresh process; it prints one JSON line."""
+    prelude = "".join(f"{k} = {v!r}\n" for k, v in settings.items())
+    proc = subprocess.run([sys.executable, "-c", prelude + script], capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def measure(keep_last: bool, steps: int) -> dict:
+    return run_script(SCRIPT, KEEP_LAST=keep_last, STEPS=steps)
 
 
 def test_power_ten_million_steps_keeps_only_the_last_state():
@@ -77,11 +82,7 @@ GRAD_SCRIPT = textwrap.dedent("""
 
 
 def grad_memory(every: int, steps: int = 1000) -> dict:
-    prelude = f"EVERY = {every}\nSTEPS = {steps}\n"
-    proc = subprocess.run([sys.executable, "-c", prelude + GRAD_SCRIPT], capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_script(GRAD_SCRIPT, EVERY=every, STEPS=steps)
 
 
 def test_checkpointed_gradient_keeps_only_chunk_boundaries():
