@@ -248,7 +248,6 @@ def _add_sections(module, manifest_json: str) -> None:
     from mlir import ir
     from mlir.dialects import llvm
 
-    i8 = ir.IntegerType.get_signless(8)
     data = manifest_json.encode() + b"\0"
     placeholder = b"0" * manifest_mod.DIGEST_LENGTH
     with ir.InsertionPoint(module.body):
@@ -257,7 +256,6 @@ def _add_sections(module, manifest_json: str) -> None:
             llvm.GlobalOp(ir.Type.parse(f"!llvm.array<{len(payload)} x i8>"), symbol,
                           ir.Attribute.parse("#llvm.linkage<external>"), constant=True,
                           value=ir.StringAttr.get(payload.decode()), section=section, alignment=1)
-    del i8
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 from mlir import ir
 from mlir.dialects import arith, bufferization, func, linalg, tensor
 
-from .graph import Apply, Constant, TensorType, Variable, toposort
+from .graph import Constant, TensorType, Variable, toposort
 
 DYN = ir.ShapedType.get_dynamic_size()
 _ELEMENT = {"bool": 8, "int8": 8, "int16": 16, "int32": 32, "int64": 64}

@@ -12,7 +12,7 @@ from mlir.dialects import arith, linalg, math, tensor
 
 from .runtime import status as st
 from . import ops
-from .emit import (DYN, FunctionEmitter, cast_scalar, compute_type, dim, dims, element_type, empty,
+from .emit import (DYN, FunctionEmitter, _fold_index, cast_scalar, compute_type, dim, dims, element_type, empty,
                    fill, generic, index_const, index_max, index_min, load_scalar, scalar_of,
                    scalar_tensor, store_scalar, tensor_type, to_index)
 from .graph import Apply
@@ -462,7 +462,6 @@ def _region_slice(source: ir.Value, regions, keep_all: bool = False):
 
 
 def _slice_op_args(offsets, sizes, strides):
-    from .emit import _fold_index
     static_off, dyn_off, static_size, dyn_size = [], [], [], []
     for v in offsets:
         c = _fold_index(v)
@@ -557,7 +556,7 @@ def _inc_subtensor(fe, node, values):
     init = empty(region_sizes, region_type)
     kept_axes = [a for a in range(len(sizes)) if a >= len(regions) or regions[a][3]]
     flipped = [kept_axes.index(a) for a in reversed_axes if a in kept_axes]
-    y_value = _flip(values[1], y.type, len(region_sizes), flipped, region_sizes) if flipped else values[1]
+    y_value = _flip(values[1], y.type, len(region_sizes), flipped) if flipped else values[1]
     maps = [input_map(y.type, len(region_sizes)), ir.AffineMap.get_identity(len(region_sizes))]
     values = [values[0], y_value, *values[2:]]
     if node.op.set:
@@ -581,14 +580,14 @@ def _inc_subtensor(fe, node, values):
     return [tensor.InsertSliceOp(patch, values[0], dyn_off, dyn_size, [], s_off, s_size, s_stride).result]
 
 
-def _flip(y: ir.Value, y_type, region_rank: int, flipped: list[int], region_sizes) -> ir.Value:
+def _flip(y: ir.Value, y_type, region_rank: int, flipped: list[int]) -> ir.Value:
     """y reversed along the region dims in `flipped` (broadcast dims need no reversal)."""
     offset = region_rank - y_type.ndim
     axes = [r - offset for r in flipped if r - offset >= 0 and not y_type.broadcastable[r - offset]]
     if not axes:
         return y
     sizes = dims(y)
-    init = tensor.empty([_fold_index_or(v) for v in sizes], ir.RankedTensorType(y.type).element_type)
+    init = tensor.empty([_fold_index(v) for v in sizes], ir.RankedTensorType(y.type).element_type)
 
     def body(args):
         idx = []
@@ -602,13 +601,7 @@ def _flip(y: ir.Value, y_type, region_rank: int, flipped: list[int], region_size
     return generic([], init, [ir.AffineMap.get_identity(y_type.ndim)], ["parallel"] * y_type.ndim, body)
 
 
-def _fold_index_or(v):
-    from .emit import _fold_index
-    return _fold_index(v)
-
-
 def _reduced_type(region_sizes, dtype):
-    from .emit import _fold_index
     shape = [(_fold_index(v) if isinstance(_fold_index(v), int) else DYN) for v in region_sizes]
     return ir.RankedTensorType.get(shape, element_type(dtype))
 

@@ -133,7 +133,7 @@ def _subtensor(node, cots):
 
 @vjp_rule(ops.IncSubtensor)
 def _inc_subtensor(node, cots):
-    x, y, scalars = node.inputs[0], node.inputs[1], node.inputs[2:]
+    _x, y, scalars = node.inputs[0], node.inputs[1], node.inputs[2:]
     g = cots[0]
     region = ops.Subtensor(node.op.spec)(g, *scalars)
     gx = ops.IncSubtensor(node.op.spec, True)(g, b.zeros_like(region), *scalars) if node.op.set else g

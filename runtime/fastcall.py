@@ -66,20 +66,15 @@ def build(spec: dict, fn, general: Callable) -> Callable:
         x = names[i]
         if a["ndim"] == 0:
             env[f"_ct{i}"] = np.ctypeslib.as_ctypes_type(np.dtype("uint8") if a["dtype"] == "bool" else dtype)
-            if dtype.kind == "f":  # Python floats round to the argument's precision
-                lines += [f"    if {x}.__class__ is float:",
-                          f"        v{i} = d.scalar{i}.value = {x}",
-                          f"        p{i} = d.scalar_ptr{i}"]
-            elif dtype.kind == "i":  # Python ints must fit exactly
-                lines += [f"    if {x}.__class__ is int:",
-                          f"        d.scalar{i}.value = {x}",
-                          f"        v{i} = d.scalar{i}.value",
-                          f"        if v{i} != {x}:",
-                          f"            return _general({', '.join(names)})",
-                          f"        p{i} = d.scalar_ptr{i}"]
-            else:
-                lines += ["    if False:", "        pass"]
-            lines += [f"    elif {x}.__class__ is _dt{i}.type:  # a numpy scalar of the exact dtype",
+            python_type = {"f": "float", "i": "int", "b": "bool"}[dtype.kind]
+            lines += [f"    if {x}.__class__ is {python_type}:",
+                      f"        d.scalar{i}.value = {x}",
+                      f"        v{i} = d.scalar{i}.value",
+                      # Python floats round to the argument's precision; ints must fit exactly
+                      f"        if {'False' if dtype.kind == 'f' else f'v{i} != {x}'}:",
+                      f"            return _general({', '.join(names)})",
+                      f"        p{i} = d.scalar_ptr{i}",
+                      f"    elif {x}.__class__ is _dt{i}.type:  # a numpy scalar of the exact dtype",
                       f"        d.scalar{i}.value = {x}",
                       f"        v{i} = {x}.item()",
                       f"        p{i} = d.scalar_ptr{i}",

@@ -130,7 +130,6 @@ def test_foreign_files_are_refused(tmp_path):
     text.write_text("hello")
     with pytest.raises(rt.LibraryError, match="not a shared library"):
         rt.load(text)
-    import ctypes.util
     libm = Path("/lib/x86_64-linux-gnu/libm.so.6")
     if libm.exists():
         with pytest.raises(rt.LibraryError, match="not a scanaot library"):
