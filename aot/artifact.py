@@ -7,6 +7,7 @@ and the toolchain; a cache hit runs no MLIR pass and no LLVM tool.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -226,7 +227,7 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | None
                     "target": {"name": target, "triple": TRIPLE, "cpu": cpu},
                     "compiler": {"scanaot": __version__, "toolchain": toolchain_id()},
                     "functions": functions}
-        key = hashlib.sha256("\n".join([graph_hash, target, cpu, toolchain_id(), __version__,
+        key = hashlib.sha256("\n".join([graph_hash, target, cpu, toolchain_id(), compiler_fingerprint(),
                                         json.dumps(manifest, sort_keys=True)]).encode()).hexdigest()[:32]
         cached = cache_dir() / f"{key}.so"
         stages_file = cache_dir() / f"{key}.json"
@@ -241,6 +242,21 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | None
         _atomic_write(stages_file, json.dumps(stages).encode())
         _atomic_write(cached, sealed)
     return cached, stages, manifest
+
+
+@functools.lru_cache(maxsize=None)
+def compiler_fingerprint() -> str:
+    """A hash of scanaot's own sources: a changed pass must not be served stale code from the cache."""
+    import scanaot
+    import scanaot.dialects
+    import scanaot.runtime
+    digest = hashlib.sha256(__version__.encode())
+    for package in (scanaot, scanaot.dialects, scanaot.runtime):
+        root = Path(package.__file__).parent
+        for path in sorted(root.rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _add_sections(module, manifest_json: str) -> None:

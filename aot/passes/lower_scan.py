@@ -192,7 +192,7 @@ def lower_chain(loop_op: ir.Operation) -> None:
         else:
             steps, finals, bits = _for_loop(n, flat, status0, flat_step)
         finals = unflatten(finals)
-        results = [_final_value(slot, value, steps) for slot, value in zip(slots, finals)]
+        results = [_final_value(slot, value, steps, exact=not until) for slot, value in zip(slots, finals)]
         for reader in readers:
             if reader.name == "scan.output":
                 index = ir.IntegerAttr(reader.attributes["index"]).value
@@ -308,7 +308,10 @@ def _store(slot: Slot, values: list[ir.Value], t: ir.Value, new: ir.Value) -> li
     return [_write_row(value, arith.remui(t, _c(slot.rows)), new, slot)]
 
 
-def _final_value(slot: Slot, values: list[ir.Value], steps: ir.Value) -> ir.Value:
+def _final_value(slot: Slot, values: list[ir.Value], steps: ir.Value, exact: bool = False) -> ir.Value:
+    """The output's value after the loop. `exact`: every step ran (no until), so a buffer
+    without initial rows is the result as it is (and bufferization can place it in the
+    caller's output buffer instead of copying it there)."""
     value = values[0]
     if slot.mode == "scalar":
         return tensor.from_elements(slot.value_type, [value])
@@ -320,6 +323,8 @@ def _final_value(slot: Slot, values: list[ir.Value], steps: ir.Value) -> ir.Valu
     if slot.mode == "scalar+stack":
         value = values[1]
     first = slot.rows if slot.mode == "buffer" and slot.kind == "state" else 0
+    if exact and first == 0:
+        return value
     sizes = [steps] + [_static_or(slot.value_type, a, d) for a, d in enumerate(slot.dims)]
     stacked = ir.RankedTensorType.get([DYN, *slot.value_type.shape], slot.value_type.element_type)
     return _extract(value, [first] + [0] * slot.rank, sizes, stacked)
