@@ -182,3 +182,9 @@ def test_unknown_ir_stage():
     f = aesara.function([x], x * 2)
     with pytest.raises(KeyError, match="unknown stage"):
         f.ir("nope")
+
+
+def test_output_shape_computed_inside_the_program_is_refused():
+    x = at.ivector("x")
+    with pytest.raises(ValueError, match="shape of output 0 .* cannot be computed from the arguments"):
+        aesara.function([x], at.arange(x.sum()))
