@@ -327,6 +327,8 @@ def _dot(fe, node, values):
         k = index_min(ka, kb)
         a = _slice_axis(a, x.ndim - 1, k)
         b = _slice_axis(b, 0, k)
+    if (x.ndim, y.ndim) == (2, 2) and x.dtype == y.dtype == out.dtype and out.dtype.startswith("float"):
+        return [register_tiled_matmul(a, b, out.dtype)]
     d = ir.AffineDimExpr.get
     if (x.ndim, y.ndim) == (2, 2):
         # loops (i, k, j): the innermost loop runs along rows of b and out (contiguous),
@@ -355,6 +357,61 @@ def _dot(fe, node, values):
         return store_scalar(scalar_op("add", [load_scalar(args[2], out.dtype), p], out.dtype), out.dtype)
 
     return [generic([a, b], init, maps, kinds, body)]
+
+
+# register tile of the matrix product: ROWS rows x LANES columns of accumulators
+MATMUL_ROWS = 8
+MATMUL_BYTES = 128  # two 512-bit (or four 256-bit) registers per row
+
+
+def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str) -> ir.Value:
+    """a @ b with a ROWS x LANES tile of accumulators kept in vector registers over k.
+
+    Every tile is computed with masked loads/stores on its columns and clamped row
+    indices for the rows past the end, so any shape works and nothing is read or
+    written outside the operands.
+    """
+    from mlir.dialects import scf, vector
+    elem = element_type(dtype)
+    lanes = MATMUL_BYTES // (4 if dtype == "float32" else 8)
+    vtype = ir.VectorType.get([lanes], elem)
+    mask_type = ir.VectorType.get([lanes], ir.IntegerType.get_signless(1))
+    m, k_dim, n = dim(a, 0), dim(a, 1), dim(b, 1)
+    zero_i, one_i = index_const(0), index_const(1)
+    c = tensor.empty([_fold_index(m), _fold_index(n)], elem)
+    pad = arith.constant(elem, 0.0)
+    row_map = ir.AffineMapAttr.get(ir.AffineMap.get(2, 0, [ir.AffineDimExpr.get(1)]))
+    in_bounds = ir.ArrayAttr.get([ir.BoolAttr.get(False)])
+    rows_loop = scf.ForOp(zero_i, m, index_const(MATMUL_ROWS), [c])
+    with ir.InsertionPoint(rows_loop.body):
+        i0 = rows_loop.induction_variable
+        cols_loop = scf.ForOp(zero_i, n, index_const(lanes), [rows_loop.inner_iter_args[0]])
+        with ir.InsertionPoint(cols_loop.body):
+            j0 = cols_loop.induction_variable
+            cols = index_min(index_const(lanes), arith.subi(n, j0))
+            mask = vector.CreateMaskOp(mask_type, [cols]).result
+            last_row = arith.subi(m, one_i)
+            rows = [index_min(arith.addi(i0, index_const(r)), last_row) for r in range(MATMUL_ROWS)]
+            zero_v = vector.BroadcastOp(vtype, pad).result
+            k_loop = scf.ForOp(zero_i, k_dim, one_i, [zero_v] * MATMUL_ROWS)
+            with ir.InsertionPoint(k_loop.body):
+                k = k_loop.induction_variable
+                bv = vector.TransferReadOp(vtype, b, [k, j0], row_map, pad, in_bounds, mask=mask).result
+                accs = []
+                for r, acc in enumerate(k_loop.inner_iter_args):
+                    av = vector.BroadcastOp(vtype, tensor.extract(a, [rows[r], k])).result
+                    accs.append(vector.FMAOp(av, bv, acc).result)
+                scf.YieldOp(accs)
+            out = cols_loop.inner_iter_args[0]
+            for r, acc in enumerate(k_loop.results):
+                valid = arith.cmpi(arith.CmpIPredicate.slt, arith.addi(i0, index_const(r)), m)
+                row_cols = arith.select(valid, cols, zero_i)
+                row_mask = vector.CreateMaskOp(mask_type, [row_cols]).result
+                out = vector.TransferWriteOp(out.type, acc, out, [rows[r], j0], row_map, in_bounds,
+                                             mask=row_mask).result
+            scf.YieldOp([out])
+        scf.YieldOp([cols_loop.results[0]])
+    return rows_loop.results[0]
 
 
 def _slice_axis(value: ir.Value, axis: int, size: ir.Value) -> ir.Value:

@@ -32,9 +32,9 @@ BUFFERIZE = (
     "buffer-deallocation-pipeline,convert-bufferization-to-memref)"
 )
 TO_LLVM = (
-    "builtin.module(convert-linalg-to-loops,expand-strided-metadata,lower-affine,"
+    "builtin.module(convert-linalg-to-loops,convert-vector-to-scf,expand-strided-metadata,lower-affine,"
     "convert-math-to-funcs{convert-ctlz=0},convert-math-to-libm,convert-scf-to-cf,"
-    "convert-to-llvm,convert-ub-to-llvm,reconcile-unrealized-casts,canonicalize)"
+    "convert-vector-to-llvm,convert-to-llvm,convert-ub-to-llvm,reconcile-unrealized-casts,canonicalize)"
 )
 
 
