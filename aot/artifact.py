@@ -211,8 +211,12 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | None
             by_name[s.forward.name]["vjp"] = {
                 "function": s.name, "wrt": s.wrt,
                 "cotangents": [a["name"] for a in vjp_args[len(s.forward.inputs):]]}
+    from . import emit_rules
+    from .target_info import matmul_tile
+    rows, row_bytes = matmul_tile(cpu)
     with _context_lock, ir.Context() as ctx, ir.Location.unknown():
         scan_dialect.load(ctx)
+        emit_rules.MATMUL_TILE.update(rows=rows, bytes=row_bytes)
         module = ir.Module.create()
         emitter = ModuleEmitter(module)
         for s in specs:

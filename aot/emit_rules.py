@@ -359,13 +359,13 @@ def _dot(fe, node, values):
     return [generic([a, b], init, maps, kinds, body)]
 
 
-# register tile of the matrix product: ROWS rows x LANES columns of accumulators
-MATMUL_ROWS = 8
-MATMUL_BYTES = 128  # two 512-bit (or four 256-bit) registers per row
+# the CPU being compiled for decides the register tile of matrix products
+# (target_info.matmul_tile); artifact.build sets it around emission
+MATMUL_TILE = {"rows": 8, "bytes": 128}
 
 
 def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str) -> ir.Value:
-    """a @ b with a ROWS x LANES tile of accumulators kept in vector registers over k.
+    """a @ b with a tile of rows x lanes accumulators kept in vector registers over k.
 
     Every tile is computed with masked loads/stores on its columns and clamped row
     indices for the rows past the end, so any shape works and nothing is read or
@@ -373,7 +373,8 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str) -> ir.Value:
     """
     from mlir.dialects import scf, vector
     elem = element_type(dtype)
-    lanes = MATMUL_BYTES // (4 if dtype == "float32" else 8)
+    rows_per_tile = MATMUL_TILE["rows"]
+    lanes = MATMUL_TILE["bytes"] // (4 if dtype == "float32" else 8)
     vtype = ir.VectorType.get([lanes], elem)
     mask_type = ir.VectorType.get([lanes], ir.IntegerType.get_signless(1))
     m, k_dim, n = dim(a, 0), dim(a, 1), dim(b, 1)
@@ -382,7 +383,7 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str) -> ir.Value:
     pad = arith.constant(elem, 0.0)
     row_map = ir.AffineMapAttr.get(ir.AffineMap.get(2, 0, [ir.AffineDimExpr.get(1)]))
     in_bounds = ir.ArrayAttr.get([ir.BoolAttr.get(False)])
-    rows_loop = scf.ForOp(zero_i, m, index_const(MATMUL_ROWS), [c])
+    rows_loop = scf.ForOp(zero_i, m, index_const(rows_per_tile), [c])
     with ir.InsertionPoint(rows_loop.body):
         i0 = rows_loop.induction_variable
         cols_loop = scf.ForOp(zero_i, n, index_const(lanes), [rows_loop.inner_iter_args[0]])
@@ -391,9 +392,9 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str) -> ir.Value:
             cols = index_min(index_const(lanes), arith.subi(n, j0))
             mask = vector.CreateMaskOp(mask_type, [cols]).result
             last_row = arith.subi(m, one_i)
-            rows = [index_min(arith.addi(i0, index_const(r)), last_row) for r in range(MATMUL_ROWS)]
+            rows = [index_min(arith.addi(i0, index_const(r)), last_row) for r in range(rows_per_tile)]
             zero_v = vector.BroadcastOp(vtype, pad).result
-            k_loop = scf.ForOp(zero_i, k_dim, one_i, [zero_v] * MATMUL_ROWS)
+            k_loop = scf.ForOp(zero_i, k_dim, one_i, [zero_v] * rows_per_tile)
             with ir.InsertionPoint(k_loop.body):
                 k = k_loop.induction_variable
                 bv = vector.TransferReadOp(vtype, b, [k, j0], row_map, pad, in_bounds, mask=mask).result
