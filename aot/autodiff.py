@@ -1,8 +1,9 @@
 """Reverse-mode differentiation of the traced graph: `grad(cost, wrt)`.
 
 One vector-Jacobian product (VJP) rule per op class, in `VJP_RULES`. A rule gets
-the node and one cotangent per output (None where nothing flows back) and
-returns one cotangent per input (None for inputs it is not differentiable in).
+the node, one cotangent per output (None where nothing flows back) and which
+inputs need a cotangent; it returns one cotangent per input (None for inputs it
+is not differentiable in, or that are not needed).
 The scan rule (grad_scan.py) builds a reversed scan, so gradients of loops are
 loops, compiled by the same pipeline.
 """
@@ -56,7 +57,8 @@ def vjp(outputs: Sequence[Variable], cotangents: Sequence[Variable | None],
         cots = [adjoint.get(v) for v in node.outputs]
         if all(c is None for c in cots):
             continue
-        in_cots = VJP_RULES[type(node.op)](node, cots)
+        needed = [v in depends and differentiable(v) for v in node.inputs]
+        in_cots = VJP_RULES[type(node.op)](node, cots, needed)
         for var, cot in zip(node.inputs, in_cots):
             if cot is None or var not in depends or not differentiable(var):
                 continue

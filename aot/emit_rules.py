@@ -321,14 +321,21 @@ def _dot(fe, node, values):
     x, y = node.inputs
     a, b = values
     out = node.outputs[0].type
+    if (x.ndim, y.ndim) == (2, 2) and x.dtype == y.dtype == out.dtype and out.dtype.startswith("float"):
+        # a transposed left operand (x = z.T) is read in place: the tile reads it element-wise
+        transposed = (x.owner is not None and isinstance(x.owner.op, ops.DimShuffle)
+                      and x.owner.op.order == (1, 0) and x.owner.inputs[0] in fe.values)
+        source = fe.value(x.owner.inputs[0]) if transposed else a
+        ka, kb = dim(source, 0 if transposed else 1), dim(b, 0)
+        if ka != kb:
+            fe.check(arith.cmpi(arith.CmpIPredicate.eq, ka, kb), st.SHAPE_MISMATCH)
+        return [register_tiled_matmul(source, b, out.dtype, transposed, index_min(ka, kb) if ka != kb else ka)]
     ka, kb = dim(a, x.ndim - 1), dim(b, 0)
     if ka != kb:
         fe.check(arith.cmpi(arith.CmpIPredicate.eq, ka, kb), st.SHAPE_MISMATCH)
         k = index_min(ka, kb)
         a = _slice_axis(a, x.ndim - 1, k)
         b = _slice_axis(b, 0, k)
-    if (x.ndim, y.ndim) == (2, 2) and x.dtype == y.dtype == out.dtype and out.dtype.startswith("float"):
-        return [register_tiled_matmul(a, b, out.dtype)]
     d = ir.AffineDimExpr.get
     if (x.ndim, y.ndim) == (2, 2):
         # loops (i, k, j): the innermost loop runs along rows of b and out (contiguous),
@@ -364,8 +371,9 @@ def _dot(fe, node, values):
 MATMUL_TILE = {"rows": 8, "bytes": 128}
 
 
-def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str) -> ir.Value:
-    """a @ b with a tile of rows x lanes accumulators kept in vector registers over k.
+def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str, transpose_a: bool, k_dim: ir.Value) -> ir.Value:
+    """a @ b (a.T @ b with `transpose_a`) with a tile of rows x lanes accumulators kept in
+    vector registers over the first `k_dim` terms.
 
     Every tile is computed with masked loads/stores on its columns and clamped row
     indices for the rows past the end, so any shape works and nothing is read or
@@ -377,7 +385,7 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str) -> ir.Value:
     lanes = MATMUL_TILE["bytes"] // (4 if dtype == "float32" else 8)
     vtype = ir.VectorType.get([lanes], elem)
     mask_type = ir.VectorType.get([lanes], ir.IntegerType.get_signless(1))
-    m, k_dim, n = dim(a, 0), dim(a, 1), dim(b, 1)
+    m, n = dim(a, 1 if transpose_a else 0), dim(b, 1)
     zero_i, one_i = index_const(0), index_const(1)
     c = tensor.empty([_fold_index(m), _fold_index(n)], elem)
     pad = arith.constant(elem, 0.0)
@@ -400,7 +408,8 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str) -> ir.Value:
                 bv = vector.TransferReadOp(vtype, b, [k, j0], row_map, pad, in_bounds, mask=mask).result
                 accs = []
                 for r, acc in enumerate(k_loop.inner_iter_args):
-                    av = vector.BroadcastOp(vtype, tensor.extract(a, [rows[r], k])).result
+                    index = [k, rows[r]] if transpose_a else [rows[r], k]
+                    av = vector.BroadcastOp(vtype, tensor.extract(a, index)).result
                     accs.append(vector.FMAOp(av, bv, acc).result)
                 scf.YieldOp(accs)
             out = cols_loop.inner_iter_args[0]

@@ -32,7 +32,7 @@ _ZERO = {"lt", "gt", "le", "ge", "eq", "neq", "and", "or", "xor", "invert", "int
 
 
 @vjp_rule(ops.Elemwise)
-def _elemwise(node, cots):
+def _elemwise(node, cots, needed):
     g = cots[0]
     name = node.op.scalar
     if name in _ZERO or g is None:
@@ -42,33 +42,33 @@ def _elemwise(node, cots):
 
 
 @vjp_rule(ops.Cast)
-def _cast(node, cots):
+def _cast(node, cots, needed):
     return [b.cast(cots[0], node.inputs[0].dtype) if node.inputs[0].dtype.startswith("float") else None]
 
 
 @vjp_rule(ops.Fill)
-def _fill(node, cots):
+def _fill(node, cots, needed):
     return [None]
 
 
 @vjp_rule(ops.Alloc)
-def _alloc(node, cots):
+def _alloc(node, cots, needed):
     g = cots[0]
     return [b.sum(g, dtype=g.dtype) if g.ndim else g] + [None] * (len(node.inputs) - 1)
 
 
 @vjp_rule(ops.ARange)
-def _arange(node, cots):
+def _arange(node, cots, needed):
     return [None, None, None]
 
 
 @vjp_rule(ops.ShapeI)
-def _shape_i(node, cots):
+def _shape_i(node, cots, needed):
     return [None]
 
 
 @vjp_rule(ops.MakeVector)
-def _make_vector(node, cots):
+def _make_vector(node, cots, needed):
     g = cots[0]
     return [g[i] for i in range(len(node.inputs))]
 
@@ -86,7 +86,7 @@ def _expand(g, x, axes):
 
 
 @vjp_rule(ops.Reduce)
-def _reduce(node, cots):
+def _reduce(node, cots, needed):
     x, z = node.inputs[0], node.outputs[0]
     g = _expand(cots[0], x, node.op.axes)
     if node.op.kind == "sum":
@@ -98,7 +98,7 @@ def _reduce(node, cots):
 
 
 @vjp_rule(ops.Dot)
-def _dot(node, cots):
+def _dot(node, cots, needed):
     x, y = node.inputs
     g = cots[0]
     if (x.ndim, y.ndim) == (2, 2):
@@ -111,7 +111,7 @@ def _dot(node, cots):
 
 
 @vjp_rule(ops.DimShuffle)
-def _dimshuffle(node, cots):
+def _dimshuffle(node, cots, needed):
     x, g = node.inputs[0], cots[0]
     order = node.op.order
     added = tuple(i for i, o in enumerate(order) if o == "x")
@@ -125,14 +125,14 @@ def _dimshuffle(node, cots):
 
 
 @vjp_rule(ops.Subtensor)
-def _subtensor(node, cots):
+def _subtensor(node, cots, needed):
     x, scalars = node.inputs[0], node.inputs[1:]
     gx = ops.IncSubtensor(node.op.spec, False)(b.zeros_like(x), cots[0], *scalars)
     return [gx] + [None] * len(scalars)
 
 
 @vjp_rule(ops.IncSubtensor)
-def _inc_subtensor(node, cots):
+def _inc_subtensor(node, cots, needed):
     _x, y, scalars = node.inputs[0], node.inputs[1], node.inputs[2:]
     g = cots[0]
     region = ops.Subtensor(node.op.spec)(g, *scalars)

@@ -32,7 +32,7 @@ def final(stacked, initial):
 
 
 @vjp_rule(ScanOp)
-def _scan_vjp(node, cots):
+def _scan_vjp(node, cots, needed):
     op = node.op
     parts = op.split_inputs(node.inputs)
     seqs, inits, params = parts["sequences"], parts["initial"], parts["params"]
@@ -66,15 +66,21 @@ def _scan_vjp(node, cots):
             windows0.append(b.zeros_like(first))
     given = [i for i, c in enumerate(cots) if c is not None and differentiable(outs[i])]
     g_seqs = [cots[i] for i in given]
-    float_params = [p for p in params if differentiable(p)]
+    # each step's stored outputs: the reverse step reads them instead of recomputing them
+    stored = [i for i, out in enumerate(outs) if differentiable(out)]
+    stored_seqs = [outs[i] for i in stored]
+    needed_part = op.split_inputs(needed)
+    float_params = [p for p, want in zip(params, needed_part["params"]) if want]
     accs0 = [b.zeros_like(p) for p in float_params]
-    float_seq_taps = [m for m, v in enumerate(seq_slices) if differentiable(v)]
+    float_seq_taps = [m for m, v in enumerate(seq_slices)
+                      if differentiable(v) and needed_part["sequences"][seq_meta[m][0]]]
 
     def backward_step(*args):
         it = iter(args)
         seq_vals = [next(it) for _ in seq_slices]
         hist_vals = [next(it) for _ in hist_slices]
         g_vals = dict(zip(given, [next(it) for _ in given]))
+        out_vals = dict(zip(stored, [next(it) for _ in stored]))
         windows = [next(it) for _ in windows0]
         accs = [next(it) for _ in accs0]
         param_vals = [next(it) for _ in params]
@@ -92,6 +98,13 @@ def _scan_vjp(node, cots):
             cot.append(g)
         wrt = seq_vals + hist_vals + param_vals
         grads = vjp(step_outs, cot, wrt)
+        # rules that use a step's outputs (tanh' = 1 - out**2, ...) read the stored values,
+        # which leaves the forward recomputation dead
+        reuse = {step_outs[i]: out_vals[i] for i in stored if step_outs[i].owner is not None}
+        if reuse:
+            live = [g for g in grads if g is not None]
+            rebuilt = iter(clone_replace(live, reuse))
+            grads = [None if g is None else next(rebuilt) for g in grads]
         g_seq = grads[:len(seq_vals)]
         g_hist = grads[len(seq_vals):len(seq_vals) + len(hist_vals)]
         g_par = grads[len(seq_vals) + len(hist_vals):]
@@ -117,8 +130,8 @@ def _scan_vjp(node, cots):
                 new = b.zeros_like(window) + new
             results.append(new)
         p = 0
-        for param, g in zip(params, g_par):
-            if not differentiable(param):
+        for param, g, want in zip(params, g_par, needed_part["params"]):
+            if not want:
                 continue
             results.append(accs[p] if g is None else accs[p] + g)
             p += 1
@@ -127,7 +140,8 @@ def _scan_vjp(node, cots):
     if not (float_seq_taps or windows0 or accs0):
         return [None] * len(node.inputs)
     outputs_info = [None] * len(float_seq_taps) + windows0 + accs0
-    backward = scan(backward_step, sequences=seq_slices + hist_slices + g_seqs, outputs_info=outputs_info,
+    backward = scan(backward_step, sequences=seq_slices + hist_slices + g_seqs + stored_seqs,
+                    outputs_info=outputs_info,
                     non_sequences=params, n_steps=nb, go_backwards=True, return_list=True,
                     name=f"{op.name or 'scan'}_grad")[0]
     seq_grads = backward[:len(float_seq_taps)]
@@ -156,8 +170,8 @@ def _scan_vjp(node, cots):
         init = inits[j]
         result[offset["initial"] + j] = b.inc_subtensor(b.zeros_like(init)[:rows], last) if block else last
     p = 0
-    for k, param in enumerate(params):
-        if differentiable(param):
+    for k, want in enumerate(needed_part["params"]):
+        if want:
             result[offset["params"] + k] = final(acc_stacks[p], accs0[p])
             p += 1
     return result

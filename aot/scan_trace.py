@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import basic, dtypes
-from .graph import Apply, Constant, Op, Scope, TensorType, Variable, clone_replace
+from .graph import Apply, Constant, Op, Scope, TensorType, Variable, clone_replace, toposort
 from .ops import ShapeI
 from .shapes import shape_of
 
@@ -289,6 +289,13 @@ def scan(fn: Callable, sequences: Any = None, outputs_info: Any = None, non_sequ
     # to the step function's trailing parameters.
     outer_params = params + captured
     inner_param_vars = inner_params + captured
+    everything = results + ([condition] if condition is not None else [])
+    everything, hoisted_inner, hoisted_outer = hoist_invariants(
+        everything, inner_args[:len(inner_args) - len(inner_params)], inner_param_vars, outer_params)
+    results = everything[:len(results)]
+    condition = everything[-1] if condition is not None else None
+    inner_param_vars = inner_param_vars + hoisted_inner
+    outer_params = outer_params + hoisted_outer
     collect_dims: list[Variable] = []
     collect_ranks: list[int] = []
     for i, kind in enumerate(kinds):
@@ -311,6 +318,35 @@ def scan(fn: Callable, sequences: Any = None, outputs_info: Any = None, non_sequ
             var.name = name
     result = stacked if (return_list or len(stacked) != 1) else stacked[0]
     return result, OrderedDict()
+
+
+def hoist_invariants(outputs: list[Variable], varying: list[Variable], inner_params: list[Variable],
+                     outer_params: list[Variable]):
+    """Move the step's loop-invariant work (what depends only on non-sequences and
+    constants, such as W.T) out of the loop: it is computed once before the loop and
+    passed in as an extra non-sequence. Returns the rewritten outputs and the new
+    (inner, outer) non-sequences."""
+    invariant: set[Variable] = set(inner_params)
+    nodes = toposort(outputs, stop=set(varying) | set(inner_params))
+    for node in nodes:
+        if isinstance(node.op, ScanOp):
+            continue
+        if all(v in invariant or isinstance(v, Constant) for v in node.inputs):
+            invariant.update(node.outputs)
+    frontier: list[Variable] = []
+    for node in nodes:
+        if all(v in invariant for v in node.outputs):
+            continue
+        for v in node.inputs:
+            if v in invariant and v.owner is not None and v not in frontier and v not in inner_params:
+                frontier.append(v)
+    frontier += [v for v in outputs if v in invariant and v.owner is not None and v not in frontier]
+    frontier = [v for v in frontier if v.ndim >= 1]  # scalars cost nothing to recompute
+    if not frontier:
+        return outputs, [], []
+    outer = clone_replace(frontier, dict(zip(inner_params, outer_params)))
+    inner = [v.type(name=v.name) for v in frontier]
+    return clone_replace(outputs, dict(zip(frontier, inner))), inner, outer
 
 
 def _check_arity(fn: Callable, fn_name: str, args: list[Variable]) -> None:

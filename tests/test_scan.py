@@ -290,3 +290,13 @@ def test_last_value_when_the_initial_state_is_an_argument():
     last, same = f(xv)
     assert_close(last, xv * 8)
     assert_close(same, xv)  # the argument was not written by the loop
+
+
+def test_loop_invariant_work_is_hoisted_out_of_the_step():
+    x, W = at.dmatrix("x"), at.dmatrix("W")
+    out, _ = aesara.scan(lambda row, W: aesara.dot(row, W.T * 2), sequences=x, non_sequences=W)
+    op = out.owner.op
+    assert op.n_params == 2  # W, and W.T * 2 computed once before the loop
+    f = aesara.function([x, W], out)
+    xv, Wv = np.arange(6.0).reshape(2, 3), np.arange(9.0).reshape(3, 3)
+    assert_close(f(xv, Wv), xv @ (Wv.T * 2))
