@@ -214,3 +214,26 @@ def test_call_by_keyword_and_python_values():
     f = aesara.function([a, k], a * k)
     assert_close(f(k=3, A=[1, 2]), np.array([3.0, 6.0], dtype=aesara.config.floatX))
     assert_close(f(range(3), 2), np.array([0.0, 2.0, 4.0], dtype=aesara.config.floatX))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (3, 5, 7), (9, 3, 40), (0, 3, 4), (3, 0, 4), (20, 7, 33)])
+def test_register_tiled_products_any_shape(dtype, shape, rng):
+    """The tiled kernel: edges, empty dims, a transposed left operand, an accumulated sum."""
+    m, k, n = shape
+    a, b, c = (at.tensor(dtype, shape=(None, None)) for _ in range(3))
+    f = aesara.function([a, b, c], [aesara.dot(a, b.T.T), aesara.dot(a, b), c + aesara.dot(a.T.T, b),
+                                     aesara.dot(a.T.T, b) * 1 + c])
+    av, bv, cv = sample(rng, (m, k), dtype), sample(rng, (k, n), dtype), sample(rng, (m, n), dtype)
+    before = cv.copy()
+    r1, r2, r3, r4 = f(av, bv, cv)
+    for got, want in ((r1, av @ bv), (r2, av @ bv), (r3, cv + av @ bv), (r4, av @ bv + cv)):
+        assert_close(got, want)
+    assert_close(cv, before)  # the accumulated input is not written
+
+
+def test_transposed_left_operand(rng):
+    x, y = at.dmatrix(), at.dmatrix()
+    f = aesara.function([x, y], aesara.dot(x.T, y))
+    xv, yv = rng.standard_normal((5, 3)), rng.standard_normal((5, 4))
+    assert_close(f(xv, yv), xv.T @ yv)
