@@ -4,6 +4,7 @@ and the memory a gradient keeps with scan and with scan_checkpoints.
 Run with `pytest -m benchmark tests/benchmarks/test_rnn_grad.py -s`.
 """
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -83,7 +84,9 @@ MEMORY = textwrap.dedent("""
 
 @pytest.mark.parametrize("every", [0, 1, 10])
 def test_rnn_gradient_memory(every, capsys):
-    proc = subprocess.run([sys.executable, "-c", f"EVERY = {every}\n" + MEMORY], capture_output=True, text=True)
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
+    proc = subprocess.run([sys.executable, "-c", f"EVERY = {every}\n" + MEMORY], capture_output=True, text=True,
+                          env=env)
     assert proc.returncode == 0, proc.stderr
     extra = json.loads(proc.stdout.strip().splitlines()[-1])["extra_mb"]
     with capsys.disabled():
