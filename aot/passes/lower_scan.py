@@ -374,36 +374,31 @@ def _while_loop(n, carried, status0, step):
     return results[-2], finals, results[-3]
 
 
-def lower_scan_to_scf(op: ir.Operation, pass_=None) -> None:
-    """The pass: lower every scan chain under `op` (innermost bodies first)."""
-    loops = []
+def ops_named(op: ir.Operation, name: str) -> list[ir.Operation]:
+    """Every op called `name` under `op`, in walk order."""
+    found = []
 
     def visit(o):
-        if o.name == "scan.loop":
-            loops.append(o)
+        if o.name == name:
+            found.append(o)
         return ir.WalkResult.ADVANCE
 
     op.walk(visit)
-    for loop in loops:
+    return found
+
+
+def lower_scan_to_scf(op: ir.Operation, pass_=None) -> None:
+    """The pass: lower every scan chain under `op` (innermost bodies first)."""
+    for loop in ops_named(op, "scan.loop"):
         lower_chain(loop)
     lower_scan_last(op)
 
 
 def lower_scan_last(op: ir.Operation) -> None:
     """`scan.last`/`scan.final` left by scan-keep-last (the output has other uses)."""
-    lasts, finals = [], []
-
-    def visit(o):
-        if o.name == "scan.last":
-            lasts.append(o)
-        elif o.name == "scan.final":
-            finals.append(o)
-        return ir.WalkResult.ADVANCE
-
-    op.walk(visit)
-    for final in finals:
+    for final in ops_named(op, "scan.final"):
         _lower_final(final)
-    for last in lasts:
+    for last in ops_named(op, "scan.last"):
         with ir.InsertionPoint(last), last.location:
             stacked = last.operands[0]
             rtype = ir.RankedTensorType(last.results[0].type)
