@@ -1,5 +1,5 @@
-"""The guide-style RNN, hidden 256, batch 32, input 64, 1000 steps: forward vs forward+backward,
-and the memory a gradient keeps with scan and with scan_checkpoints.
+"""The memory the RNN's gradient (batch 32, hidden 256, input 64, 1000 steps) keeps with scan
+and with scan_checkpoints (its speed is W4/W5 of the suite, test_suite.py).
 
 Run with `pytest -m benchmark tests/benchmarks/test_rnn_grad.py -s`.
 """
@@ -37,30 +37,6 @@ def data():
     return [rng.standard_normal((T, B, I)).astype("float32") * 0.1, np.zeros((B, H), "float32"),
             rng.standard_normal((H, H)).astype("float32") / 16, rng.standard_normal((I, H)).astype("float32") / 8,
             np.zeros(H, "float32")]
-
-
-@pytest.fixture(scope="module")
-def compiled():
-    inputs, hs = rnn_graph()
-    forward = aesara.function(inputs, hs)
-    cost = hs[-1].sum() + (hs * hs).mean()
-    grads = aesara.grad(cost, inputs[1:])
-    backward = aesara.function(inputs, [cost, *grads])
-    return forward, backward
-
-
-@pytest.mark.benchmark(group="rnn T=1000 B=32 H=256")
-def test_rnn_forward(benchmark, compiled):
-    args = data()
-    hs = benchmark.pedantic(compiled[0], args=args, rounds=3, iterations=1)
-    assert hs.shape == (T, B, H) and np.isfinite(hs).all()
-
-
-@pytest.mark.benchmark(group="rnn T=1000 B=32 H=256")
-def test_rnn_forward_and_backward(benchmark, compiled):
-    args = data()
-    out = benchmark.pedantic(compiled[1], args=args, rounds=3, iterations=1)
-    assert all(np.isfinite(g).all() for g in out)
 
 
 MEMORY = textwrap.dedent("""
