@@ -20,6 +20,10 @@ from .graph import Apply
 RULES: dict[type, Callable] = {}
 
 
+class UnsupportedOpError(TypeError):
+    """An op (or scalar function) the emitter has no rule for."""
+
+
 def rule(op_class: type):
     def register(fn):
         RULES[op_class] = fn
@@ -31,7 +35,8 @@ def rule_for(op) -> Callable:
     try:
         return RULES[type(op)]
     except KeyError:
-        raise NotImplementedError(f"no emission rule for op {op} ({type(op).__name__})") from None
+        raise UnsupportedOpError(f"no emission rule for op {op} ({type(op).__name__}): scanaot cannot "
+                                 "compile it; express it with the ops listed in docs/tensor.md") from None
 
 
 # ---------------------------------------------------------------- scalar functions
@@ -110,7 +115,7 @@ def scalar_op(name: str, args: list[ir.Value], dtype: str) -> ir.Value:
         return tanh_f32(a)
     if name in ("tanh", "exp", "log", "sqrt", "sin", "cos", "ceil", "floor"):
         return getattr(math, name)(a)
-    raise NotImplementedError(f"no scalar emission for {name}")
+    raise UnsupportedOpError(f"no emission for the scalar function {name}")
 
 
 # XLA's float32 tanh: a rational approximation within a few ulp, vectorizable
