@@ -46,25 +46,20 @@ def _cast(node, cots, needed):
     return [b.cast(cots[0], node.inputs[0].dtype) if node.inputs[0].dtype.startswith("float") else None]
 
 
-@vjp_rule(ops.Fill)
-def _fill(node, cots, needed):
-    return [None]
-
-
 @vjp_rule(ops.Alloc)
 def _alloc(node, cots, needed):
     g = cots[0]
     return [b.sum(g, dtype=g.dtype) if g.ndim else g] + [None] * (len(node.inputs) - 1)
 
 
-@vjp_rule(ops.ARange)
-def _arange(node, cots, needed):
-    return [None, None, None]
+def _no_gradient(node, cots, needed):
+    """Ops whose result does not depend differentiably on any input: shapes, ranges, fills."""
+    return [None] * len(node.inputs)
 
 
-@vjp_rule(ops.ShapeI)
-def _shape_i(node, cots, needed):
-    return [None]
+for _op in (ops.Fill, ops.ARange, ops.ShapeI):
+    vjp_rule(_op)(_no_gradient)
+del _op
 
 
 @vjp_rule(ops.MakeVector)
