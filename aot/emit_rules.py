@@ -326,7 +326,8 @@ def _dot(fe, node, values):
     x, y = node.inputs
     a, b = values
     out = node.outputs[0].type
-    if (x.ndim, y.ndim) == (2, 2) and x.dtype == y.dtype == out.dtype and out.dtype.startswith("float"):
+    if (MATMUL_TILE["rows"] and (x.ndim, y.ndim) == (2, 2) and x.dtype == y.dtype == out.dtype
+            and out.dtype.startswith("float")):
         # a transposed left operand (x = z.T) is read in place: the tile reads it element-wise
         transposed = (x.owner is not None and isinstance(x.owner.op, ops.DimShuffle)
                       and x.owner.op.order == (1, 0) and x.owner.inputs[0] in fe.values)
@@ -360,8 +361,10 @@ def _dot(fe, node, values):
     init = fill(zero, empty(sizes, out) if sizes else tensor.empty([], element_type(out.dtype)))
     maps = [ir.AffineMap.get(n_loops, 0, m) for m in (amap, bmap, omap)]
     kinds = ["parallel"] * (n_loops - 1) + ["reduction"]
-    if (x.ndim, y.ndim) == (2, 2):
+    if (x.ndim, y.ndim) == (2, 2) and MATMUL_TILE["rows"]:
         kinds = ["parallel", "reduction", "parallel"]
+    elif (x.ndim, y.ndim) == (2, 2):  # GPU: (i, j) in parallel, each thread reduces over k
+        maps = [ir.AffineMap.get(3, 0, m) for m in ([d(0), d(2)], [d(2), d(1)], [d(0), d(1)])]
 
     def body(args):
         p = scalar_op("mul", [cast_scalar(load_scalar(args[0], x.dtype), x.dtype, out.dtype),
@@ -372,7 +375,8 @@ def _dot(fe, node, values):
 
 
 # the CPU being compiled for decides the register tile of matrix products
-# (target_info.matmul_tile); artifact.build sets it around emission
+# (target_info.matmul_tile); artifact.build sets it around emission. rows = 0 (the
+# cuda target): no register tile, loops (i, j, k) so (i, j) map to GPU threads
 MATMUL_TILE = {"rows": 8, "bytes": 128}
 
 

@@ -6,6 +6,7 @@ Each stage's IR is kept so a compiled function can show it (`f.ir("scan")`):
     scan-opt  after scan-verify and scan-keep-last
     scf       after lower-scan-to-scf, inlining the step bodies, canonicalize/cse
     memref    after one-shot bufferization
+    gpu       (cuda target) host functions launching the outlined GPU kernels
     llvm      the LLVM dialect handed to mlir-translate
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ from .dialects.verify import scan_verify
 from .passes.keep_last import scan_keep_last
 from .passes.lower_scan import lower_scan_to_scf
 
-STAGES = ("scan", "scan-opt", "scf", "memref", "llvm")
+STAGES = ("scan", "scan-opt", "scf", "memref", "gpu", "llvm")
 
 # after inlining the step bodies: fold, then hoist what each step recomputes (dims
 # of loop-invariant tensors, arithmetic on them) so buffer sizes become invariant
@@ -42,7 +43,7 @@ class CompileError(RuntimeError):
     """A pass failed; the message carries MLIR's diagnostics."""
 
 
-def _run(module: ir.Module, pipeline: str, stage: str) -> None:
+def run_pipeline(module: ir.Module, pipeline: str, stage: str) -> None:
     try:
         pm = PassManager.parse(pipeline)
         pm.run(module.operation)
@@ -58,21 +59,29 @@ def copy_to_linalg(op, rewriter) -> bool:
     return False
 
 
-def lower(module: ir.Module) -> dict[str, str]:
-    """Run every stage in place; returns each stage's printed IR."""
+def lower(module: ir.Module, target: str = "cpu", arch: str | None = None) -> dict[str, str]:
+    """Run every stage of `target` in place; returns each stage's printed IR.
+
+    The cuda target adds the `gpu` stage (host functions launching outlined
+    kernels) between memref and llvm; see passes/to_gpu.py."""
     stages = {"scan": str(module)}
     scan_verify(module.operation)
     scan_keep_last(module.operation)
     scan_verify(module.operation)
     stages["scan-opt"] = str(module)
     lower_scan_to_scf(module.operation)
-    _run(module, SIMPLIFY, "scf")
+    run_pipeline(module, SIMPLIFY, "scf")
     stages["scf"] = str(module)
-    _run(module, BUFFERIZE, "memref")
+    run_pipeline(module, BUFFERIZE, "memref")
     patterns = RewritePatternSet()
     patterns.add("memref.copy", copy_to_linalg)
     apply_patterns_and_fold_greedily(module, patterns.freeze())
     stages["memref"] = str(module)
-    _run(module, TO_LLVM, "llvm")
+    if target == "cuda":
+        from .passes import to_gpu
+        to_gpu.to_gpu(module)
+        stages["gpu"] = str(module)
+        return stages
+    run_pipeline(module, TO_LLVM, "llvm")
     stages["llvm"] = str(module)
     return stages

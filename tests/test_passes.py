@@ -152,7 +152,7 @@ def test_allocation_check_can_fail():
 
 def test_every_stage_is_inspectable():
     f = _function_of("power")
-    assert pipeline.STAGES == ("scan", "scan-opt", "scf", "memref", "llvm")
+    assert pipeline.STAGES == ("scan", "scan-opt", "scf", "memref", "gpu", "llvm")
     assert '"scan.loop"' in f.ir("scan")
     assert 'keep = "last"' in f.ir("scan-opt")
     assert "scf.for" in f.ir("scf")
