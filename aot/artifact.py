@@ -256,6 +256,8 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | None
                 accessed = to_gpu.host_accessed_arguments(module, f["name"])
                 for i, a in enumerate(f["args"]):
                     a["host_access"] = i in accessed
+                for j, o in enumerate(f["outputs"]):
+                    o["host_access"] = len(f["args"]) + j in accessed
             to_gpu.to_llvm(module, target_record["arch"])
             target_record["device_code"] = to_gpu.embed_device_code(module, target_record["arch"])
         _add_sections(module, json.dumps(manifest, sort_keys=True))

@@ -45,16 +45,34 @@ def load(path: str | Path) -> "Library":
         handle = ctypes.CDLL(str(path.resolve()))
     except OSError as err:
         raise LibraryError(f"{path}: the dynamic loader refused it: {err}") from None
+    if manifest["target"]["name"] == "cuda":
+        return _cuda_library(path, manifest, handle)
     return Library(path, manifest, handle)
+
+
+def _cuda_library(path: Path, manifest: dict, handle: ctypes.CDLL) -> "Library":
+    """A cuda library: its device code was loaded by the library's constructor; check that."""
+    from .cuda import CudaError, Shim
+    from .cuda_kernel import CudaKernel
+
+    shim = Shim(handle, path)
+    try:
+        shim.raise_if_failed("loading the device code")
+    except CudaError as err:
+        raise LibraryError(f"{path}: {err}") from None
+    return Library(path, manifest, handle, lambda spec: CudaKernel(spec, handle, path, shim))
 
 
 def _check_target(manifest: dict, path: Path) -> None:
     target = manifest.get("target", {})
     name = target.get("name")
-    if name == "cpu":
+    if name in ("cpu", "cuda"):
         arch = target.get("triple", "").split("-")[0]
         if arch != platform.machine():
             raise LibraryError(f"{path}: built for {arch} CPUs; this machine is {platform.machine()}")
+        if name == "cuda":
+            from .cuda import check_device
+            check_device(manifest, path)
         return
     raise LibraryError(f"{path}: built for target {name!r}, which this runtime cannot run here")
 
@@ -62,11 +80,12 @@ def _check_target(manifest: dict, path: Path) -> None:
 class Library:
     """A loaded library: one attribute (and `lib[name]`) per compiled function."""
 
-    def __init__(self, path: Path, manifest: dict, handle: ctypes.CDLL):
+    def __init__(self, path: Path, manifest: dict, handle: ctypes.CDLL, make_kernel: Any = None):
         self.path = path
         self.manifest = manifest
         self._handle = handle
-        self.functions = {f["name"]: Kernel(f, handle, path) for f in manifest["functions"]}
+        make_kernel = make_kernel or (lambda spec: Kernel(spec, handle, path))
+        self.functions = {f["name"]: make_kernel(f) for f in manifest["functions"]}
         for kernel in self.functions.values():
             if "vjp" in kernel.spec:
                 kernel._vjp = self.functions[kernel.spec["vjp"]["function"]]
@@ -105,7 +124,10 @@ class Kernel:
                              + [ctypes.POINTER(descriptor_type(o["ndim"])) for o in self.outputs]
                              + [ctypes.POINTER(descriptor_type(1))])
         self._dims_length = spec["dims_length"]
-        self._fast = fastcall.build(spec, self._fn, self.call_checked)
+        self._fast = self._fast_path()
+
+    def _fast_path(self):
+        return fastcall.build(self.spec, self._fn, self.call_checked)
 
     def __repr__(self) -> str:
         return f"<kernel {self.name}({', '.join(self.arg_names)})>"
@@ -135,7 +157,8 @@ class Kernel:
             raise ArgumentError(f"{self.name}.vjp(): expected {len(names)} cotangent(s) "
                                 f"({', '.join(names)}), got {len(cotangents)}")
         values = self._bind(args, kwargs)
-        values = [v.view(self._dtypes[i]) if v.dtype != self._dtypes[i] else v for i, v in enumerate(values)]
+        values = [v.view(self._dtypes[i]) if isinstance(v, np.ndarray) and v.dtype != self._dtypes[i] else v
+                  for i, v in enumerate(values)]
         return kernel(*values, *cotangents)
 
     def __call__(self, *args: Any, **kwargs: Any):
