@@ -131,14 +131,17 @@ def call_ref(v):
 
 
 # ---------------------------------------------------------------- scanaot
-def _scanaot(build: Callable, cpu: str | None) -> Callable:
+def _scanaot(build: Callable, cpu: str | None, target: str = "cpu") -> Callable:
     import scanaot
     import scanaot.runtime as rt
     import tempfile
     name, inputs, outputs = build()
     out_dir = Path(tempfile.mkdtemp(prefix="scanaot-bench-"))
-    art = scanaot.compile(inputs, outputs, name=name, out_dir=out_dir, cpu=cpu)
-    return rt.load(art.library)[name]
+    art = scanaot.compile(inputs, outputs, name=name, out_dir=out_dir, cpu=cpu, target=target)
+    try:
+        return rt.load(art.library)[name]
+    except rt.LibraryError as err:  # the cuda target on a machine without a GPU
+        raise Unavailable(str(err)) from None
 
 
 def scanaot_power():
@@ -209,12 +212,13 @@ def scanaot_call():
 
 
 def scanaot_impls(build: Callable, convert: Callable = lambda *a: a) -> dict:
-    def at_level(cpu):
+    def at_level(cpu, target="cpu"):
         def make():
-            kernel = _scanaot(build, cpu)
+            kernel = _scanaot(build, cpu, target)
             return lambda *args: kernel(*convert(*args))
         return make
-    return {"scanaot": at_level(None), "scanaot-x86-64-v2": at_level("x86-64-v2")}
+    return {"scanaot": at_level(None), "scanaot-x86-64-v2": at_level("x86-64-v2"),
+            "scanaot-cuda": at_level(None, "cuda")}
 
 
 def bare_ctypes_call():

@@ -195,19 +195,29 @@ def device_objects(module: ir.Module) -> list[tuple[ir.Operation, str]]:
 
 
 def ptxas_path() -> str | None:
-    """ptxas from $CUDA_HOME/bin, /usr/local/cuda/bin, or PATH (None when absent)."""
+    """ptxas: $SCANAOT_PTXAS (a path, or "none" to embed PTX), else $CUDA_HOME/bin,
+    /usr/local/cuda/bin or PATH; None when absent."""
+    chosen = os.environ.get("SCANAOT_PTXAS")
+    if chosen:
+        if chosen == "none":
+            return None
+        if not Path(chosen).exists():
+            raise CompileError(f"SCANAOT_PTXAS={chosen!r}: no such file")
+        return chosen
     for root in (os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda"):
         if root and (Path(root) / "bin" / "ptxas").exists():
             return str(Path(root) / "bin" / "ptxas")
     return shutil.which("ptxas")
 
 
-@functools.lru_cache(maxsize=None)
 def ptxas_version() -> str | None:
     """ptxas's release line (recorded in the manifest and the cache key), None without ptxas."""
     path = ptxas_path()
-    if path is None:
-        return None
+    return None if path is None else _version_of(path)
+
+
+@functools.lru_cache(maxsize=None)
+def _version_of(path: str) -> str | None:
     proc = subprocess.run([path, "--version"], capture_output=True, text=True)
     lines = proc.stdout.strip().splitlines()
     release = [line for line in lines if "release" in line]
