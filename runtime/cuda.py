@@ -31,6 +31,16 @@ class CudaError(RuntimeError):
 _DRIVER = "libcuda.so.1"
 
 
+def gpu_available() -> bool:
+    """True when the NVIDIA driver is installed and sees at least one GPU."""
+    try:
+        driver = ctypes.CDLL(_DRIVER)
+    except OSError:
+        return False
+    count = ctypes.c_int(0)
+    return driver.cuInit(0) == 0 and driver.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
+
+
 def check_device(manifest: dict, path: Any) -> None:
     """Raise LibraryError unless this machine has a GPU that can run the library's code."""
     target = manifest["target"]
