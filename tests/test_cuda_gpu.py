@@ -50,7 +50,7 @@ def test_rnn_gradient_against_finite_differences(tmp_path):
                          non_sequences=W)
     lib = cuda_kernel([x, h0, W], hs, "rnn", tmp_path, grad_wrt=[W, h0])
     rng = np.random.default_rng(0)
-    xv, h0v, Wv = rng.standard_normal((6, 3, 4)) * 0.3, rng.standard_normal((3, 4)) * 0.3, rng.standard_normal((4, 4)) * 0.3
+    xv, h0v, Wv = (rng.standard_normal(s) * 0.3 for s in ((6, 3, 4), (3, 4), (4, 4)))
     g = rng.standard_normal((6, 3, 4))
     gW, gh0 = lib.rnn.vjp(xv, h0v, Wv, cotangents=[g])
 

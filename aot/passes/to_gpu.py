@@ -156,16 +156,12 @@ def to_llvm(module: ir.Module, arch: str) -> None:
 
 def route_allocations(module: ir.Module) -> None:
     """Host allocations become the shim's managed allocations: kernels can touch them."""
-    from mlir.dialects import llvm
-
-    declared = set()
     for op in module.body.operations:
         op = op.operation
         if op.name == "llvm.func":
             name = ir.StringAttr(op.attributes["sym_name"]).value
             if name in MANAGED_ALLOCATORS:
                 op.attributes["sym_name"] = ir.StringAttr.get(MANAGED_ALLOCATORS[name])
-                declared.add(name)
 
     def visit(op: ir.Operation) -> None:
         for region in op.regions:
@@ -178,7 +174,6 @@ def route_allocations(module: ir.Module) -> None:
                             inner.attributes["callee"] = ir.FlatSymbolRefAttr.get(MANAGED_ALLOCATORS[callee])
                     visit(inner)
     visit(module.operation)
-    del llvm  # imported for its dialect registration only
 
 
 def device_objects(module: ir.Module) -> list[tuple[ir.Operation, str]]:
