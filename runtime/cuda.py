@@ -120,7 +120,11 @@ class Shim:
 
     def managed(self, nbytes: int) -> int:
         ptr = self.alloc(max(nbytes, 1))
-        self.raise_if_failed(f"allocating {nbytes} bytes of managed memory")
+        try:
+            self.raise_if_failed(f"allocating {nbytes} bytes of managed memory")
+        except CudaError:
+            self.free(ptr)  # the shim fell back to host memory so that nothing crashed
+            raise
         return ptr
 
 
@@ -128,9 +132,10 @@ class DeviceView:
     """A caller's device array, seen through CUDA Array Interface or DLPack (no copy)."""
 
     def __init__(self, ptr: int, shape: tuple[int, ...], dtype: np.dtype, owner: Any, contiguous: bool,
-                 writable: bool = True):
+                 writable: bool = True, keepalive: Any = None):
         self.ptr, self.shape, self.dtype, self.owner = ptr, shape, dtype, owner
         self.contiguous, self.writable = contiguous, writable
+        self._keepalive = keepalive  # a DLPack capsule: releases the tensor when collected
         self.ndim = len(shape)
         self.nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
 
@@ -175,8 +180,8 @@ def _from_dlpack(value: Any) -> DeviceView:
     dtype = np.dtype("bool") if tensor.code == 6 else np.dtype(f"{_DL_CODES[tensor.code]}{tensor.bits // 8}")
     shape = tuple(tensor.shape[i] for i in range(tensor.ndim))
     strides = None if not tensor.strides else [tensor.strides[i] * dtype.itemsize for i in range(tensor.ndim)]
-    return DeviceView(tensor.data + tensor.byte_offset, shape, dtype, (value, capsule),
-                      _c_contiguous(shape, strides, dtype))
+    return DeviceView((tensor.data or 0) + tensor.byte_offset, shape, dtype, value,
+                      _c_contiguous(shape, strides, dtype), keepalive=capsule)
 
 
 def _c_contiguous(shape: tuple[int, ...], strides: Any, dtype: np.dtype) -> bool:

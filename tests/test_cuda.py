@@ -227,3 +227,14 @@ def test_kernels_are_launched_for_each_step(fake_driver, libraries):
     got = run_with_fake(fake_driver, libraries, "ok", "power")
     assert got["shape"] == [5]
     assert got["launches"] >= 3  # one per step at least, for k = 3
+
+
+def test_dlpack_tensors_are_read_without_copies():
+    import numpy as np
+
+    from scanaot.runtime.cuda import _from_dlpack
+    a = np.arange(12, dtype="float32").reshape(3, 4)
+    view = _from_dlpack(a)  # the parser is the same for CUDA tensors; numpy's are host ones
+    assert (view.ptr, view.shape, view.dtype, view.contiguous) == (a.ctypes.data, (3, 4), np.float32, True)
+    assert not _from_dlpack(a.T).contiguous
+    assert _from_dlpack(np.zeros(3, bool)).dtype == np.bool_
