@@ -13,9 +13,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .cuda import DeviceArray, DeviceView, Shim, device_view
-from .library import _STORAGE, ArgumentError, Kernel, ShapeError
+from .library import _STORAGE, ArgumentError, Kernel
 from .memref import descriptor_type
-from .shapes import evaluate
 from .status import check_status
 
 
@@ -182,16 +181,6 @@ class CudaKernel(Kernel):
                 raise ArgumentError(f"{label}: must be writable and C-contiguous")
             checked.append(buf.view(dtype) if buf.dtype != dtype else buf)
         return checked
-
-    def _output_shapes(self, shapes: list, scalars: list) -> list[tuple[int, ...]]:
-        wanted = []
-        for spec in self.outputs:
-            shape = tuple(int(evaluate(e, shapes, scalars)) for e in spec["shape"])
-            if any(d < 0 for d in shape):
-                raise ShapeError(f"{self.name}(): output {spec['name']!r} would have the negative "
-                                 f"shape {shape}; check n_steps and the sequences' lengths")
-            wanted.append(shape)
-        return wanted
 
     def _scalar(self, value: Any) -> Any:
         if value.ndim != 0:

@@ -244,14 +244,18 @@ class Kernel:
                 raise ShapeError(f"{self.name}(): {c['text'][0]} {op} {c['text'][1]} must hold "
                                  f"({c['why']}), but it is {a} {op} {b}")
 
-    def _outputs(self, shapes: list, scalars: list, out: Sequence[np.ndarray] | None) -> list[np.ndarray]:
+    def _output_shapes(self, shapes: list, scalars: list) -> list[tuple[int, ...]]:
         wanted = []
-        for j, spec in enumerate(self.outputs):
+        for spec in self.outputs:
             shape = tuple(int(evaluate(e, shapes, scalars)) for e in spec["shape"])
             if any(d < 0 for d in shape):
                 raise ShapeError(f"{self.name}(): output {spec['name']!r} would have the negative "
                                  f"shape {shape}; check n_steps and the sequences' lengths")
             wanted.append(shape)
+        return wanted
+
+    def _outputs(self, shapes: list, scalars: list, out: Sequence[np.ndarray] | None) -> list[np.ndarray]:
+        wanted = self._output_shapes(shapes, scalars)
         if out is None:
             return [np.empty(s, dtype=_STORAGE.get(str(d), d)) for s, d in zip(wanted, self._out_dtypes)]
         if len(out) != len(self.outputs):
