@@ -138,7 +138,8 @@ class CudaKernel(Kernel):
                 if isinstance(given, DeviceView):
                     if ptr != given.ptr:
                         self._shim.copy(given.ptr, ptr, nbytes)
-                    results.append(given.owner if actual == shape else _leading(given.owner, actual))
+                    results.append(given.owner if actual == shape
+                                   else given.owner[tuple(slice(0, d) for d in actual)])
                 else:
                     ctypes.memmove(given.ctypes.data, ptr, nbytes)
                     results.append(given if actual == shape else given[tuple(slice(0, d) for d in actual)])
@@ -200,7 +201,3 @@ def _host_view(ptr: int, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     buffer = (ctypes.c_char * (count * dtype.itemsize)).from_address(ptr)
     return np.frombuffer(buffer, dtype=dtype).reshape(shape)
 
-
-def _leading(array: Any, actual: tuple[int, ...]) -> Any:
-    """`array[:actual[0], ...]` for a device array of the caller's library."""
-    return array[tuple(slice(0, d) for d in actual)]

@@ -28,6 +28,7 @@ from mlir import ir
 from mlir.dialects import gpu
 
 from ..pipeline import CompileError, run_pipeline
+from .lower_scan import ops_named
 
 DEFAULT_ARCH = "sm_90"
 TILE = 256
@@ -87,19 +88,11 @@ def merge_gpu_modules(module: ir.Module) -> None:
             anchor = fn
         other.erase()
 
-    def visit(op: ir.Operation) -> None:
-        for region in op.regions:
-            for block in region.blocks:
-                for inner in block.operations:
-                    inner = inner.operation
-                    if inner.name == "gpu.launch_func":
-                        ref = str(inner.attributes["kernel"])  # @module::@kernel
-                        mod_name, fn_name = (p.lstrip("@") for p in ref.split("::"))
-                        if (mod_name, fn_name) in renames:
-                            inner.attributes["kernel"] = ir.SymbolRefAttr.get(
-                                [first_name, renames[(mod_name, fn_name)]])
-                    visit(inner)
-    visit(module.operation)
+    for launch in ops_named(module.operation, "gpu.launch_func"):
+        ref = str(launch.attributes["kernel"])  # @module::@kernel
+        mod_name, fn_name = (p.lstrip("@") for p in ref.split("::"))
+        if (mod_name, fn_name) in renames:
+            launch.attributes["kernel"] = ir.SymbolRefAttr.get([first_name, renames[(mod_name, fn_name)]])
 
 
 def host_accessed_arguments(module: ir.Module, function: str) -> set[int]:
@@ -128,23 +121,17 @@ def host_accessed_arguments(module: ir.Module, function: str) -> set[int]:
                 return -1
             return None
 
-    def visit(op: ir.Operation) -> None:
-        for region in op.regions:
-            for block in region.blocks:
-                for inner in block.operations:
-                    inner = inner.operation
-                    if inner.name.startswith("gpu."):
-                        continue
-                    if inner.name in _HOST_MEMORY_OPS:
-                        for operand in inner.operands:
-                            if isinstance(operand.type, ir.MemRefType):
-                                r = root(operand)
-                                if r is None:  # unknown provenance: assume every argument
-                                    found.update(range(n_args))
-                                elif r >= 0:
-                                    found.add(r)
-                    visit(inner)
-    visit(func_op)
+    def visit(op: ir.Operation) -> ir.WalkResult:
+        if op.name in _HOST_MEMORY_OPS:  # kernels are outlined: every op here runs on the host
+            for operand in op.operands:
+                if isinstance(operand.type, ir.MemRefType):
+                    r = root(operand)
+                    if r is None:  # unknown provenance: assume every argument
+                        found.update(range(n_args))
+                    elif r >= 0:
+                        found.add(r)
+        return ir.WalkResult.ADVANCE
+    func_op.walk(visit)
     return found
 
 
@@ -163,17 +150,11 @@ def route_allocations(module: ir.Module) -> None:
             if name in MANAGED_ALLOCATORS:
                 op.attributes["sym_name"] = ir.StringAttr.get(MANAGED_ALLOCATORS[name])
 
-    def visit(op: ir.Operation) -> None:
-        for region in op.regions:
-            for block in region.blocks:
-                for inner in block.operations:
-                    inner = inner.operation
-                    if inner.name == "llvm.call" and "callee" in inner.attributes:
-                        callee = ir.FlatSymbolRefAttr(inner.attributes["callee"]).value
-                        if callee in MANAGED_ALLOCATORS:
-                            inner.attributes["callee"] = ir.FlatSymbolRefAttr.get(MANAGED_ALLOCATORS[callee])
-                    visit(inner)
-    visit(module.operation)
+    for call in ops_named(module.operation, "llvm.call"):
+        if "callee" in call.attributes:
+            callee = ir.FlatSymbolRefAttr(call.attributes["callee"]).value
+            if callee in MANAGED_ALLOCATORS:
+                call.attributes["callee"] = ir.FlatSymbolRefAttr.get(MANAGED_ALLOCATORS[callee])
 
 
 def device_objects(module: ir.Module) -> list[tuple[ir.Operation, str]]:
