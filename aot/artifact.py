@@ -250,7 +250,7 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | None
         if cached.exists() and stages_file.exists():
             record = json.loads(stages_file.read_text())
             return cached, record["stages"], record["manifest"]
-        stages = lower(module, target)
+        stages = lower(module, target, cpu)
         if target == "cuda":
             for f in functions:
                 accessed = to_gpu.host_accessed_arguments(module, f["name"])

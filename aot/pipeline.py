@@ -4,7 +4,8 @@ Each stage's IR is kept so a compiled function can show it (`f.ir("scan")`):
 
     scan      the module as emitted (scan dialect + tensor/linalg/arith/math)
     scan-opt  after scan-verify and scan-keep-last
-    scf       after lower-scan-to-scf, inlining the step bodies, canonicalize/cse
+    scf       after (cpu) scan-interchange, lower-scan-to-scf, inlining the step
+              bodies, canonicalize/cse
     memref    after one-shot bufferization
     gpu       (cuda target) host functions launching the outlined GPU kernels
     llvm      the LLVM dialect handed to mlir-translate
@@ -17,6 +18,7 @@ from mlir.passmanager import PassManager
 from mlir.rewrite import RewritePatternSet, apply_patterns_and_fold_greedily
 
 from .dialects.verify import scan_verify
+from .passes.interchange import scan_interchange
 from .passes.keep_last import scan_keep_last
 from .passes.lower_scan import lower_scan_to_scf
 
@@ -35,7 +37,7 @@ BUFFERIZE = (
 TO_LLVM = (
     "builtin.module(convert-linalg-to-loops,convert-vector-to-scf,expand-strided-metadata,lower-affine,"
     "convert-math-to-funcs{convert-ctlz=0},convert-math-to-libm,convert-scf-to-cf,"
-    "convert-vector-to-llvm,convert-to-llvm,convert-ub-to-llvm,reconcile-unrealized-casts,canonicalize)"
+    "convert-vector-to-llvm,finalize-memref-to-llvm,convert-to-llvm,convert-ub-to-llvm,reconcile-unrealized-casts,canonicalize)"
 )
 
 
@@ -59,8 +61,10 @@ def copy_to_linalg(op, rewriter) -> bool:
     return False
 
 
-def lower(module: ir.Module, target: str = "cpu", arch: str | None = None) -> dict[str, str]:
+def lower(module: ir.Module, target: str = "cpu", cpu: str = "native") -> dict[str, str]:
     """Run every stage of `target` in place; returns each stage's printed IR.
+
+    `cpu` (an LLVM CPU name) sizes the chunks scan-interchange keeps in registers.
 
     The cuda target adds the `gpu` stage (host functions launching outlined
     kernels) between memref and llvm; see passes/to_gpu.py."""
@@ -69,6 +73,9 @@ def lower(module: ir.Module, target: str = "cpu", arch: str | None = None) -> di
     scan_keep_last(module.operation)
     scan_verify(module.operation)
     stages["scan-opt"] = str(module)
+    if target == "cpu":
+        from .target_info import vector_bytes
+        scan_interchange(module.operation, vector_bytes(cpu))
     lower_scan_to_scf(module.operation)
     run_pipeline(module, SIMPLIFY, "scf")
     stages["scf"] = str(module)
