@@ -252,7 +252,8 @@ def _rewrite(plan: _Plan, vector_bytes: int) -> None:
             if reader.name == "scan.output":
                 index = ir.IntegerAttr(reader.attributes["index"]).value
                 value = results[index]
-                if ir.StringAttr(plan.states[index].attributes["keep"]).value == "last" and len(list(reader.result.uses)):
+                keep = ir.StringAttr(plan.states[index].attributes["keep"]).value
+                if keep == "last" and len(list(reader.result.uses)):
                     empty = arith.select(ran, arith.constant(i32, 0), arith.constant(i32, st.EMPTY_LAST))
                     status = arith.ori(status, empty)
                 if value.type != reader.result.type:
