@@ -5,8 +5,8 @@ Each stage's IR is kept so a compiled function can show it (`f.ir("scan")`):
     scan      the module as emitted (scan dialect + tensor/linalg/arith/math)
     scan-opt  after scan-verify and scan-keep-last
     scf       after (cpu) scan-interchange, lower-scan-to-scf, inlining the step
-              bodies, canonicalize/cse
-    memref    after one-shot bufferization
+              bodies, canonicalize/cse, fold-generator-reads
+    memref    after one-shot bufferization and (cpu) output-in-place
     gpu       (cuda target) host functions launching the outlined GPU kernels
     llvm      the LLVM dialect handed to mlir-translate
 """
@@ -18,8 +18,10 @@ from mlir.passmanager import PassManager
 from mlir.rewrite import RewritePatternSet, apply_patterns_and_fold_greedily
 
 from .dialects.verify import scan_verify
+from .passes.fold_generators import fold_generator_reads
 from .passes.interchange import scan_interchange
 from .passes.keep_last import scan_keep_last
+from .passes.output_in_place import output_in_place
 from .passes.lower_scan import lower_scan_to_scf
 
 STAGES = ("scan", "scan-opt", "scf", "memref", "gpu", "llvm")
@@ -78,11 +80,14 @@ def lower(module: ir.Module, target: str = "cpu", cpu: str = "native") -> dict[s
         scan_interchange(module.operation, vector_bytes(cpu))
     lower_scan_to_scf(module.operation)
     run_pipeline(module, SIMPLIFY, "scf")
+    fold_generator_reads(module.operation)
     stages["scf"] = str(module)
     run_pipeline(module, BUFFERIZE, "memref")
     patterns = RewritePatternSet()
     patterns.add("memref.copy", copy_to_linalg)
     apply_patterns_and_fold_greedily(module, patterns.freeze())
+    if target == "cpu":
+        output_in_place(module.operation)
     stages["memref"] = str(module)
     if target == "cuda":
         from .passes import to_gpu

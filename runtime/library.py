@@ -181,6 +181,8 @@ class Kernel:
         scalars = [a.item() if a.ndim == 0 else None for a in arrays]
         self._check_constraints(shapes, scalars)
         outs = self._outputs(shapes, scalars, out)
+        if out is not None:
+            _check_no_overlap(self.name, arrays, outs)
         dims = np.zeros(self._dims_length, dtype=np.int64)
         descs = [descriptor_for(a) for a in arrays + outs + [dims]]
         status = self._fn(*[ctypes.byref(d) for d in descs])
@@ -286,3 +288,16 @@ class Kernel:
 
 
 _MISSING = object()
+
+
+def _check_no_overlap(name: str, arrays: list[np.ndarray], outs: list[np.ndarray]) -> None:
+    """Kernels write results while still reading inputs (C's `restrict`): out= buffers
+    must not share memory with an input or with each other."""
+    for j, buf in enumerate(outs):
+        for i, a in enumerate(arrays):
+            if np.may_share_memory(buf, a):
+                raise ArgumentError(f"{name}(): out[{j}] overlaps input {i}; outputs must not share "
+                                    "memory with inputs")
+        for k in range(j):
+            if np.may_share_memory(buf, outs[k]):
+                raise ArgumentError(f"{name}(): out[{j}] overlaps out[{k}]")

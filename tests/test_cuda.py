@@ -24,6 +24,9 @@ from scanaot.tools import guide_examples
 
 HAS_PTXAS = to_gpu.ptxas_path() is not None
 HERE = Path(__file__).parent
+# a scalar step and a final sum: nothing parallel is left once its arange is
+# computed where it is read (fold-generator-reads), so no kernel is made
+HOST_ONLY = {"polynomial"}
 
 
 def guide_functions(name):
@@ -45,9 +48,13 @@ def test_guide_example_compiles_for_cuda(name, tmp_path):
         target = art.manifest["target"]
         assert target["name"] == "cuda" and target["arch"] == "sm_90"
         code = target["device_code"]
-        assert code["kernels"] >= 1, "the step's tensor work should run as GPU kernels"
-        assert code["format"] == ("cubin" if HAS_PTXAS else "ptx")
-        assert "gpu.launch_func" in art.ir("gpu") and art.ir("gpu").count("gpu.module @") == 1
+        if name in HOST_ONLY:
+            assert code["kernels"] == 0 and code["format"] == "none"
+            assert "gpu.launch_func" not in art.ir("gpu")
+        else:
+            assert code["kernels"] >= 1, "the step's tensor work should run as GPU kernels"
+            assert code["format"] == ("cubin" if HAS_PTXAS else "ptx")
+            assert "gpu.launch_func" in art.ir("gpu") and art.ir("gpu").count("gpu.module @") == 1
         out = subprocess.run(["readelf", "-d", str(art.library)], capture_output=True, text=True,
                              check=True).stdout
         needed = {line.split("[")[1].rstrip("]") for line in out.splitlines() if "(NEEDED)" in line}

@@ -1,5 +1,6 @@
 """IR tests of the scan passes: emitted IR in, the pass, the printed IR checked."""
 import contextlib
+import ctypes
 import io
 
 import numpy as np
@@ -159,3 +160,57 @@ def test_every_stage_is_inspectable():
     assert "memref" in f.ir("memref")
     assert "llvm.func" in f.ir("llvm")
     np.testing.assert_allclose(f(np.arange(3, dtype="float32"), 3), np.arange(3) ** 3)
+
+
+def test_generated_sequences_are_computed_where_they_are_read():
+    n = at.iscalar("n")
+    seq = at.arange(n) * 3 + 1
+    result, _ = aesara.scan(fn=lambda x, acc: acc + x, sequences=seq,
+                            outputs_info=at.as_tensor_variable(np.asarray(0, seq.dtype)))
+    f = aesara.function(inputs=[n], outputs=result)
+    assert "linalg.index" in f.ir("scan") and "linalg.index" not in f.ir("scf")
+    np.testing.assert_array_equal(f(50), np.cumsum(np.arange(50) * 3 + 1))
+
+
+def _call_with_buffers(f, args, outs):
+    """The kernel through its C ABI, with output buffers of the caller's choosing."""
+    from scanaot.runtime.memref import descriptor_for
+    kernel = f._kernel
+    dims = np.zeros(kernel._dims_length, dtype=np.int64)
+    descs = [descriptor_for(a) for a in [*args, *outs, dims]]
+    return kernel._fn(*[ctypes.byref(d) for d in descs]), dims
+
+
+def test_results_are_written_in_place_into_exactly_shaped_outputs():
+    f = _function_of("triangular")
+    memref_ir = f.ir("memref")
+    assert "scf.if" in memref_ir and "scf.yield %arg1 : memref<?xi32>" in memref_ir
+    want = np.cumsum(np.arange(1000)).astype("int32")
+    np.testing.assert_array_equal(f(1000), want)
+    # a larger buffer takes the temporary-and-copy path, and a smaller one stays
+    # memory-safe with the shape bit set
+    big = np.full(1500, -7, "int32")
+    status, dims = _call_with_buffers(f, [np.asarray(1000, "int32")], [big])
+    assert status == 0 and dims[0] == 1000
+    np.testing.assert_array_equal(big[:1000], want)
+    assert (big[1000:] == -7).all()
+    guarded = np.full(600, -7, "int32")
+    small = guarded[:500]
+    status, dims = _call_with_buffers(f, [np.asarray(1000, "int32")], [small])
+    assert status == 2 and dims[0] == 500
+    np.testing.assert_array_equal(small, want[:500])
+    assert (guarded[500:] == -7).all()
+
+
+def test_out_buffers_must_not_overlap_inputs():
+    from scanaot import runtime as rt
+    x = at.vector("x")
+    result, _ = aesara.scan(fn=lambda p: p * 2, outputs_info=x, n_steps=3)
+    f = aesara.function(inputs=[x], outputs=result)
+    kernel = f._kernel
+    buf = np.ones((3, 12), "float32")
+    a = buf[1]
+    with pytest.raises(rt.ArgumentError, match="overlaps input 0"):
+        kernel(a, out=[buf])
+    fine = np.empty((3, 12), "float32")
+    np.testing.assert_array_equal(kernel(a, out=[fine]), np.stack([a * 2, a * 4, a * 8]))
