@@ -52,7 +52,7 @@ def build(spec: dict, fn, general: Callable) -> Callable:
     env: dict = {"np": np, "_ndarray": np.ndarray, "_general": general, "_fn": fn, "_byref": ctypes.byref,
                  "_check_status": check_status, "_local": threading.local(), "_floordiv": _floordiv,
                  "_truediv": _truediv, "_ceil": __import__("math").ceil, "_name": spec["name"],
-                 "_int": int, "_float": float}
+                 "_int": int, "_float": float, "_address": ctypes.addressof, "_char": ctypes.c_char}
     lines = [f"def call({', '.join(names)}, out=None):",
              "    if out is not None:",
              f"        return _general({', '.join(names)}, out=out)",
@@ -94,11 +94,15 @@ def build(spec: dict, fn, general: Callable) -> Callable:
             if "const" in e:
                 lines += [f"    if s{i}[{axis}] != {e['const']}:", f"        return _general({', '.join(names)})"]
         lines += [f"    v{i} = None",
-                  f"    p = {x}.ctypes.data",
+                  "    try:",
+                  f"        p = _address(_char.from_buffer({x}))",
+                  "    except (TypeError, ValueError):  # read-only or empty",
+                  f"        p = {x}.ctypes.data",
                   f"    a = d.a{i}",
                   "    a.allocated = a.aligned = p",
-                  f"    a.sizes[:] = s{i}",
-                  f"    a.strides[:] = {_strides_expr(f's{i}', a['ndim'])}"]
+                  f"    a.sizes[:] = s{i}"]
+        if a["ndim"] > 1:  # rank 1: stride 1, set once with the descriptor
+            lines.append(f"    a.strides[:] = {_strides_expr(f's{i}', a['ndim'])}")
     for c in spec["constraints"]:
         op = "==" if c["rel"] == "eq" else ">="
         lines += [f"    if not ({python_expr(c['args'][0])} {op} {python_expr(c['args'][1])}):",
@@ -108,19 +112,24 @@ def build(spec: dict, fn, general: Callable) -> Callable:
         env[f"_odt{j}"] = storage
         shape = ", ".join(python_expr(e) for e in o["shape"]) + ("," if o["ndim"] == 1 else "")
         lines.append(f"    os{j} = ({shape})")
-        if o["ndim"]:
+        if o["ndim"] and not all(_non_negative(e) for e in o["shape"]):
             lines += [f"    if min(os{j}) < 0:", f"        return _general({', '.join(names)})"]
         lines += [f"    o{j} = np.empty(os{j}, _odt{j})",
-                  f"    b = d.o{j}",
-                  f"    b.allocated = b.aligned = o{j}.ctypes.data"]
+                  f"    b = d.o{j}"]
+        lines += ["    try:",
+                  f"        b.allocated = b.aligned = _address(_char.from_buffer(o{j}))",
+                  "    except ValueError:  # empty",
+                  f"        b.allocated = b.aligned = o{j}.ctypes.data"]
         if o["ndim"]:
-            lines += ["    b.sizes[:] = os{0}".format(j),
-                      f"    b.strides[:] = {_strides_expr(f'os{j}', o['ndim'])}"]
+            lines.append("    b.sizes[:] = os{0}".format(j))
+        if o["ndim"] > 1:
+            lines.append(f"    b.strides[:] = {_strides_expr(f'os{j}', o['ndim'])}")
     lines += [f"    status = _fn({', '.join(f'd.ref_a{i}' for i in range(len(args)))}"
               f"{''.join(f', d.ref_o{j}' for j in range(len(outputs)))}, d.ref_dims)",
               "    if status:",
-              "        _check_status(status, _name)",
-              "    dims = d.dims"]
+              "        _check_status(status, _name)"]
+    if any(any(o["bounded"]) for o in outputs):
+        lines.append("    dims = d.dims")
     results, position = [], 0
     for j, o in enumerate(outputs):
         view = f"o{j}" if o["dtype"] != "bool" else f"o{j}.view('bool')"
@@ -136,6 +145,8 @@ def build(spec: dict, fn, general: Callable) -> Callable:
         holder = type("Descriptors", (), {})()
         for i, a in enumerate(args):
             desc = descriptor_type(a["ndim"])()
+            if a["ndim"] == 1:
+                desc.strides[0] = 1
             setattr(holder, f"a{i}", desc)
             setattr(holder, f"ref_a{i}", ctypes.byref(desc))
             if a["ndim"] == 0:
@@ -144,6 +155,8 @@ def build(spec: dict, fn, general: Callable) -> Callable:
                 setattr(holder, f"scalar_ptr{i}", ctypes.addressof(cell))
         for j, o in enumerate(outputs):
             desc = descriptor_type(o["ndim"])()
+            if o["ndim"] == 1:
+                desc.strides[0] = 1
             setattr(holder, f"o{j}", desc)
             setattr(holder, f"ref_o{j}", ctypes.byref(desc))
         n = spec["dims_length"]
@@ -161,6 +174,11 @@ def build(spec: dict, fn, general: Callable) -> Callable:
     call = env["call"]
     call.__source__ = source
     return call
+
+
+def _non_negative(expr: dict) -> bool:
+    """Whether a shape expression can never be negative: a dim, or a non-negative constant."""
+    return "dim" in expr or ("const" in expr and expr["const"] >= 0)
 
 
 def _strides_expr(shape: str, ndim: int) -> str:

@@ -42,6 +42,17 @@ def test_good_call(lib):
         np.testing.assert_allclose(g, r)
 
 
+def test_read_only_and_empty_arrays_take_the_fast_path(lib):
+    a, x, k = good_args()
+    a.flags.writeable = False
+    x.flags.writeable = False
+    for g, r in zip(lib.axpy(a, x, k), reference(a, x, k)):
+        np.testing.assert_allclose(g, r)
+    empty = np.zeros((0, 3), "float32")
+    got = lib.axpy(a, empty, k)
+    assert got[0].shape == (0, 3) and got[1].shape == (0, 3)
+
+
 BAD = [
     (lambda a, x, k: (a.astype("float64"), x, k), rt.ArgumentError, "'a': expected dtype float32, got float64"),
     (lambda a, x, k: (a[None], x, k), rt.ArgumentError, "'a': expected 1 dims, got 2"),
