@@ -18,6 +18,7 @@ from mlir.passmanager import PassManager
 from mlir.rewrite import RewritePatternSet, apply_patterns_and_fold_greedily
 
 from .dialects.verify import scan_verify
+from .passes.allocators import HUGE_PAGE_ALLOCATORS, route_allocations
 from .passes.fold_generators import fold_generator_reads
 from .passes.interchange import scan_interchange
 from .passes.keep_last import scan_keep_last
@@ -95,5 +96,6 @@ def lower(module: ir.Module, target: str = "cpu", cpu: str = "native") -> dict[s
         stages["gpu"] = str(module)
         return stages
     run_pipeline(module, TO_LLVM, "llvm")
+    route_allocations(module, HUGE_PAGE_ALLOCATORS)
     stages["llvm"] = str(module)
     return stages

@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
+
 SCRIPT = textwrap.dedent("""
     import json, numpy as np
     import scanaot as aesara, scanaot.tensor as at
@@ -99,3 +101,38 @@ def test_checkpointed_gradient_keeps_only_chunk_boundaries():
     assert abs(plain["g0"] - every10["g0"]) < 1e-9 * max(1.0, abs(plain["g0"]))
     assert plain["extra_mb"] > 75, plain
     assert every10["extra_mb"] < plain["extra_mb"] / 4, (every10, plain)
+
+
+LARGE_TEMPORARY = textwrap.dedent("""
+    import json, numpy as np
+    import scanaot as aesara, scanaot.tensor as at
+
+    def rss_kb():
+        for line in open("/proc/self/status"):
+            if line.startswith("VmRSS"):
+                return int(line.split()[1])
+
+    a = at.vector("a")
+    rows, _ = aesara.scan(fn=lambda p, a: p * a, outputs_info=at.ones_like(a), non_sequences=a, n_steps=2000)
+    f = aesara.function(inputs=[a], outputs=rows.sum())   # the stacked rows: an 8 MB temporary
+    x = np.full(1000, 0.999, dtype="float32")
+    first = float(f(x))
+    base = rss_kb()
+    for _ in range(30):
+        assert float(f(x)) == first
+    print(json.dumps({"grown_mb": (rss_kb() - base) / 1024, "value": first,
+                      "routed": "@scanaot_alloc" in f.ir("llvm") and "@malloc" not in f.ir("llvm")}))
+""")
+
+
+def test_large_temporaries_come_from_the_library_allocator_and_are_returned():
+    """cpu_alloc.c maps temporaries of 2 MB and more on huge pages and unmaps them on free:
+    thirty calls with an 8 MB temporary leave the process no larger."""
+    out = subprocess.run([sys.executable, "-c", LARGE_TEMPORARY], capture_output=True, text=True,
+                         env={**os.environ}, timeout=300)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["routed"]
+    assert result["grown_mb"] < 4, result
+    want = float(np.sum(np.cumprod(np.full((2000, 1000), 0.999), axis=0)))
+    assert abs(result["value"] - want) / want < 1e-2  # a float32 sum of two million terms

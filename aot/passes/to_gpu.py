@@ -28,6 +28,7 @@ from mlir import ir
 from mlir.dialects import gpu
 
 from ..pipeline import CompileError, run_pipeline
+from .allocators import MANAGED_ALLOCATORS, route_allocations
 from .lower_scan import ops_named
 
 DEFAULT_ARCH = "sm_90"
@@ -43,9 +44,6 @@ _NVVM = ("builtin.module(func.func(gpu-async-region),gpu-lower-to-nvvm-pipeline{
          "cubin-features=+ptx80 cubin-format=isa opt-level=3}},"
          "convert-math-to-funcs{{convert-ctlz=0}},convert-math-to-libm,convert-to-llvm,"
          "reconcile-unrealized-casts,canonicalize)")
-# host-side memref allocations -> managed memory from the shim (see the module docstring)
-MANAGED_ALLOCATORS = {"malloc": "scanaot_cuda_alloc", "aligned_alloc": "scanaot_cuda_aligned_alloc",
-                      "free": "scanaot_cuda_free"}
 _VIEWS = ("memref.subview", "memref.reinterpret_cast", "memref.cast", "memref.collapse_shape",
           "memref.expand_shape", "memref.view", "memref.transpose")
 _HOST_MEMORY_OPS = ("memref.load", "memref.store", "memref.atomic_rmw", "memref.copy",
@@ -138,23 +136,8 @@ def host_accessed_arguments(module: ir.Module, function: str) -> set[int]:
 def to_llvm(module: ir.Module, arch: str) -> None:
     """GPU-stage module -> LLVM dialect; the kernels become one PTX object."""
     run_pipeline(module, _NVVM.format(arch=arch), "llvm")
-    route_allocations(module)
-
-
-def route_allocations(module: ir.Module) -> None:
-    """Host allocations become the shim's managed allocations: kernels can touch them."""
-    for op in module.body.operations:
-        op = op.operation
-        if op.name == "llvm.func":
-            name = ir.StringAttr(op.attributes["sym_name"]).value
-            if name in MANAGED_ALLOCATORS:
-                op.attributes["sym_name"] = ir.StringAttr.get(MANAGED_ALLOCATORS[name])
-
-    for call in ops_named(module.operation, "llvm.call"):
-        if "callee" in call.attributes:
-            callee = ir.FlatSymbolRefAttr(call.attributes["callee"]).value
-            if callee in MANAGED_ALLOCATORS:
-                call.attributes["callee"] = ir.FlatSymbolRefAttr.get(MANAGED_ALLOCATORS[callee])
+    # host-side memref allocations -> managed memory from the shim (see the module docstring)
+    route_allocations(module, MANAGED_ALLOCATORS)
 
 
 def device_objects(module: ir.Module) -> list[tuple[ir.Operation, str]]:
