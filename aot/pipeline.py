@@ -8,7 +8,8 @@ Each stage's IR is kept so a compiled function can show it (`f.ir("scan")`):
               bodies, canonicalize/cse, fold-generator-reads
     memref    after one-shot bufferization and (cpu) output-in-place
     gpu       (cuda target) host functions launching the outlined GPU kernels
-    llvm      the LLVM dialect handed to mlir-translate
+    llvm      the LLVM dialect handed to mlir-translate (cpu: allocations routed to
+              runtime/cpu_alloc.c, prefer-wide-vectors)
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from .passes.fold_generators import fold_generator_reads
 from .passes.interchange import scan_interchange
 from .passes.keep_last import scan_keep_last
 from .passes.output_in_place import output_in_place
+from .passes.vector_width import prefer_wide_vectors
+from .target_info import prefers_wide_vectors, vector_bytes
 from .passes.lower_scan import lower_scan_to_scf
 
 STAGES = ("scan", "scan-opt", "scf", "memref", "gpu", "llvm")
@@ -67,7 +70,8 @@ def copy_to_linalg(op, rewriter) -> bool:
 def lower(module: ir.Module, target: str = "cpu", cpu: str = "native") -> dict[str, str]:
     """Run every stage of `target` in place; returns each stage's printed IR.
 
-    `cpu` (an LLVM CPU name) sizes the chunks scan-interchange keeps in registers.
+    `cpu` (an LLVM CPU name) sizes the chunks scan-interchange keeps in registers
+    and decides whether LLVM may vectorize at 512 bits (target_info).
 
     The cuda target adds the `gpu` stage (host functions launching outlined
     kernels) between memref and llvm; see passes/to_gpu.py."""
@@ -77,7 +81,6 @@ def lower(module: ir.Module, target: str = "cpu", cpu: str = "native") -> dict[s
     scan_verify(module.operation)
     stages["scan-opt"] = str(module)
     if target == "cpu":
-        from .target_info import vector_bytes
         scan_interchange(module.operation, vector_bytes(cpu))
     lower_scan_to_scf(module.operation)
     run_pipeline(module, SIMPLIFY, "scf")
@@ -97,5 +100,7 @@ def lower(module: ir.Module, target: str = "cpu", cpu: str = "native") -> dict[s
         return stages
     run_pipeline(module, TO_LLVM, "llvm")
     route_allocations(module, HUGE_PAGE_ALLOCATORS)
+    if prefers_wide_vectors(cpu):
+        prefer_wide_vectors(module)
     stages["llvm"] = str(module)
     return stages

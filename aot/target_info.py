@@ -41,3 +41,14 @@ def matmul_tile(cpu: str) -> tuple[int, int]:
     registers = 32 if width == 64 else 16
     rows = registers // 4
     return rows, 2 * width
+
+
+def prefers_wide_vectors(cpu: str) -> bool:
+    """Whether loops LLVM vectorizes itself should use 512-bit vectors.
+
+    LLVM's default for AVX-512 CPUs is 256 bits (older parts lowered their clock for
+    512-bit code). The matmul tiles already run at 512 bits, and elementwise loops
+    measured faster at 512 here (the W5 gradient 155 -> 138 ms); loops that call
+    libm do not (each call spills the vector registers: W3 0.95 -> 1.26 ms), so the
+    caller applies this per function."""
+    return vector_bytes(cpu) == 64

@@ -214,3 +214,16 @@ def test_out_buffers_must_not_overlap_inputs():
         kernel(a, out=[buf])
     fine = np.empty((3, 12), "float32")
     np.testing.assert_array_equal(kernel(a, out=[fine]), np.stack([a * 2, a * 4, a * 8]))
+
+
+def test_wide_vectors_only_on_avx512_and_without_libm_calls(tmp_path):
+    k, a = at.iscalar("k"), at.vector("a")
+    power, _ = aesara.scan(fn=lambda p, a: p * a, outputs_info=at.ones_like(a), non_sequences=a, n_steps=k)
+    powers = a ** at.cast(k, a.dtype)      # libm's powf
+
+    def llvm_ir(out, cpu):
+        return aesara.compile([a, k], [out], name="f", cpu=cpu, out_dir=tmp_path / cpu).ir("llvm")
+    assert '"prefer-vector-width", "512"' in llvm_ir(power[-1], "x86-64-v4")
+    assert "prefer-vector-width" not in llvm_ir(power[-1], "x86-64-v3")
+    wide = llvm_ir(powers, "x86-64-v4")
+    assert "@powf" in wide and "prefer-vector-width" not in wide
