@@ -211,12 +211,10 @@ def scanaot_call():
     return "call", [v], out[-1]
 
 
-def scanaot_impls(build: Callable, convert: Callable = lambda *a: a) -> dict:
+def scanaot_impls(build: Callable) -> dict:
+    """scanaot at each target; the loaded kernel is what is timed (as users call it)."""
     def at_level(cpu, target="cpu"):
-        def make():
-            kernel = _scanaot(build, cpu, target)
-            return lambda *args: kernel(*convert(*args))
-        return make
+        return lambda: _scanaot(build, cpu, target)
     return {"scanaot": at_level(None), "scanaot-x86-64-v2": at_level("x86-64-v2"),
             "scanaot-cuda": at_level(None, "cuda")}
 
@@ -543,10 +541,6 @@ def _pt_call(pytensor):
 
 
 # ---------------------------------------------------------------- the table
-def _rnn_grad_convert(x, h0, W, U, b, g):
-    return x, h0, W, U, b, g
-
-
 WORKLOADS = [
     Workload("W1", "power (A**k, last value)", power_data, power_ref,
              {**scanaot_impls(scanaot_power), "numpy": lambda: numpy_power, "c": c_power, "jax": jax_power,
