@@ -30,9 +30,11 @@ from .passes.lower_scan import lower_scan_to_scf
 
 STAGES = ("scan", "scan-opt", "scf", "memref", "gpu", "llvm")
 
-# after inlining the step bodies: fold, then hoist what each step recomputes (dims
-# of loop-invariant tensors, arithmetic on them) so buffer sizes become invariant
-SIMPLIFY = ("builtin.module(inline,symbol-dce,canonicalize,cse,loop-invariant-code-motion,"
+# after inlining the step bodies: fold, fuse each elementwise op into its only
+# consumer (no temporary between them: a gradient's ones * seed * g becomes one
+# loop), then hoist what each step recomputes (dims of loop-invariant tensors,
+# arithmetic on them) so buffer sizes become invariant
+SIMPLIFY = ("builtin.module(inline,symbol-dce,canonicalize,cse,linalg-fuse-elementwise-ops,loop-invariant-code-motion,"
             "canonicalize,cse)")
 BUFFERIZE = (
     "builtin.module(eliminate-empty-tensors,"
