@@ -56,7 +56,7 @@ class Artifact:
 
 def compile(inputs: Sequence[Variable], outputs: Any, *, name: str, target: str = "cpu",  # noqa: A001
             out_dir: str | os.PathLike = "build", grad_wrt: Sequence[Variable] = (),
-            cpu: str | None = None, arch: str | None = None) -> Artifact:
+            cpu: str | None = None, arch: str | None = None, fastmath: str | bool = "none") -> Artifact:
     """Compile one function into `out_dir/lib{name}.so` and `out_dir/{name}.h`.
 
     With `grad_wrt` (some of the inputs), the library also exports `{name}_vjp`:
@@ -64,15 +64,17 @@ def compile(inputs: Sequence[Variable], outputs: Any, *, name: str, target: str 
     sum(outputs * cotangents) with respect to `grad_wrt` out, in that order.
 
     `target` is "cpu" (`cpu`: an LLVM CPU name, default the host's) or "cuda"
-    (`arch`: the GPU architecture, default sm_90; see docs/cuda.md).
+    (`arch`: the GPU architecture, default sm_90; see docs/cuda.md). `fastmath`:
+    "none" (exact, the default), "contract" (fused multiply-add) or "fast" (every
+    fast-math freedom); see docs/function.md.
     """
     return compile_many([(name, inputs, outputs, grad_wrt)], name=name, target=target,
-                        out_dir=out_dir, cpu=cpu, arch=arch)
+                        out_dir=out_dir, cpu=cpu, arch=arch, fastmath=fastmath)
 
 
 def compile_many(functions: Sequence[tuple], *, name: str, target: str = "cpu",
                  out_dir: str | os.PathLike = "build", cpu: str | None = None,
-                 arch: str | None = None) -> Artifact:
+                 arch: str | None = None, fastmath: str | bool = "none") -> Artifact:
     """Several functions `(name, inputs, outputs)` or `(name, inputs, outputs, grad_wrt)`
     in one library `lib{name}.so`."""
     specs = []
@@ -83,7 +85,7 @@ def compile_many(functions: Sequence[tuple], *, name: str, target: str = "cpu",
         specs.append(spec)
         if len(entry) == 4 and entry[3]:
             specs.append(vjp_spec(spec, entry[3]))
-    library, stages, manifest = build(specs, target=target, cpu=cpu, arch=arch)
+    library, stages, manifest = build(specs, target=target, cpu=cpu, arch=arch, fastmath=fastmath)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     lib_path, header_path = out / f"lib{_check_name(name, 'library name')}.so", out / f"{name}.h"
@@ -193,7 +195,7 @@ def function_manifest(spec: FunctionSpec) -> dict:
 
 
 def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | None = None,
-          arch: str | None = None):
+          arch: str | None = None, fastmath: str | bool = "none"):
     """(cached library path, IR stages, manifest) for these functions."""
     from mlir import ir
 
@@ -208,7 +210,8 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | None
     if len(set(names)) != len(names):
         raise ValueError(f"function names must be unique, got {names}")
     cpu = cpu or "native"
-    target_record = {"name": target, "triple": TRIPLE, "cpu": cpu}
+    from .passes.fastmath import check_mode
+    target_record = {"name": target, "triple": TRIPLE, "cpu": cpu, "fastmath": check_mode(fastmath)}
     if target == "cuda":
         from .passes import to_gpu
         target_record["arch"] = to_gpu.check_arch(arch or to_gpu.DEFAULT_ARCH)
@@ -250,7 +253,7 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | None
         if cached.exists() and stages_file.exists():
             record = json.loads(stages_file.read_text())
             return cached, record["stages"], record["manifest"]
-        stages = lower(module, target, cpu)
+        stages = lower(module, target, cpu, target_record["fastmath"])
         if target == "cuda":
             for f in functions:
                 accessed = to_gpu.host_accessed_arguments(module, f["name"])

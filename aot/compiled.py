@@ -20,7 +20,7 @@ class Function:
     """
 
     def __init__(self, inputs: Sequence[Variable], outputs: Any, name: str = "main",
-                 updates: Any = None, cpu: str | None = None):
+                 updates: Any = None, cpu: str | None = None, fastmath: str | bool = "none"):
         from .artifact import build, make_spec
         from .runtime import load
 
@@ -30,7 +30,7 @@ class Function:
         self.spec = make_spec(name, inputs, outputs)
         self.inputs = self.spec.inputs
         self.name = name
-        self.library_path, self._stages, self.manifest = build([self.spec], cpu=cpu)
+        self.library_path, self._stages, self.manifest = build([self.spec], cpu=cpu, fastmath=fastmath)
         self._kernel = load(self.library_path)[name]
         self.calls: list[tuple[list, list]] = []  # filled only inside record_functions()
         for recorder in _recorders:
@@ -66,11 +66,14 @@ def record_functions() -> Iterator[list[Function]]:
 
 
 def function(inputs: Sequence[Variable], outputs: Any = None, updates: Any = None,
-             name: str = "main", **kwargs: Any) -> Function:
-    """Aesara's `aesara.function(inputs, outputs, updates=None)`."""
+             name: str = "main", cpu: str | None = None, fastmath: str | bool = "none",
+             **kwargs: Any) -> Function:
+    """Aesara's `aesara.function(inputs, outputs, updates=None)`; Aesara's other keywords
+    (mode, on_unused_input, ...) are accepted and ignored. `cpu` and `fastmath` are
+    scanaot's compile options (docs/function.md)."""
     if outputs is None:
         raise ValueError("function() needs outputs")
-    return Function(inputs, outputs, name=name, updates=updates)
+    return Function(inputs, outputs, name=name, updates=updates, cpu=cpu, fastmath=fastmath)
 
 
 def _bind(inputs: list[Variable], args: tuple, kwargs: dict) -> list[Any]:

@@ -20,6 +20,7 @@ from mlir.rewrite import RewritePatternSet, apply_patterns_and_fold_greedily
 
 from .dialects.verify import scan_verify
 from .passes.allocators import HUGE_PAGE_ALLOCATORS, route_allocations
+from .passes.fastmath import set_fastmath
 from .passes.fold_generators import fold_generator_reads
 from .passes.interchange import scan_interchange
 from .passes.keep_last import scan_keep_last
@@ -69,14 +70,16 @@ def copy_to_linalg(op, rewriter) -> bool:
     return False
 
 
-def lower(module: ir.Module, target: str = "cpu", cpu: str = "native") -> dict[str, str]:
+def lower(module: ir.Module, target: str = "cpu", cpu: str = "native", fastmath: str = "none") -> dict[str, str]:
     """Run every stage of `target` in place; returns each stage's printed IR.
 
     `cpu` (an LLVM CPU name) sizes the chunks scan-interchange keeps in registers
-    and decides whether LLVM may vectorize at 512 bits (target_info).
+    and decides whether LLVM may vectorize at 512 bits (target_info); `fastmath`
+    is a mode of passes/fastmath.py, set on every float op first.
 
     The cuda target adds the `gpu` stage (host functions launching outlined
     kernels) between memref and llvm; see passes/to_gpu.py."""
+    set_fastmath(module.operation, fastmath)
     stages = {"scan": str(module)}
     scan_verify(module.operation)
     scan_keep_last(module.operation)

@@ -227,3 +227,20 @@ def test_wide_vectors_only_on_avx512_and_without_libm_calls(tmp_path):
     assert "prefer-vector-width" not in llvm_ir(power[-1], "x86-64-v3")
     wide = llvm_ir(powers, "x86-64-v4")
     assert "@powf" in wide and "prefer-vector-width" not in wide
+
+
+def test_fastmath_is_off_by_default_and_flags_every_float_op(tmp_path):
+    x, c = at.vector("x"), at.scalar("c")
+    out = at.tanh(x * c + 1).sum()
+    exact = aesara.function([x, c], out)
+    assert "fastmath" not in exact.ir("scan") and exact.manifest["target"]["fastmath"] == "none"
+    for mode in ("contract", "fast"):
+        f = aesara.function([x, c], out, fastmath=mode)
+        assert f.manifest["target"]["fastmath"] == mode
+        assert f"fastmath<{mode}>" in f.ir("scan")
+        assert "fastmath" in f.ir("llvm")
+        xv = np.linspace(-2, 2, 1001, dtype="float32")
+        np.testing.assert_allclose(f(xv, np.float32(0.7)), exact(xv, np.float32(0.7)), rtol=1e-5)
+    assert aesara.function([x, c], out, fastmath=True).manifest["target"]["fastmath"] == "fast"
+    with pytest.raises(ValueError, match="fastmath must be one of"):
+        aesara.function([x, c], out, fastmath="fastest")

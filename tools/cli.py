@@ -1,6 +1,6 @@
 """The `scanaot` command line.
 
-    scanaot compile MODEL.py[:NAME] [--target cpu|cuda] [--cpu CPU] [--arch SM] -o DIR
+    scanaot compile MODEL.py[:NAME] [--target cpu|cuda] [--cpu CPU] [--arch SM] [--fastmath MODE] -o DIR
         compile the functions MODEL.py exports into DIR/libMODEL.so and DIR/MODEL.h
     scanaot inspect LIB.so
         print a library's manifest: functions, arguments, output shapes, target
@@ -45,7 +45,8 @@ def compile_model(args: argparse.Namespace) -> int:
     library = only or model.stem.replace("-", "_")
     start = time.perf_counter()
     art = scanaot.compile_many([(n, i, o) for n, (i, o) in exports.items()], name=library,
-                               target=args.target, out_dir=args.output, cpu=args.cpu, arch=args.arch)
+                               target=args.target, out_dir=args.output, cpu=args.cpu, arch=args.arch,
+                               fastmath=args.fastmath)
     print(f"{art.library}\n{art.header}\n({len(exports)} function(s), {time.perf_counter() - start:.2f} s)")
     return 0
 
@@ -61,7 +62,8 @@ def inspect_library(args: argparse.Namespace) -> int:
         print(json.dumps(m, indent=2))
         return 0
     t = m["target"]
-    print(f"{args.library}: scanaot ABI {m['abi_version']}, target {t['name']} ({t['triple']}, cpu {t['cpu']})")
+    print(f"{args.library}: scanaot ABI {m['abi_version']}, target {t['name']} ({t['triple']}, cpu {t['cpu']}, "
+          f"fastmath {t.get('fastmath', 'none')})")
     if t["name"] == "cuda":
         code = t.get("device_code", {})
         print(f"device code: {code.get('format')} for {t['arch']}, {code.get('kernels')} kernel(s); "
@@ -168,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--target", default="cpu", choices=("cpu", "cuda"), help="cpu (default) or cuda")
     p.add_argument("--cpu", default=None, help="LLVM CPU name for the host code (default: native)")
     p.add_argument("--arch", default=None, help="GPU architecture for --target cuda (default: sm_90)")
+    p.add_argument("--fastmath", default="none", choices=("none", "contract", "fast"),
+                   help="floating-point freedoms (default none: exact, like numpy)")
     p.add_argument("-o", "--output", required=True, help="output directory")
     p.set_defaults(run=compile_model)
     p = sub.add_parser("inspect", help="print a library's manifest")
