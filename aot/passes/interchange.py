@@ -32,13 +32,12 @@ from mlir.dialects import arith, scf, tensor, vector
 
 from ..dialects.verify import collect_chain
 from ..runtime import status as st
-from .lower_scan import _lookup, ops_named
+from .lower_scan import DYN, _c, _lookup, ops_named
 
 # vector registers per state: a multiply's latency times the ports that issue it
 UNROLL = 8
 _SCALAR_DIALECTS = ("arith.", "math.")
 _PASS_THROUGH = ("tensor.cast",)
-DYN = ir.ShapedType.get_dynamic_size()
 # on the chunk loop, so the IR shows which scans were interchanged
 MARK = "scan.interchanged"
 
@@ -55,16 +54,8 @@ class _Plan:
     shape_ops: set               # body ops evaluated once, on dims only
 
 
-def _c(v: int) -> ir.Value:
-    return arith.constant(ir.IndexType.get(), v)
-
-
 def _rank(value: ir.Value) -> int:
     return ir.RankedTensorType(value.type).rank if isinstance(value.type, ir.RankedTensorType) else -1
-
-
-def _is_scalar_type(t: ir.Type) -> bool:
-    return not isinstance(t, ir.ShapedType)
 
 
 def _elementwise_generic(op: ir.Operation, rank: int) -> bool:
@@ -151,7 +142,7 @@ def _classify(block: ir.Block, rank: int) -> set | None:
             if not ir.DenseElementsAttr(op.attributes["value"]).is_splat or _rank(op.results[0]) not in (0, rank):
                 return None
             continue
-        elif not name.startswith(_SCALAR_DIALECTS) or not all(_is_scalar_type(r.type) for r in op.results):
+        elif not name.startswith(_SCALAR_DIALECTS) or any(isinstance(r.type, ir.ShapedType) for r in op.results):
             return None
         if all(is_shape(v) for v in op.operands) or name == "tensor.dim":
             shape_ops.add(op)
