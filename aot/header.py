@@ -14,7 +14,8 @@ OWNERSHIP = """\
  * never allocates memory it hands back and never frees yours; it writes each
  * output's actual dims into `dims` (outputs in order, each dim in order) and
  * returns a status: 0, or an OR of the SCANAOT_STATUS_* bits below. Inputs are
- * read only. Memrefs are C-contiguous: strides in elements, offset 0.
+ * read only. Outputs must not overlap inputs or each other (as if `restrict`).
+ * Memrefs are C-contiguous: strides in elements, offset 0.
  * Kernels keep no global state: calls may run concurrently."""
 
 
