@@ -144,9 +144,7 @@ def build(spec: dict, fn, general: Callable) -> Callable:
     def descriptors():
         holder = type("Descriptors", (), {})()
         for i, a in enumerate(args):
-            desc = descriptor_type(a["ndim"])()
-            if a["ndim"] == 1:
-                desc.strides[0] = 1
+            desc = _descriptor(a["ndim"])
             setattr(holder, f"a{i}", desc)
             setattr(holder, f"ref_a{i}", ctypes.byref(desc))
             if a["ndim"] == 0:
@@ -154,9 +152,7 @@ def build(spec: dict, fn, general: Callable) -> Callable:
                 setattr(holder, f"scalar{i}", cell)
                 setattr(holder, f"scalar_ptr{i}", ctypes.addressof(cell))
         for j, o in enumerate(outputs):
-            desc = descriptor_type(o["ndim"])()
-            if o["ndim"] == 1:
-                desc.strides[0] = 1
+            desc = _descriptor(o["ndim"])
             setattr(holder, f"o{j}", desc)
             setattr(holder, f"ref_o{j}", ctypes.byref(desc))
         n = spec["dims_length"]
@@ -174,6 +170,14 @@ def build(spec: dict, fn, general: Callable) -> Callable:
     call = env["call"]
     call.__source__ = source
     return call
+
+
+def _descriptor(ndim: int) -> ctypes.Structure:
+    """An empty descriptor; rank 1's stride is always 1, so the calls never write it."""
+    desc = descriptor_type(ndim)()
+    if ndim == 1:
+        desc.strides[0] = 1
+    return desc
 
 
 def _non_negative(expr: dict) -> bool:

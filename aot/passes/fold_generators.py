@@ -16,7 +16,10 @@ read goes anywhere the original would not.
 from __future__ import annotations
 
 from mlir import ir
+from mlir.dialects import arith, tensor
 from mlir.rewrite import RewritePatternSet, apply_patterns_and_fold_greedily
+
+from .ir_helpers import clone_mapped, defining_op, pointwise_generic
 
 
 def _element_map(amap: ir.AffineMap):
@@ -33,27 +36,15 @@ def _element_map(amap: ir.AffineMap):
 
 
 def _generator(value: ir.Value):
-    """(op, input index maps) when `value` is an elementwise linalg.generic read only
+    """(op, input index maps) when `value` is a pointwise linalg.generic read only
     element by element, else None."""
-    op = value.owner
-    if not isinstance(op, (ir.OpView, ir.Operation)):  # a block argument
-        return None
-    op = op.operation
-    if op.name != "linalg.generic" or len(op.results) != 1:
+    op = defining_op(value, "linalg.generic")
+    if op is None or not pointwise_generic(op, allow_index=True):
         return None
     if any(use.owner.operation.name != "tensor.extract" for use in op.results[0].uses):
         return None  # the tensor is needed anyway: reading it is cheaper than recomputing
-    kinds = ir.ArrayAttr(op.attributes["iterator_types"])
-    if any("parallel" not in str(k) for k in kinds):
-        return None
     maps = [ir.AffineMapAttr(m).value for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
-    if maps[-1] != ir.AffineMap.get_identity(len(kinds)):
-        return None
-    block = op.regions[0].blocks[0]
-    if len(list(block.arguments[len(block.arguments) - 1].uses)):
-        return None
-    if not all(o.name.startswith(("arith.", "math.")) or o.name in ("linalg.index", "linalg.yield")
-               for o in block.operations):
+    if maps[-1] != ir.AffineMap.get_identity(len(ir.ArrayAttr(op.attributes["iterator_types"]))):
         return None
     input_maps = [_element_map(m) for m in maps[:-1]]
     if any(m is None for m in input_maps):
@@ -64,7 +55,6 @@ def _generator(value: ir.Value):
 def inline_generated_element(op, rewriter) -> bool:
     """tensor.extract of a generator -> the generator's body at the extracted index,
     reading its inputs element by element (which this pattern folds again)."""
-    from mlir.dialects import arith, tensor
     op = op.operation
     found = _generator(op.operands[0])
     if found is None:
@@ -85,11 +75,7 @@ def inline_generated_element(op, rewriter) -> bool:
             if body_op.name == "linalg.index":
                 values[hash(body_op.results[0])] = indices[ir.IntegerAttr(body_op.attributes["dim"]).value]
                 continue
-            clone = body_op.clone()
-            for i, v in enumerate(body_op.operands):
-                clone.operands[i] = values.get(hash(v), v)
-            for old, new in zip(body_op.results, clone.results):
-                values[hash(old)] = new
+            clone_mapped(body_op, values)
     rewriter.replace_op(op, [result])
     return False
 

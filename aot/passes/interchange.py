@@ -32,6 +32,7 @@ from mlir.dialects import arith, scf, tensor, vector
 
 from ..dialects.verify import collect_chain
 from ..runtime import status as st
+from .ir_helpers import clone_mapped, pointwise_generic
 from .lower_scan import DYN, _c, _lookup, ops_named
 
 # vector registers per state: a multiply's latency times the ports that issue it
@@ -59,23 +60,15 @@ def _rank(value: ir.Value) -> int:
 
 
 def _elementwise_generic(op: ir.Operation, rank: int) -> bool:
-    """All loops parallel, one output, each map identity or rank-0, outs unused."""
-    if len(op.results) != 1 or any("parallel" not in str(a) for a in ir.ArrayAttr(op.attributes["iterator_types"])):
+    """Pointwise, rank-`rank` (or rank-0) loops, each map identity or rank-0."""
+    if not pointwise_generic(op):
         return False
     loops = len(ir.ArrayAttr(op.attributes["iterator_types"]))
-    out_rank = _rank(op.results[0])
-    if loops != out_rank or out_rank not in (0, rank):
+    if loops != _rank(op.results[0]) or loops not in (0, rank):
         return False
     identity = ir.AffineMap.get_identity(loops)
-    for attr in ir.ArrayAttr(op.attributes["indexing_maps"]):
-        amap = ir.AffineMapAttr(attr).value
-        if amap != identity and len(amap.results) != 0:
-            return False
-    block = op.regions[0].blocks[0]
-    n_in = len(block.arguments) - 1
-    if len(list(block.arguments[n_in].uses)):
-        return False
-    return all(o.name.startswith(_SCALAR_DIALECTS) or o.name == "linalg.yield" for o in block.operations)
+    return all(ir.AffineMapAttr(attr).value == identity or len(ir.AffineMapAttr(attr).value.results) == 0
+               for attr in ir.ArrayAttr(op.attributes["indexing_maps"]))
 
 
 def _match(loop: ir.Operation) -> _Plan | None:
@@ -289,11 +282,7 @@ def _evaluate_checks(block: ir.Block, shape_ops: set, dims: dict) -> tuple[ir.Va
             axis = ir.IntegerAttr(op.operands[1].owner.attributes["value"]).value
             mapping[hash(op.results[0])] = dims[hash(op.operands[0])][axis]
         elif op in shape_ops:
-            clone = op.clone()
-            for i, v in enumerate(op.operands):
-                clone.operands[i] = lookup(v)
-            for old, new in zip(op.results, clone.results):
-                mapping[hash(old)] = new
+            clone_mapped(op, mapping)
         elif name == "tensor.empty":
             rtype = ir.RankedTensorType(op.results[0].type)
             dynamic = iter(op.operands)
@@ -358,13 +347,11 @@ def _clone_lanewise(op: ir.Operation, values: dict, lanes: int) -> None:
     """`op` on vectors when any operand is one (scalars broadcast), else as written."""
     operands = [values.get(hash(v), v) for v in op.operands]
     if not any(isinstance(v.type, ir.VectorType) for v in operands):
-        clone = op.clone()
-        for i, v in enumerate(operands):
-            clone.operands[i] = v
-    else:
-        operands = [_broadcast(v, lanes) for v in operands]
-        clone = ir.Operation.create(
-            op.name, results=[ir.VectorType.get([lanes], r.type) for r in op.results], operands=operands,
-            attributes={name: op.attributes[name] for name in op.attributes})
+        clone_mapped(op, values)
+        return
+    clone = ir.Operation.create(
+        op.name, results=[ir.VectorType.get([lanes], r.type) for r in op.results],
+        operands=[_broadcast(v, lanes) for v in operands],
+        attributes={name: op.attributes[name] for name in op.attributes})
     for old, new in zip(op.results, clone.results):
         values[hash(old)] = new

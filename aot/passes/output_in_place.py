@@ -24,14 +24,8 @@ from __future__ import annotations
 from mlir import ir
 from mlir.dialects import arith, memref, scf
 
+from .ir_helpers import defining_op
 from .lower_scan import ops_named
-
-
-def _owner(value: ir.Value, name: str) -> ir.Operation | None:
-    op = value.owner
-    if isinstance(op, (ir.OpView, ir.Operation)) and op.operation.name == name:
-        return op.operation
-    return None
 
 
 def _same_prefix(a: ir.Operation, b: ir.Operation) -> bool:
@@ -55,10 +49,10 @@ def _top_level(op: ir.Operation, block_ops: dict) -> int | None:
 
 
 def _match(copy: ir.Operation, arguments: list, block_ops: dict):
-    source, target = (_owner(v, "memref.subview") for v in copy.operands)
+    source, target = (defining_op(v, "memref.subview") for v in copy.operands)
     if source is None or target is None or not _same_prefix(source, target):
         return None
-    alloc = _owner(source.operands[0], "memref.alloc")
+    alloc = defining_op(source.operands[0], "memref.alloc")
     out = target.operands[0]
     if alloc is None or hash(out) not in arguments or alloc.results[0].type != out.type:
         return None

@@ -1,0 +1,38 @@
+"""Small IR queries and a remapping clone shared by the passes."""
+from __future__ import annotations
+
+from mlir import ir
+
+
+def defining_op(value: ir.Value, name: str) -> ir.Operation | None:
+    """The op called `name` that defines `value`; None for other ops and block arguments."""
+    op = value.owner
+    if isinstance(op, (ir.OpView, ir.Operation)) and op.operation.name == name:
+        return op.operation
+    return None
+
+
+def clone_mapped(op: ir.Operation, values: dict) -> ir.Operation:
+    """Clone `op` at the current insertion point, its operands looked up in `values`
+    (keyed by hash, as every pass here keys values), and record its results there."""
+    clone = op.clone()
+    for i, v in enumerate(op.operands):
+        clone.operands[i] = values.get(hash(v), v)
+    for old, new in zip(op.results, clone.results):
+        values[hash(old)] = new
+    return clone
+
+
+def pointwise_generic(op: ir.Operation, allow_index: bool = False) -> bool:
+    """A linalg.generic with one result, all loops parallel, an output it never reads,
+    and a body of arith/math ops (and linalg.index if `allow_index`): each element
+    is a function of the inputs' elements at the indices the maps give."""
+    if op.name != "linalg.generic" or len(op.results) != 1:
+        return False
+    if any("parallel" not in str(kind) for kind in ir.ArrayAttr(op.attributes["iterator_types"])):
+        return False
+    block = op.regions[0].blocks[0]
+    if len(list(block.arguments[len(block.arguments) - 1].uses)):
+        return False
+    allowed = ("linalg.yield", "linalg.index") if allow_index else ("linalg.yield",)
+    return all(o.name.startswith(("arith.", "math.")) or o.name in allowed for o in block.operations)
