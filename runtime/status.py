@@ -12,6 +12,7 @@ INITIAL_TOO_SHORT = 8
 STEP_SHAPE = 16
 BAD_ALLOC = 32
 EMPTY_LAST = 64
+CPU_UNSUPPORTED = 128
 
 MESSAGES = {
     INDEX_OUT_OF_BOUNDS: "an index was out of bounds",
@@ -21,6 +22,7 @@ MESSAGES = {
     STEP_SHAPE: "scan: the step function returned a value whose shape differs from the state's",
     BAD_ALLOC: "a negative dimension, or arange with a zero step",
     EMPTY_LAST: "result[-1] of a scan that ran zero steps",
+    CPU_UNSUPPORTED: "this CPU lacks instructions every kernel variant in the library needs",
 }
 
 

@@ -1,0 +1,211 @@
+"""The compile cache: built libraries by key, verified on every hit.
+
+An entry is `{key}.so` (the sealed library) and `{key}.json` (its IR stages and
+manifest). A hit is served only when the library's digest checks out and the
+manifest sealed inside it equals the one the caller computed for its graph (the
+graph hash, the arguments, the target and CPU variants, the toolchain): a
+library copied over another entry, a damaged file or a damaged record is
+removed and rebuilt, never served. The folder is private (0700); its size is
+capped (`SCANAOT_CACHE_MAX_MB`, default 2048), least recently used entries
+going first.
+
+Where: `$SCANAOT_CACHE`, else `$XDG_CACHE_HOME/scanaot`, else `~/.cache/scanaot`.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from .runtime import manifest as manifest_mod
+from .runtime.elf import LibraryError
+
+DEFAULT_LIMIT_MB = 2048
+ENTRY_SUFFIXES = (".so", ".json")
+
+
+class CacheError(OSError):
+    """The cache folder cannot be used safely (not ours, or not a folder)."""
+
+
+def cache_dir() -> Path:
+    """The cache folder, created private (0700) whatever the umask."""
+    configured = os.environ.get("SCANAOT_CACHE")
+    if configured:
+        root = Path(configured)
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        root = Path(base) / "scanaot"
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _make_private(root)
+    return root
+
+
+def _make_private(root: Path) -> None:
+    """Refuse a folder someone else owns; tighten one of ours that others could write."""
+    info = root.lstat()
+    if not stat.S_ISDIR(info.st_mode):
+        raise CacheError(f"compile cache {root} is not a folder")
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        raise CacheError(f"compile cache {root} belongs to another user (uid {info.st_uid}); "
+                         "set SCANAOT_CACHE to a folder of your own")
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        os.chmod(root, 0o700)
+
+
+def limit_bytes() -> int:
+    raw = os.environ.get("SCANAOT_CACHE_MAX_MB", str(DEFAULT_LIMIT_MB))
+    try:
+        megabytes = float(raw)
+    except ValueError:
+        raise ValueError(f"SCANAOT_CACHE_MAX_MB must be a number of megabytes, got {raw!r}") from None
+    return int(megabytes * 2**20)
+
+
+def lookup(key: str, manifest: dict) -> tuple[bytes, dict] | None:
+    """(library bytes, IR stages) of a valid entry for `key` built from `manifest`, else None.
+
+    An entry that fails any check is removed, so the caller rebuilds it."""
+    root = cache_dir()
+    library, record = root / f"{key}.so", root / f"{key}.json"
+    if not library.exists() and not record.exists():
+        return None
+    try:
+        data = library.read_bytes()
+        sealed = manifest_mod.read(data, str(library))
+        stored = json.loads(record.read_text())
+        if not isinstance(stored, dict) or not isinstance(stored.get("stages"), dict):
+            raise ValueError("record without stages")
+        if not _same(sealed, manifest) or not _same(stored.get("manifest"), manifest):
+            raise ValueError("entry built from another graph")
+    except (OSError, ValueError, LibraryError):
+        _remove(key)
+        return None
+    with contextlib.suppress(OSError):
+        os.utime(library)  # recently used: pruned last
+    return data, stored["stages"]
+
+
+def _same(a: object, b: dict) -> bool:
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def store(key: str, data: bytes, stages: dict, manifest: dict) -> Path:
+    """Write an entry atomically (the record first: a library is never without one), then prune."""
+    root = cache_dir()
+    write_atomic(root / f"{key}.json", json.dumps({"stages": stages, "manifest": manifest}).encode())
+    path = root / f"{key}.so"
+    write_atomic(path, data, mode=0o500)
+    prune(keep=key)
+    return path
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Readers see the old file or the whole new one, never half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def cached_object(name: str, content_key: bytes, build: Callable[[Path], None]) -> Path:
+    """A helper object file (`name` + a hash of `content_key`) built once into the cache.
+
+    Its SHA-256 is kept beside it and checked on every use: a damaged object would
+    otherwise be linked into every library built after it."""
+    root = cache_dir()
+    stem = f"{name}-{hashlib.sha256(content_key).hexdigest()[:16]}"
+    obj, digest_file = root / f"{stem}.o", root / f"{stem}.o.sha256"
+    with contextlib.suppress(OSError):
+        if hashlib.sha256(obj.read_bytes()).hexdigest() == digest_file.read_text().strip():
+            return obj
+    with tempfile.TemporaryDirectory(prefix="scanaot-", dir=root) as tmp:
+        built = Path(tmp) / "out.o"
+        build(built)
+        data = built.read_bytes()
+    write_atomic(digest_file, hashlib.sha256(data).hexdigest().encode())
+    write_atomic(obj, data)
+    return obj
+
+
+def _entries(root: Path) -> dict[str, list[Path]]:
+    entries: dict[str, list[Path]] = {}
+    for path in root.iterdir():
+        if path.suffix in ENTRY_SUFFIXES and not path.name.startswith(".") and path.is_file():
+            entries.setdefault(path.stem, []).append(path)
+    return entries
+
+
+def _size(paths: list[Path]) -> int:
+    total = 0
+    for p in paths:
+        with contextlib.suppress(OSError):
+            total += p.stat().st_size
+    return total
+
+
+def _last_used(paths: list[Path]) -> float:
+    times = []
+    for p in paths:
+        with contextlib.suppress(OSError):
+            times.append(p.stat().st_mtime)
+    return max(times, default=0.0)
+
+
+def _remove(key: str) -> None:
+    root = cache_dir()
+    for suffix in ENTRY_SUFFIXES:
+        with contextlib.suppress(FileNotFoundError):
+            (root / f"{key}{suffix}").unlink()
+
+
+def prune(keep: str | None = None) -> int:
+    """Remove least recently used entries until the cache fits its limit; returns how many."""
+    root, limit = cache_dir(), limit_bytes()
+    entries = _entries(root)
+    total = sum(_size(p) for p in entries.values())
+    removed = 0
+    for key in sorted(entries, key=lambda k: _last_used(entries[k])):
+        if total <= limit:
+            break
+        if key == keep:
+            continue
+        total -= _size(entries[key])
+        _remove(key)
+        removed += 1
+    return removed
+
+
+def info() -> dict:
+    """What `scanaot cache info` prints: where the cache is, its entries and size, its limit."""
+    root = cache_dir()
+    entries = _entries(root)
+    everything = [p for p in root.rglob("*") if p.is_file()]
+    return {"path": str(root), "entries": len(entries), "bytes": _size(everything),
+            "limit_bytes": limit_bytes()}
+
+
+def clear() -> int:
+    """Empty the cache (libraries, records and helper objects); returns the entries removed."""
+    root = cache_dir()
+    count = len(_entries(root))
+    for path in root.iterdir():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+    return count
