@@ -35,14 +35,28 @@ class Unavailable(RuntimeError):
     """A peer that is not installed here."""
 
 
+def _count(n: int) -> str:
+    """10**6 for a large power of ten (as the docs write sizes), else the plain number."""
+    digits = str(n)
+    if n >= 10**4 and digits.strip("0") == "1":
+        return f"10**{len(digits) - 1}"
+    return digits
+
+
 @dataclass
 class Workload:
     name: str
-    title: str
+    title_template: str  # may name a size: "{triangular}" is sizes()["triangular"]
     data: Callable[[], tuple]
     reference: Callable[..., Any]
     implementations: dict[str, Callable[[], Callable]]
     rtol: float = 1e-4
+
+    @property
+    def title(self) -> str:
+        """The label in tables and plots, with the sizes of this run (short or full), never
+        the full sizes on a short run."""
+        return self.title_template.format(**{k: _count(v) for k, v in sizes().items() if isinstance(v, int)})
 
 
 # ---------------------------------------------------------------- data and references
@@ -545,7 +559,7 @@ WORKLOADS = [
     Workload("W1", "power (A**k, last value)", power_data, power_ref,
              {**scanaot_impls(scanaot_power), "numpy": lambda: numpy_power, "c": c_power, "jax": jax_power,
               "pytensor": pytensor_fn(_pt_power)}, rtol=1e-3),
-    Workload("W2", "triangular (10**6 steps)", triangular_data, triangular_ref,
+    Workload("W2", "triangular ({triangular} steps)", triangular_data, triangular_ref,
              {**scanaot_impls(scanaot_triangular), "numpy": lambda: numpy_triangular, "c": c_triangular,
               "jax": jax_triangular, "pytensor": pytensor_fn(_pt_triangular)}),
     Workload("W3", "polynomial", polynomial_data, polynomial_ref,
@@ -559,7 +573,7 @@ WORKLOADS = [
               "pytensor": pytensor_fn(_pt_rnn_grad)}, rtol=5e-3),
     Workload("W6", "until (powers of two, per call)", until_data, until_ref,
              {**scanaot_impls(scanaot_until), "c": c_until, "jax": jax_until, "pytensor": pytensor_fn(_pt_until)}),
-    Workload("W7", "call overhead (one step, length 4)", call_data, call_ref,
+    Workload("W7", "call overhead (one step, length {call})", call_data, call_ref,
              {**scanaot_impls(scanaot_call), "bare-ctypes": bare_ctypes_call, "c": c_call, "jax": jax_call,
               "pytensor": pytensor_fn(_pt_call)}),
 ]
