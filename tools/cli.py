@@ -335,6 +335,33 @@ def _print_report(json_path: Path, plot: str | None) -> None:
         print(f"plot: {bench_report.plot(report, plot)}")
 
 
+# ---------------------------------------------------------------- cache
+def cache_info(args: argparse.Namespace) -> int:
+    """Where the compile cache is, how many entries and bytes it holds, and its cap."""
+    from scanaot import cache
+
+    info = cache.info()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return EXIT_OK
+    print(f"path:    {info['path']}\nentries: {info['entries']}\n"
+          f"size:    {_mb(info['bytes'])} of {_mb(info['limit_bytes'])} (SCANAOT_CACHE_MAX_MB)")
+    return EXIT_OK
+
+
+def cache_clear(args: argparse.Namespace) -> int:
+    """Empty the compile cache; later compiles rebuild what they need."""
+    from scanaot import cache
+
+    removed = cache.clear()
+    print(f"removed {removed} entr{'y' if removed == 1 else 'ies'} from {cache.cache_dir()}")
+    return EXIT_OK
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.1f} MB"
+
+
 # ---------------------------------------------------------------- version
 def versions() -> str:
     """scanaot's version, then the compiler extra's wheels (read from the package metadata,
@@ -399,7 +426,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", default="cpu", choices=("cpu", "cuda"),
                    help="cuda: compile for the GPU; runs only where a GPU is (cpu is the default)")
     p.set_defaults(run=demo)
+    _add_cache(sub, common)
     return parser
+
+
+def _add_cache(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("cache", parents=[common], help="the compile cache: info, clear")
+    actions = p.add_subparsers(dest="action", required=True)
+    q = actions.add_parser("info", parents=[common], help="where the cache is, its entries and size")
+    q.add_argument("--json", action="store_true", help="as JSON (path, entries, bytes, limit_bytes)")
+    q.set_defaults(run=cache_info)
+    q = actions.add_parser("clear", parents=[common], help="remove every entry")
+    q.set_defaults(run=cache_clear)
 
 
 def _add_compile(sub: Any, common: argparse.ArgumentParser) -> None:
