@@ -6,12 +6,19 @@ code, and the memref descriptors live in per-thread storage (calls from many
 threads never share them). Whenever a check fails, the generated code hands the
 call to the kernel's general path, which raises the precise error; so the fast
 path never decides anything the general path would not.
+
+The generated source never contains text from the manifest, so no argument name
+can clash with it or break it: its parameters are positional-only `_x0, _x1, ...`
+(calls by keyword take the general path) and its locals are its own; the only
+manifest values written into it are integers the schema validated, rendered by
+`_literal`; dtypes, other constants and the kernel's name reach it as globals.
 """
 from __future__ import annotations
 
 import ctypes
+import math
 import threading
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -23,6 +30,7 @@ _PY_OPS = {"add": "({0} + {1})", "sub": "({0} - {1})", "mul": "({0} * {1})",
            "min": "min({0}, {1})", "lt": "({0} < {1})", "le": "({0} <= {1})", "gt": "({0} > {1})",
            "ge": "({0} >= {1})", "eq": "({0} == {1})", "ne": "({0} != {1})", "neg": "(-{0})",
            "ceil": "_ceil({0})", "int": "int({0})", "select": "({1} if {0} else {2})"}
+_PYTHON_TYPE = {"f": "_pyfloat", "i": "_pyint", "b": "_pybool"}
 
 
 def _floordiv(a, b):
@@ -33,143 +41,195 @@ def _truediv(a, b):
     return a / b if b else 0.0
 
 
-def python_expr(expr: dict) -> str:
-    """Python source for a shape expression over locals `s{i}` (shapes) and `v{i}` (scalars)."""
+def _literal(value: int) -> str:
+    """A validated integer from the manifest as source text (never anything else)."""
+    if type(value) is not int:
+        raise TypeError(f"expected an integer, got {value!r}")
+    return repr(int(value))
+
+
+def python_expr(expr: dict, constant: Callable[[Any], str]) -> str:
+    """Python source for a shape expression over the locals `_s{i}` (shapes) and `_v{i}`
+    (scalars); `constant(value)` names a constant (an integer literal or a global)."""
     if "const" in expr:
-        return repr(expr["const"])
+        return constant(expr["const"])
     if "arg" in expr:
-        return f"v{expr['arg']}"
+        return f"_v{_literal(expr['arg'])}"
     if "dim" in expr:
         i, axis = expr["dim"]
-        return f"s{i}[{axis}]"
-    return _PY_OPS[expr["op"]].format(*[python_expr(a) for a in expr["args"]])
+        return f"_s{_literal(i)}[{_literal(axis)}]"
+    return _PY_OPS[expr["op"]].format(*[python_expr(a, constant) for a in expr["args"]])
+
+
+class _Source:
+    """The generated function's lines and the globals they name."""
+
+    def __init__(self, spec: dict, env: dict):
+        self.env = env
+        self.lines: list[str] = []
+        params = ", ".join(f"_x{i}" for i in range(len(spec["args"])))
+        self.signature = f"def call({params}{', /' if params else ''}):"
+        self.retry = f"return _general({params})"
+
+    def add(self, *lines: str) -> None:
+        self.lines.extend(lines)
+
+    def unless(self, condition: str, indent: str = "    ") -> None:
+        """Hand the call to the general path unless `condition` holds."""
+        self.add(f"{indent}if not ({condition}):", f"{indent}    {self.retry}")
+
+    def constant(self, value: Any) -> str:
+        """An integer as a literal; any other constant (float, bool) as a global."""
+        if type(value) is int:
+            return _literal(value)
+        name = f"_k{len(self.env)}"
+        self.env[name] = value
+        return name
+
+    def expr(self, expr: dict) -> str:
+        return python_expr(expr, self.constant)
+
+    def text(self) -> str:
+        return "\n".join([self.signature] + self.lines)
 
 
 def build(spec: dict, fn, general: Callable) -> Callable:
-    """The fast call for one kernel (`general(*args, **kwargs)` is the checked slow path)."""
-    args, outputs = spec["args"], spec["outputs"]
-    names = [a["name"] for a in args]
-    env: dict = {"np": np, "_ndarray": np.ndarray, "_general": general, "_fn": fn, "_byref": ctypes.byref,
+    """The fast call for one kernel (`general(*args)` is the checked slow path)."""
+    env: dict = {"_empty": np.empty, "_ndarray": np.ndarray, "_general": general, "_fn": fn,
                  "_check_status": check_status, "_local": threading.local(), "_floordiv": _floordiv,
-                 "_truediv": _truediv, "_ceil": __import__("math").ceil, "_name": spec["name"],
-                 "_int": int, "_float": float, "_address": ctypes.addressof, "_char": ctypes.c_char}
-    lines = [f"def call({', '.join(names)}, out=None):",
-             "    if out is not None:",
-             f"        return _general({', '.join(names)}, out=out)",
-             "    try:",
-             "        d = _local.d",
-             "    except AttributeError:",
-             "        d = _local.d = _descriptors()"]
-    for i, a in enumerate(args):
-        dtype = np.dtype(a["dtype"])
-        env[f"_dt{i}"] = dtype
-        x = names[i]
-        if a["ndim"] == 0:
-            env[f"_ct{i}"] = np.ctypeslib.as_ctypes_type(np.dtype("uint8") if a["dtype"] == "bool" else dtype)
-            python_type = {"f": "float", "i": "int", "b": "bool"}[dtype.kind]
-            lines += [f"    if {x}.__class__ is {python_type}:",
-                      f"        d.scalar{i}.value = {x}",
-                      f"        v{i} = d.scalar{i}.value",
-                      # Python floats round to the argument's precision; ints must fit exactly
-                      f"        if {'False' if dtype.kind == 'f' else f'v{i} != {x}'}:",
-                      f"            return _general({', '.join(names)})",
-                      f"        p{i} = d.scalar_ptr{i}",
-                      f"    elif {x}.__class__ is _dt{i}.type:  # a numpy scalar of the exact dtype",
-                      f"        d.scalar{i}.value = {x}",
-                      f"        v{i} = {x}.item()",
-                      f"        p{i} = d.scalar_ptr{i}",
-                      f"    elif {x}.__class__ is _ndarray and {x}.dtype is _dt{i} and {x}.ndim == 0:",
-                      f"        v{i} = {x}.item()",
-                      f"        p{i} = {x}.ctypes.data",
-                      "    else:",
-                      f"        return _general({', '.join(names)})",
-                      f"    s{i} = ()",
-                      f"    d.a{i}.allocated = d.a{i}.aligned = p{i}"]
-            continue
-        lines += [f"    if not ({x}.__class__ is _ndarray and {x}.dtype is _dt{i} and {x}.ndim == {a['ndim']}"
-                  f" and {x}.flags.c_contiguous):",
-                  f"        return _general({', '.join(names)})",
-                  f"    s{i} = {x}.shape"]
-        for axis, e in enumerate(a["shape"]):
-            if "const" in e:
-                lines += [f"    if s{i}[{axis}] != {e['const']}:", f"        return _general({', '.join(names)})"]
-        lines += [f"    v{i} = None",
-                  "    try:",
-                  f"        p = _address(_char.from_buffer({x}))",
-                  "    except (TypeError, ValueError):  # read-only or empty",
-                  f"        p = {x}.ctypes.data",
-                  f"    a = d.a{i}",
-                  "    a.allocated = a.aligned = p",
-                  f"    a.sizes[:] = s{i}"]
-        if a["ndim"] > 1:  # rank 1: stride 1, set once with the descriptor
-            lines.append(f"    a.strides[:] = {_strides_expr(f's{i}', a['ndim'])}")
+                 "_truediv": _truediv, "_ceil": math.ceil, "_name": spec["name"], "_pyint": int,
+                 "_pyfloat": float, "_pybool": bool, "_address": ctypes.addressof, "_char": ctypes.c_char}
+    src = _Source(spec, env)
+    src.add("    try:",
+            "        _d = _local.d",
+            "    except AttributeError:",
+            "        _d = _local.d = _descriptors()")
+    for i, a in enumerate(spec["args"]):
+        (_scalar_arg if a["ndim"] == 0 else _array_arg)(src, i, a)
     for c in spec["constraints"]:
         op = "==" if c["rel"] == "eq" else ">="
-        lines += [f"    if not ({python_expr(c['args'][0])} {op} {python_expr(c['args'][1])}):",
-                  f"        return _general({', '.join(names)})"]
-    for j, o in enumerate(outputs):
-        storage = np.dtype("uint8") if o["dtype"] == "bool" else np.dtype(o["dtype"])
-        env[f"_odt{j}"] = storage
-        shape = ", ".join(python_expr(e) for e in o["shape"]) + ("," if o["ndim"] == 1 else "")
-        lines.append(f"    os{j} = ({shape})")
-        if o["ndim"] and not all(_non_negative(e) for e in o["shape"]):
-            lines += [f"    if min(os{j}) < 0:", f"        return _general({', '.join(names)})"]
-        lines += [f"    o{j} = np.empty(os{j}, _odt{j})",
-                  f"    b = d.o{j}"]
-        lines += ["    try:",
-                  f"        b.allocated = b.aligned = _address(_char.from_buffer(o{j}))",
-                  "    except ValueError:  # empty",
-                  f"        b.allocated = b.aligned = o{j}.ctypes.data"]
-        if o["ndim"]:
-            lines.append("    b.sizes[:] = os{0}".format(j))
-        if o["ndim"] > 1:
-            lines.append(f"    b.strides[:] = {_strides_expr(f'os{j}', o['ndim'])}")
-    lines += [f"    status = _fn({', '.join(f'd.ref_a{i}' for i in range(len(args)))}"
-              f"{''.join(f', d.ref_o{j}' for j in range(len(outputs)))}, d.ref_dims)",
-              "    if status:",
-              "        _check_status(status, _name)"]
-    if any(any(o["bounded"]) for o in outputs):
-        lines.append("    dims = d.dims")
-    results, position = [], 0
-    for j, o in enumerate(outputs):
-        view = f"o{j}" if o["dtype"] != "bool" else f"o{j}.view('bool')"
-        if any(o["bounded"]):
-            idx = ", ".join(f"slice(0, dims[{position + k}])" for k in range(o["ndim"]))
-            view = f"{view}[({idx},)]"
-        position += o["ndim"]
-        results.append(view)
-    lines.append(f"    return {results[0]}" if len(results) == 1 else f"    return ({', '.join(results)},)")
-    source = "\n".join(lines)
-
-    def descriptors():
-        holder = type("Descriptors", (), {})()
-        for i, a in enumerate(args):
-            desc = _descriptor(a["ndim"])
-            setattr(holder, f"a{i}", desc)
-            setattr(holder, f"ref_a{i}", ctypes.byref(desc))
-            if a["ndim"] == 0:
-                cell = env[f"_ct{i}"]()
-                setattr(holder, f"scalar{i}", cell)
-                setattr(holder, f"scalar_ptr{i}", ctypes.addressof(cell))
-        for j, o in enumerate(outputs):
-            desc = _descriptor(o["ndim"])
-            setattr(holder, f"o{j}", desc)
-            setattr(holder, f"ref_o{j}", ctypes.byref(desc))
-        n = spec["dims_length"]
-        holder.dims = (ctypes.c_int64 * n)()
-        dims_desc = descriptor_type(1)()
-        address = ctypes.addressof(holder.dims)
-        dims_desc.allocated = dims_desc.aligned = address
-        dims_desc.sizes[0], dims_desc.strides[0] = n, 1
-        holder.dims_desc = dims_desc
-        holder.ref_dims = ctypes.byref(dims_desc)
-        return holder
-
-    env["_descriptors"] = descriptors
+        src.unless(f"{src.expr(c['args'][0])} {op} {src.expr(c['args'][1])}")
+    for j, o in enumerate(spec["outputs"]):
+        _output(src, j, o)
+    _call_and_results(src, spec)
+    env["_descriptors"] = lambda: _descriptors(spec, env)
+    source = src.text()
     exec(compile(source, f"<scanaot fast call {spec['name']}>", "exec"), env)  # noqa: S102
     call = env["call"]
     call.__source__ = source
     return call
+
+
+def _scalar_arg(src: _Source, i: int, a: dict) -> None:
+    """A rank-0 argument: a Python number, a numpy scalar or a 0-d array of the exact dtype."""
+    dtype = np.dtype(a["dtype"])
+    src.env[f"_dt{i}"] = dtype
+    src.env[f"_ct{i}"] = np.ctypeslib.as_ctypes_type(np.dtype("uint8") if dtype.kind == "b" else dtype)
+    x, n = f"_x{i}", i
+    src.add(f"    if {x}.__class__ is {_PYTHON_TYPE[dtype.kind]}:",
+            f"        _d.scalar{n}.value = {x}",
+            f"        _v{n} = _d.scalar{n}.value")
+    if dtype.kind != "f":  # Python floats round to the argument's precision; ints must fit exactly
+        src.unless(f"_v{n} == {x}", "        ")
+    src.add(f"        _p{n} = _d.scalar_ptr{n}",
+            f"    elif {x}.__class__ is _dt{n}.type:  # a numpy scalar of the exact dtype",
+            f"        _d.scalar{n}.value = {x}",
+            f"        _v{n} = {x}.item()",
+            f"        _p{n} = _d.scalar_ptr{n}",
+            f"    elif {x}.__class__ is _ndarray and {x}.dtype is _dt{n} and {x}.ndim == 0:",
+            f"        _v{n} = {x}.item()",
+            f"        _p{n} = {x}.ctypes.data",
+            "    else:",
+            f"        {src.retry}",
+            f"    _s{n} = ()",
+            f"    _d.a{n}.allocated = _d.a{n}.aligned = _p{n}")
+
+
+def _array_arg(src: _Source, i: int, a: dict) -> None:
+    """An array argument: exact dtype and rank, C-contiguous, its constant dims as stated."""
+    src.env[f"_dt{i}"] = np.dtype(a["dtype"])
+    x, n, ndim = f"_x{i}", i, _literal(a["ndim"])
+    src.unless(f"{x}.__class__ is _ndarray and {x}.dtype is _dt{n} and {x}.ndim == {ndim}"
+               f" and {x}.flags.c_contiguous")
+    src.add(f"    _s{n} = {x}.shape")
+    for axis, e in enumerate(a["shape"]):
+        if "const" in e:
+            src.unless(f"_s{n}[{axis}] == {_literal(e['const'])}")
+    src.add("    try:",
+            f"        _p = _address(_char.from_buffer({x}))",
+            "    except (TypeError, ValueError):  # read-only or empty",
+            f"        _p = {x}.ctypes.data",
+            f"    _a = _d.a{n}",
+            "    _a.allocated = _a.aligned = _p",
+            f"    _a.sizes[:] = _s{n}")
+    if a["ndim"] > 1:  # rank 1: stride 1, set once with the descriptor
+        src.add(f"    _a.strides[:] = {_strides_expr(f'_s{n}', a['ndim'])}")
+
+
+def _output(src: _Source, j: int, o: dict) -> None:
+    """Allocate output j with the manifest's shape and point its descriptor at it."""
+    src.env[f"_odt{j}"] = np.dtype("uint8") if o["dtype"] == "bool" else np.dtype(o["dtype"])
+    n = j
+    shape = ", ".join(src.expr(e) for e in o["shape"]) + ("," if o["ndim"] == 1 else "")
+    src.add(f"    _os{n} = ({shape})")
+    if o["ndim"] and not all(_non_negative(e) for e in o["shape"]):
+        src.unless(f"min(_os{n}) >= 0")
+    src.add(f"    _o{n} = _empty(_os{n}, _odt{n})",
+            f"    _b = _d.o{n}",
+            "    try:",
+            f"        _b.allocated = _b.aligned = _address(_char.from_buffer(_o{n}))",
+            "    except ValueError:  # empty",
+            f"        _b.allocated = _b.aligned = _o{n}.ctypes.data")
+    if o["ndim"]:
+        src.add(f"    _b.sizes[:] = _os{n}")
+    if o["ndim"] > 1:
+        src.add(f"    _b.strides[:] = {_strides_expr(f'_os{n}', o['ndim'])}")
+
+
+def _call_and_results(src: _Source, spec: dict) -> None:
+    """Run the kernel, raise on a failed status, return the outputs (`until` ones sliced)."""
+    outputs = spec["outputs"]
+    refs = ([f"_d.ref_a{i}" for i in range(len(spec["args"]))]
+            + [f"_d.ref_o{j}" for j in range(len(outputs))] + ["_d.ref_dims"])
+    src.add(f"    _status = _fn({', '.join(refs)})",
+            "    if _status:",
+            "        _check_status(_status, _name)")
+    if any(any(o["bounded"]) for o in outputs):
+        src.add("    _dims = _d.dims")
+    results, position = [], 0
+    for j, o in enumerate(outputs):
+        view = f"_o{j}" if o["dtype"] != "bool" else f"_o{j}.view('bool')"
+        if any(o["bounded"]):
+            idx = ", ".join(f"slice(0, _dims[{position + k}])" for k in range(o["ndim"]))
+            view = f"{view}[({idx},)]"
+        position += o["ndim"]
+        results.append(view)
+    src.add(f"    return {results[0]}" if len(results) == 1 else f"    return ({', '.join(results)},)")
+
+
+def _descriptors(spec: dict, env: dict) -> Any:
+    """One thread's descriptors: one per argument and output, scalar cells, the dims array."""
+    holder = type("Descriptors", (), {})()
+    for i, a in enumerate(spec["args"]):
+        desc = _descriptor(a["ndim"])
+        setattr(holder, f"a{i}", desc)
+        setattr(holder, f"ref_a{i}", ctypes.byref(desc))
+        if a["ndim"] == 0:
+            cell = env[f"_ct{i}"]()
+            setattr(holder, f"scalar{i}", cell)
+            setattr(holder, f"scalar_ptr{i}", ctypes.addressof(cell))
+    for j, o in enumerate(spec["outputs"]):
+        desc = _descriptor(o["ndim"])
+        setattr(holder, f"o{j}", desc)
+        setattr(holder, f"ref_o{j}", ctypes.byref(desc))
+    n = spec["dims_length"]
+    holder.dims = (ctypes.c_int64 * n)()
+    dims_desc = descriptor_type(1)()
+    dims_desc.allocated = dims_desc.aligned = ctypes.addressof(holder.dims)
+    dims_desc.sizes[0], dims_desc.strides[0] = n, 1
+    holder.dims_desc = dims_desc
+    holder.ref_dims = ctypes.byref(dims_desc)
+    return holder
 
 
 def _descriptor(ndim: int) -> ctypes.Structure:
