@@ -120,7 +120,8 @@ def _convert(i: int, var: Variable, value: Any) -> np.ndarray:
             raise TypeError(f"{_label(i, var)}: expected a {want} array, got {type(value).__name__}") from None
         if raw.dtype.kind not in "biuf":
             raise TypeError(f"{_label(i, var)}: expected {want} values, got {type(value).__name__}")
-        arr = raw.astype(want)
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN, inf, 2.5 into ints: refused below
+            arr = raw.astype(want)
         if raw.size and not np.array_equal(arr.astype(raw.dtype), raw):
             raise TypeError(f"{_label(i, var)}: {value!r} cannot be represented as {want} exactly")
     if arr.ndim != var.ndim:

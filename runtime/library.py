@@ -32,6 +32,11 @@ class ShapeError(ValueError):
     """Arguments whose shapes break a relation the manifest states."""
 
 
+class OutputTooLarge(ShapeError, MemoryError):
+    """An output the arguments make too large to allocate (names the output, its shape and
+    the arguments that set it); still a MemoryError for callers that catch that."""
+
+
 def load(path: str | Path) -> "Library":
     """Open a library built by `scanaot.compile`; refuses anything it cannot run."""
     path = Path(path)
@@ -144,26 +149,36 @@ class Kernel:
         kernel = getattr(self, "_vjp", None)
         if kernel is None:
             raise ArgumentError(f"{self.name} has no gradient kernel: compile it with grad_wrt=[...]")
-        names = self.spec["vjp"]["cotangents"]
-        if cotangents is None:
-            raise ArgumentError(f"{self.name}.vjp(): cotangents= is required ({', '.join(names)})")
-        if isinstance(cotangents, dict):
-            outs = [n[len("cot_"):] for n in names]
-            unknown = set(cotangents) - set(outs)
-            if unknown:
-                raise ArgumentError(f"{self.name}.vjp(): no output named {sorted(unknown)[0]!r}; outputs: "
-                                    f"{', '.join(outs)}")
-            cotangents = [cotangents.get(o, _MISSING) for o in outs]
-        elif isinstance(cotangents, np.ndarray):
-            cotangents = [cotangents]
-        cotangents = list(cotangents)
-        if len(cotangents) != len(names):
-            raise ArgumentError(f"{self.name}.vjp(): expected {len(names)} cotangent(s) "
-                                f"({', '.join(names)}), got {len(cotangents)}")
+        cotangents = self._cotangents(kernel, cotangents)
         values = self._bind(args, kwargs)
         values = [v.view(self._dtypes[i]) if isinstance(v, np.ndarray) and v.dtype != self._dtypes[i] else v
                   for i, v in enumerate(values)]
         return kernel(*values, *cotangents)
+
+    def _cotangents(self, kernel: "Kernel", cotangents: Any) -> list:
+        """The cotangents as a list in the gradient kernel's order; a number stands for
+        the one cotangent of a single rank-0 output (converted to its dtype)."""
+        names = self.spec["vjp"]["cotangents"]
+        label = f"{self.name}.vjp()"
+        if cotangents is None:
+            raise ArgumentError(f"{label}: cotangents= is required ({', '.join(names)})")
+        if isinstance(cotangents, dict):
+            outs = [n[len("cot_"):] for n in names]
+            unknown = set(cotangents) - set(outs)
+            if unknown:
+                raise ArgumentError(f"{label}: no output named {sorted(unknown)[0]!r}; outputs: "
+                                    f"{', '.join(outs)}")
+            cotangents = [cotangents.get(o, _MISSING) for o in outs]
+        elif isinstance(cotangents, (np.ndarray, np.generic, bool, int, float)):
+            cotangents = [cotangents]
+        elif not isinstance(cotangents, (list, tuple)):
+            raise ArgumentError(f"{label}: cotangents= must be an array, a list or a dict by output name "
+                                f"({', '.join(names)}), got {type(cotangents).__name__}")
+        if len(cotangents) != len(names):
+            raise ArgumentError(f"{label}: expected {len(names)} cotangent(s) "
+                                f"({', '.join(names)}), got {len(cotangents)}")
+        specs = kernel.args[len(self.args):]
+        return [_cotangent(label, spec, value) for spec, value in zip(specs, cotangents)]
 
     def __call__(self, *args: Any, **kwargs: Any):
         """Call the kernel: arrays in (positional or by name), new arrays out.
@@ -175,7 +190,7 @@ class Kernel:
             return self.call_checked(*args, **kwargs)
         try:
             return self._fast(*args)
-        except TypeError:
+        except (TypeError, MemoryError, ValueError):  # the general path names what was wrong
             return self.call_checked(*args)
 
     def call_checked(self, *args: Any, out: Sequence[np.ndarray] | None = None, **kwargs: Any):
@@ -218,13 +233,7 @@ class Kernel:
         if value is _MISSING:
             raise ArgumentError(f"{label} is missing")
         if spec["ndim"] == 0 and isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
-            try:
-                converted = np.asarray(value, dtype=want)
-            except OverflowError:
-                raise ArgumentError(f"{label}: {value!r} does not fit in {want}") from None
-            if want.kind != "f" and (converted.item() != value or isinstance(value, float)):
-                raise ArgumentError(f"{label}: {value!r} is not exactly representable as {want}")
-            value = converted
+            value = _python_scalar(label, value, want)
         if isinstance(value, np.generic):
             value = np.asarray(value)
         if not isinstance(value, np.ndarray):
@@ -263,7 +272,7 @@ class Kernel:
     def _outputs(self, shapes: list, scalars: list, out: Sequence[np.ndarray] | None) -> list[np.ndarray]:
         wanted = self._output_shapes(shapes, scalars)
         if out is None:
-            return [np.empty(s, dtype=_STORAGE.get(str(d), d)) for s, d in zip(wanted, self._out_dtypes)]
+            return [self._allocate(j, s) for j, s in enumerate(wanted)]
         if len(out) != len(self.outputs):
             raise ArgumentError(f"{self.name}(): out= needs {len(self.outputs)} arrays, got {len(out)}")
         checked = []
@@ -279,6 +288,21 @@ class Kernel:
             checked.append(buf.view(_STORAGE[str(dtype)]) if str(dtype) in _STORAGE else buf)
         return checked
 
+    def _allocate(self, j: int, shape: tuple[int, ...]) -> np.ndarray:
+        """A new buffer for output j; if it cannot be had, an error naming the output, its
+        shape (as the manifest states it) and the arguments that set that shape."""
+        dtype = self._out_dtypes[j]
+        try:
+            return np.empty(shape, dtype=_STORAGE.get(str(dtype), dtype))
+        except (MemoryError, ValueError):  # ValueError: more bytes than an address space holds
+            spec = self.outputs[j]
+            drivers = sorted({self.arg_names[i] for e in spec["shape"] for i in _arguments_in(e)})
+            size = float(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+            raise OutputTooLarge(
+                f"{self.name}(): output {spec['name']!r} would have shape {shape} "
+                f"([{', '.join(spec.get('shape_text', []))}]), {_bytes(size)} of {dtype}, more than can "
+                f"be allocated; its shape is set by the argument(s) {', '.join(drivers) or '(none)'}") from None
+
     def _results(self, outs: list[np.ndarray], dims: np.ndarray) -> list[np.ndarray]:
         results, position = [], 0
         for buf, spec, dtype in zip(outs, self.outputs, self._out_dtypes):
@@ -292,6 +316,52 @@ class Kernel:
 
 
 _MISSING = object()
+
+
+def _arguments_in(expr: dict) -> set[int]:
+    """The arguments a shape expression reads (a scalar's value or an array's dim)."""
+    if "arg" in expr:
+        return {expr["arg"]}
+    if "dim" in expr:
+        return {expr["dim"][0]}
+    return set().union(*[_arguments_in(a) for a in expr.get("args", [])])
+
+
+def _bytes(size: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.3g} {unit}" if unit != "bytes" else f"{int(size)} bytes"
+        size /= 1024
+    raise AssertionError  # pragma: no cover
+
+
+def _cotangent(label: str, spec: dict, value: Any) -> Any:
+    """A number for a rank-0 cotangent becomes a rank-0 array of its dtype; a number for
+    an array cotangent is refused here, naming the cotangent and the shape it needs."""
+    if not isinstance(value, (np.generic, bool, int, float)):
+        return value
+    want = np.dtype(spec["dtype"])
+    if spec["ndim"] != 0:
+        raise ArgumentError(f"{label}: cotangent {spec['name']!r} must be a {want} array with "
+                            f"{spec['ndim']} dims (the output's shape), got the scalar {value!r}")
+    if not np.can_cast(np.min_scalar_type(value), want, "same_kind"):
+        raise ArgumentError(f"{label}: cotangent {spec['name']!r} must be a {want} scalar, got {value!r}")
+    return np.asarray(value, dtype=want)
+
+
+def _python_scalar(label: str, value: bool | int | float, want: np.dtype) -> np.ndarray:
+    """A Python number as a rank-0 array of `want`: floats round to a float dtype; an
+    integer or bool dtype takes only values it holds exactly (never a float: NaN,
+    inf and 2.5 would otherwise fail inside numpy with a message naming nothing)."""
+    if want.kind != "f" and isinstance(value, float):
+        raise ArgumentError(f"{label}: expected a scalar of dtype {want}, got the float {value!r}")
+    try:
+        converted = np.asarray(value, dtype=want)
+    except (OverflowError, ValueError):
+        raise ArgumentError(f"{label}: {value!r} does not fit in {want}") from None
+    if want.kind != "f" and converted.item() != value:
+        raise ArgumentError(f"{label}: {value!r} is not exactly representable as {want}")
+    return converted
 
 
 def _check_no_overlap(name: str, arrays: list[np.ndarray], outs: list[np.ndarray]) -> None:
