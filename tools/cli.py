@@ -27,7 +27,8 @@ SCANAOT_TRACEBACK=1) prints the full traceback as well. Exit codes:
     1    failure: a compile error, a model file that raises, a file that is not
          a scanaot library, a benchmark or demo check that fails
     2    usage: a bad option or argument (argparse's own errors too), a path
-         that does not exist or is of the wrong kind, an unknown MODEL.py:NAME
+         that does not exist or is of the wrong kind, an unknown MODEL.py:NAME,
+         a bench -k that selects nothing
     3    a missing dependency: the compiler extra, or the bench extra for `bench`
     130  interrupted (Ctrl-C)
     141  stdout closed early (`scanaot inspect --json | head`): nothing more is
