@@ -20,6 +20,7 @@ import hashlib
 import json
 
 from .elf import DIGEST_SECTION, MANIFEST_SECTION, LibraryError, sections
+from .schema import validate
 
 ABI_VERSION = 1
 FORMAT = "scanaot-library"
@@ -40,7 +41,9 @@ def seal(data: bytes) -> bytes:
 
 
 def read(data: bytes, path: str = "library") -> dict:
-    """The manifest of a library's bytes, after checking the digest and the ABI."""
+    """The manifest of a library's bytes, after checking the digest, the ABI and the
+    whole manifest against its schema (runtime/schema.py): what this returns may be
+    indexed without further checks."""
     table = sections(data, path)
     if MANIFEST_SECTION not in table or DIGEST_SECTION not in table:
         raise LibraryError(f"{path}: not a scanaot library (no {MANIFEST_SECTION} section)")
@@ -52,13 +55,34 @@ def read(data: bytes, path: str = "library") -> dict:
         raise LibraryError(f"{path}: corrupted: its SHA-256 digest does not match its contents")
     m_offset, m_size = table[MANIFEST_SECTION]
     raw = data[m_offset:m_offset + m_size].rstrip(b"\0")
-    try:
-        manifest = json.loads(raw)
-    except ValueError:
-        raise LibraryError(f"{path}: corrupted manifest (not JSON)") from None
+    manifest = _parse(raw, path)
     if manifest.get("format") != FORMAT:
         raise LibraryError(f"{path}: not a scanaot library (format {manifest.get('format')!r})")
     if manifest.get("abi_version") != ABI_VERSION:
-        raise LibraryError(f"{path}: built for scanaot ABI version {manifest.get('abi_version')}; "
+        raise LibraryError(f"{path}: built for scanaot ABI version {manifest.get('abi_version')!r}; "
                            f"this runtime reads version {ABI_VERSION}: rebuild it with this scanaot")
+    validate(manifest, path)
     return manifest
+
+
+def _parse(raw: bytes, path: str) -> dict:
+    """The manifest's JSON object; refuses NaN/Infinity and repeated keys, which
+    would otherwise hide what the manifest means."""
+    try:
+        manifest = json.loads(raw, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+    except (ValueError, RecursionError) as err:
+        raise LibraryError(f"{path}: corrupted manifest (not JSON: {str(err)[:80]})") from None
+    if not isinstance(manifest, dict):
+        raise LibraryError(f"{path}: corrupted manifest (not a JSON object)")
+    return manifest
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number")
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("a key appears twice in one object")
+    return result

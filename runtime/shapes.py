@@ -27,3 +27,7 @@ def evaluate(expr: dict, shapes: Sequence[tuple], scalars: Sequence[Any]) -> Any
     if fn is None:
         raise ValueError(f"unknown shape expression {expr!r}")
     return fn(*[evaluate(a, shapes, scalars) for a in expr["args"]])
+
+
+# how many operands each op takes (the manifest's schema checks expressions against it)
+ARITY = {op: 2 for op in _OPS} | {"neg": 1, "ceil": 1, "int": 1, "select": 3}
