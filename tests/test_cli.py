@@ -252,3 +252,16 @@ def test_without_the_compiler_extra(library, tmp_path):
                            'pip install "scanaot[compiler]"\n')
     proc = python("-c", NO_COMPILER + f"sys.exit(main(['inspect', {str(library)!r}]))")
     assert proc.returncode == 0 and "total_vjp" in proc.stdout, proc.stderr
+
+
+def test_version_without_the_compiler_extra(monkeypatch):
+    from importlib import metadata
+    real = metadata.version
+
+    def version(name):
+        if name.startswith("xtc-"):
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+    monkeypatch.setattr(metadata, "version", version)
+    assert cli.versions().splitlines()[1] == ('toolchain: compiler extra not installed (install the compiler '
+                                              'extra: pip install "scanaot[compiler]")')

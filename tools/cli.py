@@ -381,8 +381,9 @@ def versions() -> str:
     for wheel in wheels:
         with contextlib.suppress(metadata.PackageNotFoundError):
             found.append(f"{wheel} {metadata.version(wheel)}")
-    lines.append("toolchain: " + (", ".join(found) if found and len(found) == len(wheels)
-                                  else f"compiler extra not installed ({INSTALL_COMPILER})"))
+    complete = bool(wheels) and len(found) == len(wheels)
+    missing = f"compiler extra not installed ({INSTALL_COMPILER})"
+    lines.append("toolchain: " + (", ".join(found) if complete else missing))
     return "\n".join(lines)
 
 
