@@ -360,6 +360,7 @@ def cache_clear(args: argparse.Namespace) -> int:
 
 
 def _mb(n: int) -> str:
+    """Bytes as MB, the unit SCANAOT_CACHE_MAX_MB is given in."""
     return f"{n / 2**20:.1f} MB"
 
 
@@ -433,6 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_cache(sub: Any, common: argparse.ArgumentParser) -> None:
+    """`cache info` and `cache clear`: a second level of subcommands."""
     p = sub.add_parser("cache", parents=[common], help="the compile cache: info, clear")
     actions = p.add_subparsers(dest="action", required=True)
     q = actions.add_parser("info", parents=[common], help="where the cache is, its entries and size")
@@ -443,6 +445,7 @@ def _add_cache(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _add_compile(sub: Any, common: argparse.ArgumentParser) -> None:
+    """`compile`; --cpu keeps its meaning and default (the CPU-level handling owns them)."""
     p = sub.add_parser("compile", parents=[common], help="compile a model file's EXPORTS to a .so and a .h")
     p.add_argument("model", help="MODEL.py or MODEL.py:NAME")
     p.add_argument("--target", default="cpu", choices=("cpu", "cuda"), help="cpu (default) or cuda")
