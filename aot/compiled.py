@@ -22,7 +22,7 @@ class Function:
     def __init__(self, inputs: Sequence[Variable], outputs: Any, name: str = "main",
                  updates: Any = None, cpu: str | None = None, fastmath: str | bool = "none"):
         from .artifact import build, make_spec
-        from .runtime import load
+        from .runtime import load_bytes
 
         if updates:
             raise ValueError("updates are not supported: scanaot has no shared variables "
@@ -30,8 +30,9 @@ class Function:
         self.spec = make_spec(name, inputs, outputs)
         self.inputs = self.spec.inputs
         self.name = name
-        self.library_path, self._stages, self.manifest = build([self.spec], cpu=cpu, fastmath=fastmath)
-        self._kernel = load(self.library_path)[name]
+        built = build([self.spec], cpu=cpu, fastmath=fastmath, library=name, default_cpu="native")
+        self.library_path, self._stages, self.manifest = built.path, built.stages, built.manifest
+        self._kernel = load_bytes(built.data, str(built.path))[name]
         self.calls: list[tuple[list, list]] = []  # filled only inside record_functions()
         for recorder in _recorders:
             recorder.append(self)

@@ -2,6 +2,7 @@
 status codes and the buffer ownership rule."""
 from __future__ import annotations
 
+from .dispatch import manifest_symbol
 from .runtime import status as st
 
 _CTYPE = {"bool": "uint8_t", "int8": "int8_t", "int16": "int16_t", "int32": "int32_t",
@@ -16,7 +17,12 @@ OWNERSHIP = """\
  * returns a status: 0, or an OR of the SCANAOT_STATUS_* bits below. Inputs are
  * read only. Outputs must not overlap inputs or each other (as if `restrict`).
  * Memrefs are C-contiguous: strides in elements, offset 0.
- * Kernels keep no global state: calls may run concurrently."""
+ * Kernels keep no global state: calls may run concurrently.
+ *
+ * CPU: the library carries one variant of each kernel per CPU level it was built
+ * for; when the library is loaded each entry point is bound to the best variant
+ * this CPU can run. On a CPU that can run none, every call returns
+ * SCANAOT_STATUS_CPU_UNSUPPORTED without touching its arguments."""
 
 
 def struct_name(dtype: str, ndim: int) -> str:
@@ -24,10 +30,14 @@ def struct_name(dtype: str, ndim: int) -> str:
 
 
 def _struct(dtype: str, ndim: int) -> str:
-    ctype = _CTYPE[dtype]
+    """One memref struct, guarded: every scanaot header defines the same ones, and two
+    headers must compile in one translation unit."""
+    ctype, name = _CTYPE[dtype], struct_name(dtype, ndim)
+    guard = f"SCANAOT_MEMREF_{dtype.upper()}_{ndim}D_DEFINED"
     dims = f"\n    int64_t sizes[{ndim}];\n    int64_t strides[{ndim}];" if ndim else ""
-    return (f"typedef struct {{\n    {ctype} *allocated;\n    {ctype} *aligned;\n    int64_t offset;{dims}\n"
-            f"}} {struct_name(dtype, ndim)};\n")
+    return (f"#ifndef {guard}\n#define {guard}\n"
+            f"typedef struct {{\n    {ctype} *allocated;\n    {ctype} *aligned;\n    int64_t offset;{dims}\n"
+            f"}} {name};\n#endif\n")
 
 
 def generate_header(library: str, manifest: dict) -> str:
@@ -41,15 +51,19 @@ def generate_header(library: str, manifest: dict) -> str:
              f" * (target {manifest['target']['name']}, ABI version {manifest['abi_version']}).",
              " *", OWNERSHIP, " */", f"#ifndef {guard}", f"#define {guard}", "",
              "#include <stdint.h>", "", "#ifdef __cplusplus", 'extern "C" {', "#endif", "",
+             "#ifndef SCANAOT_COMMON_DEFINED", "#define SCANAOT_COMMON_DEFINED",
              f"#define SCANAOT_ABI_VERSION {manifest['abi_version']}"]
     for bit, message in st.MESSAGES.items():
         name = [k for k, v in vars(st).items() if v == bit and k.isupper()][0]
         lines.append(f"#define SCANAOT_STATUS_{name} {bit} /* {message} */")
-    lines.append("")
+    lines += ["/* This CPU's features as a bit mask, and their names (comma-separated, bit 0",
+              " * first): the same code in every scanaot library. */",
+              "uint64_t scanaot_cpu_features(void);", "extern const char scanaot_cpu_feature_names[];",
+              "#endif", ""]
     for dtype, ndim in sorted(used):
         lines.append(_struct(dtype, ndim))
     lines.append("/* The manifest (JSON) the runtime reads; see docs/artifacts.md. */")
-    lines.append("extern const char scanaot_manifest[];")
+    lines.append(f"extern const char {manifest_symbol(library)}[];")
     lines.append("")
     for f in manifest["functions"]:
         params, doc = [], []

@@ -13,6 +13,8 @@ Each stage's IR is kept so a compiled function can show it (`f.ir("scan")`):
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 from mlir import ir
 from mlir.dialects import linalg
 from mlir.passmanager import PassManager
@@ -70,11 +72,11 @@ def copy_to_linalg(op, rewriter) -> bool:
     return False
 
 
-def lower(module: ir.Module, target: str = "cpu", cpu: str = "native", fastmath: str = "none") -> dict[str, str]:
+def lower(module: ir.Module, target: str = "cpu", features: Sequence[str] = (), fastmath: str = "none") -> dict[str, str]:
     """Run every stage of `target` in place; returns each stage's printed IR.
 
-    `cpu` (an LLVM CPU name) sizes the chunks scan-interchange keeps in registers
-    and decides whether LLVM may vectorize at 512 bits (target_info); `fastmath`
+    `features` (the CPU variant's, target_info) size the chunks scan-interchange
+    keeps in registers and decide whether LLVM may vectorize at 512 bits; `fastmath`
     is a mode of passes/fastmath.py, set on every float op first.
 
     The cuda target adds the `gpu` stage (host functions launching outlined
@@ -86,7 +88,7 @@ def lower(module: ir.Module, target: str = "cpu", cpu: str = "native", fastmath:
     scan_verify(module.operation)
     stages["scan-opt"] = str(module)
     if target == "cpu":
-        scan_interchange(module.operation, vector_bytes(cpu))
+        scan_interchange(module.operation, vector_bytes(features))
     lower_scan_to_scf(module.operation)
     run_pipeline(module, SIMPLIFY, "scf")
     fold_generator_reads(module.operation)
@@ -105,7 +107,7 @@ def lower(module: ir.Module, target: str = "cpu", cpu: str = "native", fastmath:
         return stages
     run_pipeline(module, TO_LLVM, "llvm")
     route_allocations(module, HUGE_PAGE_ALLOCATORS)
-    if prefers_wide_vectors(cpu):
+    if prefers_wide_vectors(features):
         prefer_wide_vectors(module)
     stages["llvm"] = str(module)
     return stages

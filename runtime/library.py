@@ -16,7 +16,9 @@ import numpy as np
 
 from . import fastcall
 from . import manifest as manifest_mod
+from .cpu import check_variants
 from .elf import LibraryError
+from .loader import open_verified
 from .memref import descriptor_for, descriptor_type
 from .shapes import evaluate
 from .status import check_status
@@ -38,21 +40,45 @@ class OutputTooLarge(ShapeError, MemoryError):
 
 
 def load(path: str | Path) -> "Library":
-    """Open a library built by `scanaot.compile`; refuses anything it cannot run."""
+    """Open a library built by `scanaot.compile`; refuses anything it cannot run.
+
+    The file is read once; what runs is exactly the bytes whose digest and
+    manifest were checked (runtime/loader.py), so a library rebuilt at the same
+    path and loaded again runs its new code."""
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as err:
         raise LibraryError(f"{path}: cannot read: {err.strerror}") from None
-    manifest = manifest_mod.read(data, str(path))
+    return load_bytes(data, str(path))
+
+
+def load_bytes(data: bytes, label: str = "<library bytes>") -> "Library":
+    """Open a library from its bytes (`label` names it in errors and as `Library.path`)."""
+    path = Path(label)
+    manifest = manifest_mod.read(bytes(data), label)
     _check_target(manifest, path)
-    try:
-        handle = ctypes.CDLL(str(path.resolve()))
-    except OSError as err:
-        raise LibraryError(f"{path}: the dynamic loader refused it: {err}") from None
+    handle = open_verified(bytes(data), label)
     if manifest["target"]["name"] == "cuda":
-        return _cuda_library(path, manifest, handle)
-    return Library(path, manifest, handle)
+        library = _cuda_library(path, manifest, handle)
+    else:
+        library = Library(path, manifest, handle)
+    library.cpu_variant = _check_cpu(manifest, handle, label)
+    return library
+
+
+def _check_cpu(manifest: dict, handle: ctypes.CDLL, label: str) -> str:
+    """The CPU variant the entry points run here (a LibraryError if there is none).
+
+    Libraries from before CPU variants were recorded are accepted only when built
+    for baseline x86-64, which every x86-64 CPU runs."""
+    target = manifest["target"]
+    if "variants" not in target:
+        if target.get("cpu") == "x86-64":
+            return "x86-64"
+        raise LibraryError(f"{label}: built by an earlier scanaot for cpu {target.get('cpu')!r} without a "
+                           "record of the CPU features it needs, so this CPU cannot be checked; rebuild it")
+    return check_variants(target["variants"], handle, label)["cpu"]
 
 
 def _cuda_library(path: Path, manifest: dict, handle: ctypes.CDLL) -> "Library":

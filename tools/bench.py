@@ -292,7 +292,7 @@ def c_library() -> ctypes.CDLL:
         if cc is None:
             raise Unavailable("no C compiler")
         source = PEERS_C.read_bytes()
-        from scanaot.codegen import cache_dir
+        from scanaot.cache import cache_dir
         target = cache_dir() / f"peers-{hashlib.sha256(source).hexdigest()[:16]}.so"
         if not target.exists():
             tmp = target.with_suffix(".tmp.so")

@@ -449,12 +449,19 @@ def _add_compile(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("compile", parents=[common], help="compile a model file's EXPORTS to a .so and a .h")
     p.add_argument("model", help="MODEL.py or MODEL.py:NAME")
     p.add_argument("--target", default="cpu", choices=("cpu", "cuda"), help="cpu (default) or cuda")
-    p.add_argument("--cpu", default=None, help="LLVM CPU name for the host code (default: native)")
+    p.add_argument("--cpu", default=None, type=_cpu_option,
+                   help="portable (default: x86-64-v2, v3 and v4 variants, the best one picked at load), "
+                        "native, a level x86-64[-v2|-v3|-v4], or levels separated by commas")
     p.add_argument("--arch", default=None, help="GPU architecture for --target cuda (default: sm_90)")
     p.add_argument("--fastmath", default="none", choices=("none", "contract", "fast"),
                    help="floating-point freedoms (default none: exact, like numpy)")
     p.add_argument("-o", "--output", required=True, help="output directory")
     p.set_defaults(run=compile_model)
+
+
+def _cpu_option(text: str) -> str | list[str]:
+    """--cpu x86-64-v3,x86-64-v4 -> a list of levels (one library with both variants)."""
+    return text.split(",") if "," in text else text
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,102 @@
+"""Mapping exactly the bytes that were verified.
+
+`dlopen` of a path hands back the handle it already has for that path, and
+reads the file again after the runtime checked it: a library rebuilt at the
+same path would run the old code with the new manifest, and a file swapped
+between the check and the load would run unchecked. So the runtime never
+dlopens the user's path: it verifies the bytes in memory, copies them into a
+sealed memfd (no one can change it afterwards) and dlopens that. Handles are
+kept per SHA-256 of the bytes: loading the same bytes again reuses the mapping,
+and different bytes always get a mapping of their own. Without memfd (not
+Linux, or /proc missing) the bytes go to a digest-named file in a private
+(0700) folder of this process, removed once mapped.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import os
+import tempfile
+import threading
+
+from .elf import LibraryError
+
+_SEALS = ("F_SEAL_SEAL", "F_SEAL_SHRINK", "F_SEAL_GROW", "F_SEAL_WRITE")
+_handles: dict[str, ctypes.CDLL] = {}
+_descriptors: list[int] = []  # memfds stay open while their mapping lives (the whole process)
+_lock = threading.Lock()
+
+
+def open_verified(data: bytes, label: str) -> ctypes.CDLL:
+    """A handle for exactly `data` (already verified by the caller)."""
+    key = hashlib.sha256(data).hexdigest()
+    with _lock:
+        handle = _handles.get(key)
+        if handle is None:
+            handle = _open_memfd(data, key, label) or _open_private_copy(data, key, label)
+            _handles[key] = handle
+        return handle
+
+
+def _dlopen(path: str, label: str) -> ctypes.CDLL:
+    try:
+        return ctypes.CDLL(path)
+    except OSError as err:
+        raise LibraryError(f"{label}: the dynamic loader refused it: {err}") from None
+
+
+def _open_memfd(data: bytes, key: str, label: str) -> ctypes.CDLL | None:
+    if not hasattr(os, "memfd_create") or not os.path.isdir("/proc/self/fd"):
+        return None
+    try:
+        fd = os.memfd_create(f"scanaot-{key[:16]}", os.MFD_CLOEXEC | getattr(os, "MFD_ALLOW_SEALING", 0))
+    except OSError:
+        return None
+    try:
+        _write_all(fd, data)
+        _seal(fd)
+        handle = _dlopen(f"/proc/self/fd/{fd}", label)
+    except BaseException:
+        os.close(fd)
+        raise
+    _descriptors.append(fd)
+    return handle
+
+
+def _seal(fd: int) -> None:
+    """No write, resize or unseal from now on (best effort: the memfd is private anyway)."""
+    import fcntl
+    if not hasattr(fcntl, "F_ADD_SEALS"):
+        return
+    seals = 0
+    for name in _SEALS:
+        seals |= getattr(fcntl, name, 0)
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+_private_dir: str | None = None
+
+
+def _open_private_copy(data: bytes, key: str, label: str) -> ctypes.CDLL:
+    global _private_dir
+    if _private_dir is None:
+        _private_dir = tempfile.mkdtemp(prefix="scanaot-load-")  # 0700
+    path = os.path.join(_private_dir, f"{key}.so")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o500)
+    try:
+        _write_all(fd, data)
+    finally:
+        os.close(fd)
+    try:
+        return _dlopen(path, label)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # the mapping stays
