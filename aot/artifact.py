@@ -355,14 +355,15 @@ def _link(variant_ir: list, dispatch_ir: str, manifest: dict) -> bytes:
 
 @functools.lru_cache(maxsize=None)
 def compiler_fingerprint() -> str:
-    """A hash of scanaot's own sources: a changed pass must not be served stale code from the cache."""
+    """A hash of scanaot's own sources (Python and the C linked into libraries): a changed
+    pass or allocator must not be served stale code from the cache."""
     import scanaot
     import scanaot.dialects
     import scanaot.runtime
     digest = hashlib.sha256(__version__.encode())
     for package in (scanaot, scanaot.dialects, scanaot.runtime):
         root = Path(package.__file__).parent
-        for path in sorted(root.rglob("*.py")):
+        for path in sorted([*root.rglob("*.py"), *root.rglob("*.c")]):
             digest.update(str(path.relative_to(root)).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
