@@ -235,7 +235,7 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | Sequ
     functions = _function_manifests(specs)
     with _context_lock, ir.Context() as ctx, ir.Location.unknown():
         scan_dialect.load(ctx)
-        modules = [_emit(specs, variant, target) for variant in target_record["variants"]]
+        modules = [_emit(specs, variant, target, functions) for variant in target_record["variants"]]
         graph_hash = hashlib.sha256("\n".join(str(m) for m in modules).encode()).hexdigest()
         for f in functions:
             f["graph_hash"] = graph_hash
@@ -282,8 +282,9 @@ def _function_manifests(specs: Sequence[FunctionSpec]) -> list[dict]:
     return functions
 
 
-def _emit(specs: Sequence[FunctionSpec], variant: dict, target: str):
-    """One module of the scan dialect, emitted for one CPU variant (its matmul tile)."""
+def _emit(specs: Sequence[FunctionSpec], variant: dict, target: str, functions: list[dict]):
+    """One module of the scan dialect, emitted for one CPU variant (its matmul tile); each
+    function's run-time check sites go into its manifest entry (`checks`)."""
     from mlir import ir
 
     from . import emit_rules
@@ -296,8 +297,9 @@ def _emit(specs: Sequence[FunctionSpec], variant: dict, target: str):
     emitter = ModuleEmitter(module)
     for s in specs:
         emitter._names.add(s.name)
+    by_name = {f["name"]: f for f in functions}
     for s in specs:
-        emit_function(emitter, s.name, s.inputs, s.outputs)
+        by_name[s.name]["checks"] = emit_function(emitter, s.name, s.inputs, s.outputs)
     return module
 
 

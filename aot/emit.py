@@ -167,11 +167,19 @@ def fill(value: ir.Value, init: ir.Value) -> ir.Value:
 
 
 class ModuleEmitter:
-    """Owns the module being built and names the outlined step functions."""
+    """Owns the module being built, names the outlined step functions and numbers the
+    run-time checks of the public function being emitted (its manifest's `checks`)."""
 
     def __init__(self, module: ir.Module):
         self.module = module
         self._names: set[str] = set()
+        self.checks: list[str] = []
+
+    def site(self, description: str) -> int:
+        """The number the status records for this check (1-based; 0 past MAX_SITE)."""
+        from .runtime import status as st
+        self.checks.append(description)
+        return len(self.checks) if len(self.checks) <= st.MAX_SITE else 0
 
     def unique(self, base: str) -> str:
         name, k = base, 0
@@ -196,18 +204,24 @@ class ModuleEmitter:
 class FunctionEmitter:
     """Emits the graph between some input variables and some outputs into one function."""
 
-    def __init__(self, module: ModuleEmitter, fn: func.FuncOp, inputs: Sequence[Variable]):
+    def __init__(self, module: ModuleEmitter, fn: func.FuncOp, inputs: Sequence[Variable], context: str = ""):
         self.module = module
         self.fn = fn
+        self.context = context  # where this function sits, for check descriptions: "scan 'h' step: "
+        self.node = None        # the node being emitted
+        self.capacity: dict[Variable, ir.Value] = {}  # until results -> rows their output buffer has
         self.block = fn.entry_block
         self.values: dict[Variable, ir.Value] = dict(zip(inputs, fn.entry_block.arguments))
         with ir.InsertionPoint(self.block):
             self.status = i32_const(0)
 
-    def check(self, ok: ir.Value, bit: int) -> None:
-        """Record `bit` in the status unless `ok` (an i1) holds."""
-        failed = arith.select(ok, i32_const(0), i32_const(bit))
-        self.status = arith.ori(self.status, failed)
+    def check(self, ok: ir.Value, bit: int, what: str | None = None) -> None:
+        """Record `bit` and this check's site in the status unless `ok` (an i1) holds.
+        `what` describes the check; by default, the node being emitted."""
+        from .runtime import status as st
+        site = self.module.site(self.context + (what or describe_node(self.node)))
+        failed = arith.select(ok, i32_const(0), i32_const(bit | site << st.SITE_SHIFT))
+        self.status = merge_status(self.status, failed)
 
     def value(self, var: Variable) -> ir.Value:
         if var in self.values:
@@ -235,10 +249,40 @@ class FunctionEmitter:
         """Emit every node the outputs need (at the current insertion point)."""
         from .emit_rules import rule_for
         for node in toposort(outputs, stop=list(self.values)):
+            self.node = node
             results = rule_for(node.op)(self, node, [self.value(v) for v in node.inputs])
             for var, value in zip(node.outputs, results):
                 self.values[var] = conform(value, var.type)
         return [self.value(v) for v in outputs]
+
+
+def merge_status(old: ir.Value, new: ir.Value) -> ir.Value:
+    """`old | new`, except that a check site already in `old` is kept: the error names
+    the first check that failed. Three i32 ops; nothing when `new` folds to 0."""
+    from .runtime import status as st
+    has_site = arith.cmpi(arith.CmpIPredicate.uge, old, i32_const(1 << st.SITE_SHIFT))
+    keep = arith.select(has_site, i32_const(st.KIND_MASK), i32_const(-1))
+    return arith.ori(old, arith.andi(new, keep))
+
+
+def describe_node(node) -> str:
+    """A check site for error messages: the op and its operands, named as in the graph."""
+    if node is None:
+        return "a check"
+    return f"{node.op} of {', '.join(describe_value(v) for v in node.inputs)}"
+
+
+def describe_value(var: Variable) -> str:
+    """A variable's name, or the op that computed it, with its dtype and rank."""
+    if var.name:
+        label = repr(var.name)
+    elif isinstance(var, Constant):
+        label = f"the constant {var.data.tolist()!r}" if var.data.size <= 4 else "a constant"
+    elif var.owner is not None:
+        label = f"the result of {var.owner.op}"
+    else:
+        label = "an unnamed variable"
+    return f"{label} ({var.dtype}, ndim={var.ndim})"
 
 
 def conform(value: ir.Value, t: TensorType) -> ir.Value:
@@ -261,7 +305,7 @@ def emit_program(name: str, inputs: Sequence[Variable], outputs: Sequence[Variab
 
 
 def emit_function(emitter: ModuleEmitter, name: str, inputs: Sequence[Variable],
-                  outputs: Sequence[Variable]) -> None:
+                  outputs: Sequence[Variable]) -> list[str]:
     """One public function in destination-passing style:
 
         i32 name(inputs..., out_0 ... out_n-1 (memrefs), dims (memref<K x i64>))
@@ -270,6 +314,9 @@ def emit_function(emitter: ModuleEmitter, name: str, inputs: Sequence[Variable],
     bound for `until` results); the kernel writes each result into its output, and
     every output's actual dims into `dims` (K = sum of the outputs' ranks). It
     returns the status bits (0 = every run-time check passed).
+
+    Returns the descriptions of its run-time checks (the manifest's `checks`): the
+    status records 1 + the index of the first that failed (runtime/status.py).
     """
     total_rank = sum(v.ndim for v in outputs)
     i64 = ir.IntegerType.get_signless(64)
@@ -280,15 +327,33 @@ def emit_function(emitter: ModuleEmitter, name: str, inputs: Sequence[Variable],
     no_write = ir.DictAttr.get({"bufferization.writable": ir.BoolAttr.get(False)})
     fn.arg_attrs = ir.ArrayAttr.get([no_write] * len(inputs)
                                     + [ir.DictAttr.get({})] * (len(outputs) + 1))
+    emitter.checks = []
     body = FunctionEmitter(emitter, fn, inputs)
     args = list(fn.entry_block.arguments)
     out_args, dims_arg = args[len(inputs):len(inputs) + len(outputs)], args[-1]
     with ir.InsertionPoint(body.block):
+        _record_capacities(body, outputs, out_args)
         values = body.emit(outputs)
         position = 0
         for value, var, dest in zip(values, outputs, out_args):
             position = _store_output(body, value, var, dest, dims_arg, position)
         func.ReturnOp([body.status])
+    return emitter.checks
+
+
+def _record_capacities(fe: FunctionEmitter, outputs: Sequence[Variable], out_args: Sequence[ir.Value]) -> None:
+    """An `until` loop's result returned as an output is allocated by the caller with a
+    capacity (the manifest's bound is n_steps): its loop runs at most that many steps
+    and reports OUTPUT_FULL when it stops there (emit_scan), so the caller can rerun it
+    with more rows instead of allocating the bound."""
+    from mlir.dialects import memref
+
+    from .scan_trace import ScanOp
+    for var, dest in zip(outputs, out_args):
+        node = var.owner
+        if node is not None and isinstance(node.op, ScanOp) and node.op.condition is not None:
+            rows = memref.dim(dest, index_const(0))
+            fe.capacity[var] = index_min(fe.capacity[var], rows) if var in fe.capacity else rows
 
 
 def _store_output(fe: "FunctionEmitter", value: ir.Value, var: Variable, dest: ir.Value,
@@ -305,7 +370,8 @@ def _store_output(fe: "FunctionEmitter", value: ir.Value, var: Variable, dest: i
     for axis in range(var.ndim):
         actual = dim(value, axis)
         capacity = memref.dim(dest, index_const(axis))
-        fe.check(arith.cmpi(arith.CmpIPredicate.ule, actual, capacity), st.SHAPE_MISMATCH)
+        fe.check(arith.cmpi(arith.CmpIPredicate.ule, actual, capacity), st.SHAPE_MISMATCH,
+                 f"the result {describe_value(var)} fits its output buffer")
         size = arith.minui(actual, capacity)
         memref.store(arith.index_cast(ir.IntegerType.get_signless(64), size), dims_arg,
                      [index_const(position)])

@@ -21,9 +21,10 @@ from .elf import LibraryError
 from .loader import open_verified
 from .memref import descriptor_for, descriptor_type
 from .shapes import evaluate
-from .status import check_status
+from .status import OUTPUT_FULL, StatusError, check_status
 
 _STORAGE = {"bool": np.dtype("uint8")}
+FIRST_CAPACITY = 256  # rows first given to an `until` loop's results; doubled while the loop fills them
 
 
 class ArgumentError(TypeError):
@@ -162,7 +163,7 @@ class Kernel:
         # without argtypes skips ctypes' per-argument type checks (0.6 -> 0.2 us a call)
         unchecked = type(self._fn)(ctypes.cast(self._fn, ctypes.c_void_p).value)
         unchecked.restype = ctypes.c_int32
-        return fastcall.build(self.spec, unchecked, self.call_checked)
+        return fastcall.build(_with_capacity(self.spec, FIRST_CAPACITY), unchecked, self.call_checked)
 
     def __repr__(self) -> str:
         return f"<kernel {self.name}({', '.join(self.arg_names)})>"
@@ -216,7 +217,9 @@ class Kernel:
             return self.call_checked(*args, **kwargs)
         try:
             return self._fast(*args)
-        except (TypeError, MemoryError, ValueError):  # the general path names what was wrong
+        except (TypeError, MemoryError, ValueError, StatusError):
+            # the general path names what was wrong, or gives an until loop more room
+            # (kernels are pure: running one again is safe)
             return self.call_checked(*args)
 
     def call_checked(self, *args: Any, out: Sequence[np.ndarray] | None = None, **kwargs: Any):
@@ -225,15 +228,35 @@ class Kernel:
         shapes = [a.shape for a in arrays]
         scalars = [a.item() if a.ndim == 0 else None for a in arrays]
         self._check_constraints(shapes, scalars)
-        outs = self._outputs(shapes, scalars, out)
+        wanted = self._output_shapes(shapes, scalars)
         if out is not None:
+            outs = self._given_outputs(wanted, out)
             _check_no_overlap(self.name, arrays, outs)
-        dims = np.zeros(self._dims_length, dtype=np.int64)
-        descs = [descriptor_for(a) for a in arrays + outs + [dims]]
-        status = self._fn(*[ctypes.byref(d) for d in descs])
-        check_status(status, self.name)
+            status, dims = self._run(arrays, outs)
+        else:
+            outs, status, dims = self._run_growing(arrays, wanted)
+        check_status(status, self.name, self.spec.get("checks", ()))
         results = self._results(outs, dims)
         return results[0] if len(results) == 1 else tuple(results)
+
+    def _run(self, arrays: list[np.ndarray], outs: list[np.ndarray]) -> tuple[int, np.ndarray]:
+        dims = np.zeros(self._dims_length, dtype=np.int64)
+        descs = [descriptor_for(a) for a in arrays + outs + [dims]]
+        return self._fn(*[ctypes.byref(d) for d in descs]), dims
+
+    def _run_growing(self, arrays: list[np.ndarray], wanted: list[tuple[int, ...]]):
+        """Run with new outputs. An `until` result's leading dim is only a bound (n_steps),
+        so it gets FIRST_CAPACITY rows, doubled and run again while the kernel reports
+        OUTPUT_FULL: memory follows the steps run, not the bound; the work is at most
+        about twice that of one run with enough rows."""
+        capacity = FIRST_CAPACITY
+        while True:
+            shapes = [_capped(shape, spec["bounded"], capacity) for shape, spec in zip(wanted, self.outputs)]
+            outs = [self._allocate(j, shape) for j, shape in enumerate(shapes)]
+            status, dims = self._run(arrays, outs)
+            if status != OUTPUT_FULL or all(s == w for s, w in zip(shapes, wanted)):
+                return outs, status & ~OUTPUT_FULL, dims
+            capacity *= 2
 
     # -- argument checks: every one raises before native code runs
     def _bind(self, args: tuple, kwargs: dict) -> list[np.ndarray]:
@@ -295,10 +318,8 @@ class Kernel:
             wanted.append(shape)
         return wanted
 
-    def _outputs(self, shapes: list, scalars: list, out: Sequence[np.ndarray] | None) -> list[np.ndarray]:
-        wanted = self._output_shapes(shapes, scalars)
-        if out is None:
-            return [self._allocate(j, s) for j, s in enumerate(wanted)]
+    def _given_outputs(self, wanted: list[tuple[int, ...]], out: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The caller's `out=` buffers, checked: an `until` result's buffer has the full bound."""
         if len(out) != len(self.outputs):
             raise ArgumentError(f"{self.name}(): out= needs {len(self.outputs)} arrays, got {len(out)}")
         checked = []
@@ -342,6 +363,19 @@ class Kernel:
 
 
 _MISSING = object()
+
+
+def _capped(shape: tuple[int, ...], bounded: list[bool], capacity: int) -> tuple[int, ...]:
+    """An output's shape with each bounded dim (an `until` loop's steps) at most `capacity`."""
+    return tuple(min(d, capacity) if b else d for d, b in zip(shape, bounded))
+
+
+def _with_capacity(spec: dict, capacity: int) -> dict:
+    """The spec with each bounded output dim capped at `capacity` (for the fast path, which
+    hands an OUTPUT_FULL status, like every failure, to the general path)."""
+    outputs = [{**o, "shape": [{"op": "min", "args": [e, {"const": capacity}]} if b else e
+                               for e, b in zip(o["shape"], o["bounded"])]} for o in spec["outputs"]]
+    return {**spec, "outputs": outputs}
 
 
 def _arguments_in(expr: dict) -> set[int]:

@@ -20,6 +20,7 @@ from mlir import ir
 from mlir.dialects import arith, bufferization, func, scf, tensor
 
 from ..dialects.verify import collect_chain
+from ..emit import merge_status
 from ..runtime import status as st
 
 DYN = ir.ShapedType.get_dynamic_size()
@@ -335,7 +336,7 @@ def _for_loop(n, carried, status0, step):
     with ir.InsertionPoint(loop.body):
         values = list(loop.inner_iter_args)
         new_values, _, bits = step(loop.induction_variable, values[:-1])
-        scf.YieldOp([*new_values, arith.ori(values[-1], bits)])
+        scf.YieldOp([*new_values, merge_status(values[-1], bits)])
     results = list(loop.results)
     return n, results[:-1], results[-1]
 
@@ -366,7 +367,7 @@ def _while_loop(n, carried, status0, step):
             values[i] = args[pos]
         new_values, stop, bits = step(t, values)
         go = arith.xori(stop, arith.constant(i1, 1))
-        scf.YieldOp([new_values[i] for i in order] + [arith.ori(args[-3], bits), arith.addi(t, _c(1)), go])
+        scf.YieldOp([new_values[i] for i in order] + [merge_status(args[-3], bits), arith.addi(t, _c(1)), go])
     results = list(loop.results)
     finals = [None] * len(carried)
     for pos, i in enumerate(order):
