@@ -10,11 +10,17 @@ _CTYPE = {"bool": "uint8_t", "int8": "int8_t", "int16": "int16_t", "int32": "int
 
 OWNERSHIP = """\
  * Buffer ownership: the caller owns every buffer. Allocate each output with the
- * shape given in its comment (for an `until` loop the leading dim is an upper
- * bound), pass it with `dims`, an int64 array of the listed length. The kernel
+ * shape given in its comment, pass it with `dims`, an int64 array of the listed
+ * length. For an `until` loop the leading dim is an upper bound (n_steps): you may
+ * allocate fewer rows (a capacity); the loop then runs at most that many steps and,
+ * if its condition has not fired by then, the status is SCANAOT_STATUS_OUTPUT_FULL
+ * alone: call again with more rows (kernels are pure; doubling keeps the total work
+ * under twice one run). The kernel
  * never allocates memory it hands back and never frees yours; it writes each
  * output's actual dims into `dims` (outputs in order, each dim in order) and
- * returns a status: 0, or an OR of the SCANAOT_STATUS_* bits below. Inputs are
+ * returns a status: 0, or an OR of the SCANAOT_STATUS_* bits below (mask with
+ * SCANAOT_STATUS_KIND_MASK); bits 16-30 hold 1 + the index of the first failing
+ * check in the manifest's "checks" list (0: none recorded). Inputs are
  * read only. Outputs must not overlap inputs or each other (as if `restrict`).
  * Memrefs are C-contiguous: strides in elements, offset 0.
  * Kernels keep no global state: calls may run concurrently.
@@ -23,6 +29,12 @@ OWNERSHIP = """\
  * for; when the library is loaded each entry point is bound to the best variant
  * this CPU can run. On a CPU that can run none, every call returns
  * SCANAOT_STATUS_CPU_UNSUPPORTED without touching its arguments."""
+
+
+def _status_bits() -> list[tuple[str, int]]:
+    """(NAME, bit) for each status bit runtime/status.py defines a message for."""
+    return [(k, v) for k, v in vars(st).items() if k.isupper() and isinstance(v, int) and v in st.MESSAGES
+            and k not in ("KIND_MASK", "SITE_SHIFT", "MAX_SITE")]
 
 
 def struct_name(dtype: str, ndim: int) -> str:
@@ -53,9 +65,10 @@ def generate_header(library: str, manifest: dict) -> str:
              "#include <stdint.h>", "", "#ifdef __cplusplus", 'extern "C" {', "#endif", "",
              "#ifndef SCANAOT_COMMON_DEFINED", "#define SCANAOT_COMMON_DEFINED",
              f"#define SCANAOT_ABI_VERSION {manifest['abi_version']}"]
-    for bit, message in st.MESSAGES.items():
-        name = [k for k, v in vars(st).items() if v == bit and k.isupper()][0]
-        lines.append(f"#define SCANAOT_STATUS_{name} {bit} /* {message} */")
+    for name, bit in _status_bits():
+        lines.append(f"#define SCANAOT_STATUS_{name} {bit} /* {st.MESSAGES[bit]} */")
+    lines.append(f"#define SCANAOT_STATUS_KIND_MASK {st.KIND_MASK} /* bits above: the failing check's site */")
+    lines.append(f"#define SCANAOT_STATUS_SITE_SHIFT {st.SITE_SHIFT}")
     lines += ["/* This CPU's features as a bit mask, and their names (comma-separated, bit 0",
               " * first): the same code in every scanaot library. */",
               "uint64_t scanaot_cpu_features(void);", "extern const char scanaot_cpu_feature_names[];",

@@ -9,7 +9,12 @@ Format (JSON, section `.scanaot_manifest`, also exported as `scanaot_manifest`):
                     "args": [{"name", "dtype", "ndim", "shape": [expr...]}],
                     "outputs": [{"name", "dtype", "ndim", "shape": [expr...], "bounded": [bool...]}],
                     "constraints": [{"rel": "eq"|"ge", "args": [expr, expr], "why"}],
-                    "dims_length"}]}
+                    "dims_length",
+                    "checks": [str...]}]}
+
+`checks` (optional; absent in older libraries): one description per run-time check
+the kernel makes (the op, the scan step, the variables by their graph names); a
+failed check's status carries 1 + its index in bits 16-30 (runtime/status.py).
 
 The digest section holds the SHA-256 (hex) of the whole file with the digest
 itself replaced by zeros: any flipped or missing byte is detected.
