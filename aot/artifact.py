@@ -167,13 +167,13 @@ def _check_name(name: str, what: str) -> str:
 
 def arg_names(inputs: Sequence[Variable]) -> list[str]:
     """Argument names: the variables' names where they can name a C parameter in the
-    header (runtime.schema.is_c_parameter_name: `lambda` can, `int` cannot) and are
-    unique, else argN (made unique)."""
-    from .runtime.schema import is_c_parameter_name
+    header and a keyword of the runtime's calls (runtime.schema.is_argument_name:
+    `lambda` can, `int` and `out` cannot) and are unique, else argN (made unique)."""
+    from .runtime.schema import is_argument_name
 
     names: list[str] = []
     for i, v in enumerate(inputs):
-        candidate = v.name if is_c_parameter_name(v.name) and v.name not in names else f"arg{i}"
+        candidate = v.name if is_argument_name(v.name) and v.name not in names else f"arg{i}"
         while candidate in names:
             candidate += "_"
         names.append(candidate)

@@ -49,13 +49,18 @@ RESERVED_NAMES = frozenset("""
 _STDINT_MACRO = re.compile(r"(?:U?INT\w*|SIZE|PTRDIFF|SIG_ATOMIC|WCHAR|WINT)_(?:MAX|MIN|WIDTH)")
 
 
-def is_c_parameter_name(name: Any) -> bool:
-    """Whether `name` can name a parameter in the generated C header: an ASCII C
-    identifier, no C or C++ keyword, not reserved to the implementation (`_X`, `__`),
-    not one of the header's own names or macro prefixes."""
+# keywords the runtime's calls take themselves: `kernel(..., out=)`, `kernel.vjp(..., cotangents=)`
+RUNTIME_KEYWORDS = frozenset({"self", "out", "cotangents"})
+
+
+def is_argument_name(name: Any) -> bool:
+    """Whether `name` can name an argument: a parameter in the generated C header (an
+    ASCII C identifier, no C or C++ keyword, not reserved to the implementation (`_X`,
+    `__`), not one of the header's own names or macros) and a keyword in the runtime's
+    calls (not one of RUNTIME_KEYWORDS)."""
     return (isinstance(name, str) and C_IDENTIFIER.fullmatch(name) is not None
-            and name not in RESERVED_NAMES and not re.match(r"_[A-Z_]|SCANAOT_|scanaot_", name)
-            and _STDINT_MACRO.fullmatch(name) is None)
+            and name not in RESERVED_NAMES and name not in RUNTIME_KEYWORDS
+            and not re.match(r"_[A-Z_]|SCANAOT_|scanaot_", name) and _STDINT_MACRO.fullmatch(name) is None)
 
 
 class _Invalid(Exception):
