@@ -8,6 +8,7 @@ returns a status. Results of `until` loops are returned sliced to the steps run.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import platform
 from pathlib import Path
 from typing import Any, Sequence
@@ -40,32 +41,46 @@ class OutputTooLarge(ShapeError, MemoryError):
     the arguments that set it); still a MemoryError for callers that catch that."""
 
 
-def load(path: str | Path) -> "Library":
+def load(path: str | Path, *, sha256: str | None = None) -> "Library":
     """Open a library built by `scanaot.compile`; refuses anything it cannot run.
 
     The file is read once; what runs is exactly the bytes whose digest and
     manifest were checked (runtime/loader.py), so a library rebuilt at the same
-    path and loaded again runs its new code."""
+    path and loaded again runs its new code. `sha256`: the hex SHA-256 of the
+    file the caller trusts (pinned at deployment); any other file is refused."""
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as err:
         raise LibraryError(f"{path}: cannot read: {err.strerror}") from None
-    return load_bytes(data, str(path))
+    return load_bytes(data, str(path), sha256=sha256)
 
 
-def load_bytes(data: bytes, label: str = "<library bytes>") -> "Library":
+def load_bytes(data: bytes, label: str = "<library bytes>", *, sha256: str | None = None) -> "Library":
     """Open a library from its bytes (`label` names it in errors and as `Library.path`)."""
     path = Path(label)
-    manifest = manifest_mod.read(bytes(data), label)
+    data = bytes(data)
+    if sha256 is not None:
+        _check_pinned(data, sha256, label)
+    manifest = manifest_mod.read(data, label)
     _check_target(manifest, path)
-    handle = open_verified(bytes(data), label)
+    handle = open_verified(data, label)
     if manifest["target"]["name"] == "cuda":
         library = _cuda_library(path, manifest, handle)
     else:
         library = Library(path, manifest, handle)
     library.cpu_variant = _check_cpu(manifest, handle, label)
     return library
+
+
+def _check_pinned(data: bytes, sha256: str, label: str) -> None:
+    """The file is the one the deployment trusts (the digest inside a library guards
+    against damage, not against someone who can rewrite the file)."""
+    if not isinstance(sha256, str):
+        raise TypeError(f"sha256= must be a hex string, got {type(sha256).__name__}")
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha256.strip().lower():
+        raise LibraryError(f"{label}: SHA-256 {actual} is not the pinned {sha256}")
 
 
 def _check_cpu(manifest: dict, handle: ctypes.CDLL, label: str) -> str:
@@ -414,7 +429,8 @@ def _python_scalar(label: str, value: bool | int | float, want: np.dtype) -> np.
     integer or bool dtype takes only values it holds exactly (never a float: NaN,
     inf and 2.5 would otherwise fail inside numpy with a message naming nothing)."""
     if want.kind != "f" and isinstance(value, float):
-        raise ArgumentError(f"{label}: expected a scalar of dtype {want}, got the float {value!r}")
+        raise ArgumentError(f"{label}: {value!r} is not exactly representable as {want} (expected a "
+                            f"scalar of dtype {want}, got a float)")
     try:
         converted = np.asarray(value, dtype=want)
     except (OverflowError, ValueError):

@@ -337,3 +337,12 @@ def test_c_caller_of_a_portable_library_on_older_cpus(tmp_path, power_portable, 
     """numpy itself needs more than Nehalem has, so the x86-64-v2 variant is checked from C."""
     out = _under_qemu(model, str(_power_program(tmp_path, power_portable)))
     assert out.split() == ["0", "0", "1", "8", "27", "64", "0"]
+
+
+def test_pinned_sha256(power_portable):
+    import hashlib
+    data = power_portable.library.read_bytes()
+    good = hashlib.sha256(data).hexdigest()
+    assert rt.load(power_portable.library, sha256=good.upper()).power is not None
+    with pytest.raises(rt.LibraryError, match="is not the pinned"):
+        rt.load(power_portable.library, sha256="0" * 64)
