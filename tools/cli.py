@@ -197,6 +197,7 @@ def export_entries(model: Path, exports: dict[str, Any]) -> list[tuple]:
 def inspect_library(args: argparse.Namespace) -> int:
     """Print a library's manifest; needs only the numpy runtime."""
     from scanaot.runtime import LibraryError, manifest as manifest_mod
+    from scanaot.runtime.cpu import LEVELS
 
     path = existing_file(args.library, "library")
     try:
@@ -209,6 +210,10 @@ def inspect_library(args: argparse.Namespace) -> int:
     t = m["target"]
     print(f"{args.library}: scanaot ABI {m['abi_version']}, target {t['name']} ({t['triple']}, cpu {t['cpu']}, "
           f"fastmath {t.get('fastmath', 'none')})")
+    for v in t.get("variants", []):
+        extra = [f for f in v["features"] if f not in LEVELS.get(v.get("base", ""), ())]
+        base = f"{v['base']} + {', '.join(extra)}" if extra else v.get("base", v["cpu"])
+        print(f"cpu variant {v['cpu']}: {base}" + (f" (tuned for {v['tune']})" if v.get("tune") else ""))
     if t["name"] == "cuda":
         code = t.get("device_code", {})
         print(f"device code: {code.get('format')} for {t['arch']}, {code.get('kernels')} kernel(s); "
