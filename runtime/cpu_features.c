@@ -102,4 +102,4 @@ uint64_t scanaot_cpu_features(void) {
 
 /* What an entry point is bound to when no variant can run here: any arguments,
  * nothing read or written, the status bit SCANAOT_STATUS_CPU_UNSUPPORTED. */
-int32_t scanaot_cpu_unsupported(void) { return 128; }
+int32_t scanaot_cpu_unsupported(void) { return 256; }

@@ -26,6 +26,7 @@ STEP_SHAPE = 16
 BAD_ALLOC = 32
 EMPTY_LAST = 64
 OUTPUT_FULL = 128
+CPU_UNSUPPORTED = 256
 
 SITE_SHIFT = 16
 KIND_MASK = (1 << SITE_SHIFT) - 1
@@ -41,6 +42,7 @@ MESSAGES = {
     EMPTY_LAST: "result[-1] of a scan that ran zero steps",
     OUTPUT_FULL: "an until loop filled its results' capacity before its condition fired (rerun with "
                  "larger outputs)",
+    CPU_UNSUPPORTED: "this CPU lacks instructions every kernel variant in the library needs",
 }
 
 
