@@ -22,6 +22,7 @@ from mlir.dialects import arith, bufferization, func, scf, tensor
 from ..dialects.verify import collect_chain
 from ..emit import merge_status
 from ..runtime import status as st
+from .private_reads import keep_out_of_place
 
 DYN = ir.ShapedType.get_dynamic_size()
 
@@ -146,6 +147,7 @@ def lower_chain(loop_op: ir.Operation) -> None:
                     slots.append(Slot("collect", keep, [], vtype, dims=list(op.operands[1:])))
                 out_i += 1
         carried = [_initial_carrier(s, n) for s in slots]
+        _direct_writes_out_of_place(callee, slots, sum(len(taps) for _, taps in sequences))
         status0 = arith.constant(ir.IntegerType.get_signless(32), 0)
 
         def step(t: ir.Value, values: list[ir.Value]):
@@ -289,6 +291,18 @@ def _read_tap(slot: Slot, values: list[ir.Value], t: ir.Value, k: int) -> ir.Val
     if slot.mode == "buffer":
         return _read_row(value, arith.addi(t, _c(slot.rows + k)), slot)
     return _read_row(value, arith.remui(arith.addi(t, _c(slot.rows + k)), _c(slot.rows)), slot)
+
+
+def _direct_writes_out_of_place(body: ir.Operation, slots: list[Slot], first_state_arg: int) -> None:
+    """Direct states whose new value cannot be computed in the carried buffer are
+    computed apart and copied in by `_store` (passes/private_reads.py says which)."""
+    arg = first_state_arg
+    for index, slot in enumerate(slots):
+        if slot.kind != "state":
+            continue
+        if slot.mode == "direct":
+            keep_out_of_place(body, arg, index)
+        arg += len(slot.taps)
 
 
 def _store(slot: Slot, values: list[ir.Value], t: ir.Value, new: ir.Value) -> list[ir.Value]:
