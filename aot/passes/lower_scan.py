@@ -22,7 +22,7 @@ from mlir.dialects import arith, bufferization, func, scf, tensor
 from ..dialects.verify import collect_chain
 from ..emit import merge_status
 from ..runtime import status as st
-from .private_reads import keep_out_of_place
+from .out_of_place import keep_out_of_place
 
 DYN = ir.ShapedType.get_dynamic_size()
 
@@ -295,7 +295,7 @@ def _read_tap(slot: Slot, values: list[ir.Value], t: ir.Value, k: int) -> ir.Val
 
 def _direct_writes_out_of_place(body: ir.Operation, slots: list[Slot], first_state_arg: int) -> None:
     """Direct states whose new value cannot be computed in the carried buffer are
-    computed apart and copied in by `_store` (passes/private_reads.py says which)."""
+    computed apart and copied in by `_store` (passes/out_of_place.py says which)."""
     arg = first_state_arg
     for index, slot in enumerate(slots):
         if slot.kind != "state":

@@ -1,17 +1,27 @@
-"""Which loop states a step must read from a private copy (used by lower-scan-to-scf).
+"""Which direct loop states a step must compute apart (used by lower-scan-to-scf).
 
 A state kept "direct" (keep last, one tap) is one buffer that every step
-overwrites: `eliminate-empty-tensors` makes the op computing the new value (its
-*writer*) write straight into the carried buffer. That is right when nothing
-reads the old value after the writer starts (`p * 2 + 1`, fused into one
-elementwise loop). It is wrong when a read comes later: a writer that is a loop
-reading the state while it writes (`dot(p, M)`: row 1 of the product still
-reads row 0 of `p`; an interchanged inner scan seeded by `p`), or a later op
-reading the old value (`(a * 2, dot(a, M))`). One-shot bufferization resolves
-such conflicts by itself only when every op involved is a linalg/tensor op;
-with a loop among them it fails ("cannot avoid RaW conflict"). For those
-states the step reads a copy made at its start (one pass over the state per
-step, beside the step's own work) and the writer still writes in place.
+overwrites through `bufferization.materialize_in_destination`, and
+`eliminate-empty-tensors` makes the op computing the new value (its *writer*)
+write straight into that carried buffer. That is right for elementwise steps
+(`p * 2 + 1`, fused into one loop that reads each element before writing it)
+and bufferization resolves any conflict among linalg/tensor ops by itself. It
+fails ("cannot avoid RaW conflict") in two cases:
+
+- the writer chain contains a loop (`dot(p, M)`: the emitted matmul tiles; an
+  interchanged inner scan seeded by `p`; checkpoint chunks): upstream one-shot
+  analysis rejects an `scf.for` rewired onto the carried buffer followed by the
+  `materialize_in_destination` into that same buffer, even with no read of it;
+- a loop (or any op that is not linalg/tensor) reads the state at or after the
+  writer chain's first op (`(a * 2, dot(a, M))`): its read cannot be moved
+  before the in-place write.
+
+For those states the chain's `tensor.empty` becomes a
+`bufferization.alloc_tensor`: the writer computes into a buffer of its own
+(allocated once per loop by buffer-loop-hoisting when its sizes are
+invariant), every read of the old state sees it intact, and the step ends by
+copying the new value into the carried buffer: one pass over the state per
+step, small beside a matmul or an inner scan.
 """
 from __future__ import annotations
 
