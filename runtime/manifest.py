@@ -25,7 +25,7 @@ import hashlib
 import json
 
 from .elf import DIGEST_SECTION, MANIFEST_SECTION, LibraryError, sections
-from .schema import validate
+from .schema import short_repr, validate
 
 ABI_VERSION = 1
 FORMAT = "scanaot-library"
@@ -62,9 +62,9 @@ def read(data: bytes, path: str = "library") -> dict:
     raw = data[m_offset:m_offset + m_size].rstrip(b"\0")
     manifest = _parse(raw, path)
     if manifest.get("format") != FORMAT:
-        raise LibraryError(f"{path}: not a scanaot library (format {manifest.get('format')!r})")
+        raise LibraryError(f"{path}: not a scanaot library (format {short_repr(manifest.get('format'))})")
     if manifest.get("abi_version") != ABI_VERSION:
-        raise LibraryError(f"{path}: built for scanaot ABI version {manifest.get('abi_version')!r}; "
+        raise LibraryError(f"{path}: built for scanaot ABI version {short_repr(manifest.get('abi_version'))}; "
                            f"this runtime reads version {ABI_VERSION}: rebuild it with this scanaot")
     validate(manifest, path)
     return manifest

@@ -79,10 +79,14 @@ def validate(manifest: Any, label: str = "library") -> None:
 
 # -- value checks: each takes (value, path) and raises _Invalid
 
-def _fail(path: str, expected: str, value: Any) -> None:
+def short_repr(value: Any) -> str:
+    """repr() cut to 60 characters: error messages quote values from untrusted files."""
     shown = repr(value)
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."
-    raise _Invalid(f"{path or 'the manifest'}: expected {expected}, got {shown}")
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+def _fail(path: str, expected: str, value: Any) -> None:
+    raise _Invalid(f"{path or 'the manifest'}: expected {expected}, got {short_repr(value)}")
 
 
 def _integer(low: int, high: int) -> Check:
@@ -270,6 +274,8 @@ def _check_function(f: dict, path: str, functions: dict) -> None:
             if len(o[key]) != o["ndim"]:
                 _fail(f"{where}.{key}", f"{o['ndim']} items (ndim)", o[key])
         for k, e in enumerate(o["shape"]):
+            if "const" in e and not (type(e["const"]) is int and e["const"] >= 0):
+                _fail(f"{where}.shape[{k}].const", "a size (an integer >= 0)", e["const"])
             _check_expression_references(e, f"{where}.shape[{k}]", args)
     for k, c in enumerate(f["constraints"]):
         for m, e in enumerate(c["args"]):
