@@ -16,6 +16,9 @@ Format (JSON, section `.scanaot_manifest`, also exported as `scanaot_manifest`):
 the kernel makes (the op, the scan step, the variables by their graph names); a
 failed check's status carries 1 + its index in bits 16-30 (runtime/status.py).
 
+runtime/schema.py states every field, its type and range, and which are optional;
+`read` validates each manifest against it.
+
 The digest section holds the SHA-256 (hex) of the whole file with the digest
 itself replaced by zeros: any flipped or missing byte is detected.
 """
