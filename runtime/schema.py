@@ -229,7 +229,7 @@ _FUNCTION = _record({
     "dims_length": _integer(1, MAX_NDIM * (1 << 20)), "vjp?": _VJP, "checks?": _list(_TEXT)})
 _VARIANT = _record({"cpu": _TEXT, "features": _list(_TEXT),
                     "suffix": _string(r"[A-Za-z0-9_]*", "'' or a C identifier fragment"),
-                    "base?": _TEXT, "tune?": _TEXT}, open_=True)
+                    "base": _TEXT, "tune?": _TEXT}, open_=True)
 _TARGET = _record({
     "name": _TEXT, "triple": _TEXT, "cpu": _TEXT, "fastmath?": _one_of("none", "contract", "fast"),
     "variants?": _list(_VARIANT, 1), "arch?": _ARCH, "ptxas?": _nullable(_TEXT),
