@@ -25,7 +25,7 @@
 void *scanaot_alloc(size_t bytes) {
   if (bytes >= HUGE_PAGE && bytes < SIZE_MAX / 2) {
     size_t total = (bytes + HEADER + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-    char *raw = mmap(NULL, total + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *raw = mmap(NULL, total + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (raw != MAP_FAILED) {
       char *base = (char *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1));
       if (base > raw) munmap(raw, (size_t)(base - raw));

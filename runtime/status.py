@@ -35,7 +35,8 @@ MAX_SITE = (1 << 15) - 1
 MESSAGES = {
     INDEX_OUT_OF_BOUNDS: "an index was out of bounds",
     SHAPE_MISMATCH: "operands of an elementwise op, dot or set/inc_subtensor had incompatible shapes",
-    BAD_N_STEPS: "scan: n_steps was negative, or a sequence was shorter than its taps need",
+    BAD_N_STEPS: "scan: n_steps was negative, or so large that the loop's history cannot fit in memory, "
+                 "or a sequence was shorter than its taps need",
     INITIAL_TOO_SHORT: "scan: an initial state had fewer rows than its taps need",
     STEP_SHAPE: "scan: the step function returned a value whose shape differs from the state's",
     BAD_ALLOC: "a negative dimension, or arange with a zero step",

@@ -197,7 +197,7 @@ def test_results_are_written_in_place_into_exactly_shaped_outputs():
     guarded = np.full(600, -7, "int32")
     small = guarded[:500]
     status, dims = _call_with_buffers(f, [np.asarray(1000, "int32")], [small])
-    assert status == 2 and dims[0] == 500
+    assert status & 0xFFFF == 2 and dims[0] == 500  # the kind bits; the site is above them
     np.testing.assert_array_equal(small, want[:500])
     assert (guarded[500:] == -7).all()
 

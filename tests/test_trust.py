@@ -346,3 +346,19 @@ def test_pinned_sha256(power_portable):
     assert rt.load(power_portable.library, sha256=good.upper()).power is not None
     with pytest.raises(rt.LibraryError, match="is not the pinned"):
         rt.load(power_portable.library, sha256="0" * 64)
+
+
+# ------------------------------------------------------------------ huge n_steps inside a kernel
+@pytest.mark.parametrize("n", [10**12, 2**60, 2**61, 2**63 - 1])
+def test_huge_n_steps_of_an_internal_until_history(n):
+    """The whole history is summed inside the kernel (no output the caller sizes): memory
+    follows the steps run (the allocator reserves no memory for untouched pages) and an
+    n_steps whose history could never exist is a status error, never a crash or a wrapped size."""
+    x, steps = at.dscalar("x"), at.lscalar("n")
+    r, _ = scanaot.scan(lambda p: (p * 2, scanaot.until(p > 40)), outputs_info=x, n_steps=steps)
+    f = scanaot.function([x, steps], r.sum())
+    if n <= 10**12:
+        assert f(1.0, n) == 2 + 4 + 8 + 16 + 32 + 64 + 128
+    else:
+        with pytest.raises(rt.StatusError, match="n_steps"):
+            f(1.0, n)

@@ -146,9 +146,9 @@ def lower_chain(loop_op: ir.Operation) -> None:
                 else:
                     slots.append(Slot("collect", keep, [], vtype, dims=list(op.operands[1:])))
                 out_i += 1
+        n, status0 = _guard_history(n, slots)
         carried = [_initial_carrier(s, n) for s in slots]
         _direct_writes_out_of_place(callee, slots, sum(len(taps) for _, taps in sequences))
-        status0 = arith.constant(ir.IntegerType.get_signless(32), 0)
 
         def step(t: ir.Value, values: list[ir.Value]):
             args = []
@@ -219,6 +219,30 @@ def lower_chain(loop_op: ir.Operation) -> None:
         reader.erase()
     for op in reversed(chain):
         op.erase()
+
+
+# no machine holds a loop history larger than this: n_steps beyond it is an error
+MAX_HISTORY_BYTES = 1 << 46
+
+
+def _guard_history(n: ir.Value, slots: list[Slot]) -> tuple[ir.Value, ir.Value]:
+    """(steps to run, initial status): an n_steps whose kept history would exceed
+    MAX_HISTORY_BYTES runs no step and reports BAD_N_STEPS, so the sizes of the
+    history buffers can never wrap around or fail to allocate."""
+    i32 = ir.IntegerType.get_signless(32)
+    ok = arith.constant(ir.IntegerType.get_signless(1), 1)
+    for slot in slots:
+        if slot.keep != "all":
+            continue
+        element = slot.value_type.element_type
+        row = _c(max(1, getattr(element, "width", 64) // 8))
+        for axis, d in enumerate(slot.dims):
+            size = _static_or(slot.value_type, axis, d)
+            row = arith.muli(row, _c(size) if isinstance(size, int) else size)
+        limit = arith.divui(_c(MAX_HISTORY_BYTES), arith.maxui(row, _c(1)))
+        ok = arith.andi(ok, arith.cmpi(arith.CmpIPredicate.ule, n, limit))
+    return (arith.select(ok, n, _c(0)),
+            arith.select(ok, arith.constant(i32, 0), arith.constant(i32, st.BAD_N_STEPS)))
 
 
 def _lookup(module_op: ir.Operation, name: str) -> ir.Operation:
