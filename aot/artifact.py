@@ -141,11 +141,11 @@ def vjp_spec(spec: FunctionSpec, grad_wrt: Sequence[Variable]) -> FunctionSpec:
         if not differentiable(w):
             raise TypeError(f"{spec.name}: grad_wrt[{i}] ({w.describe()}) is not a float input")
     names = arg_names(spec.inputs)
+    out_names = arg_names(spec.outputs, "out", names)
     cotangents, cot_vars = [], []
     for j, out in enumerate(spec.outputs):
         if differentiable(out):
-            label = out.name if out.name and out.name.isidentifier() else f"out{j}"
-            cot = out.type(name=f"cot_{label}")
+            cot = out.type(name=f"cot_{out_names[j]}")
             cotangents.append(cot)
             cot_vars.append(cot)
         else:
@@ -165,19 +165,20 @@ def _check_name(name: str, what: str) -> str:
     return name
 
 
-def arg_names(inputs: Sequence[Variable]) -> list[str]:
+def arg_names(inputs: Sequence[Variable], prefix: str = "arg", taken: Sequence[str] = ()) -> list[str]:
     """Argument names: the variables' names where they can name a C parameter in the
     header and a keyword of the runtime's calls (runtime.schema.is_argument_name:
-    `lambda` can, `int` and `out` cannot) and are unique, else argN (made unique)."""
+    `lambda` can, `int` and `out` cannot) and are unique, else argN (made unique).
+    Outputs are named the same way (`prefix` out, after the arguments' `taken` names)."""
     from .runtime.schema import is_argument_name
 
-    names: list[str] = []
+    names: list[str] = list(taken)
     for i, v in enumerate(inputs):
-        candidate = v.name if is_argument_name(v.name) and v.name not in names else f"arg{i}"
+        candidate = v.name if is_argument_name(v.name) and v.name not in names else f"{prefix}{i}"
         while candidate in names:
             candidate += "_"
         names.append(candidate)
-    return names
+    return names[len(taken):]
 
 
 def function_manifest(spec: FunctionSpec) -> dict:
@@ -187,13 +188,14 @@ def function_manifest(spec: FunctionSpec) -> dict:
              "shape": [{"const": 1} if b else {"dim": [i, axis]} for axis, b in enumerate(v.broadcastable)]}
             for i, (n, v) in enumerate(zip(names, spec.inputs))]
     outputs = []
+    out_names = arg_names(spec.outputs, "out", names)
     for j, out in enumerate(spec.outputs):
         try:
             shape, bounded = builder.output_shape(out)
         except NotExpressible as err:
             raise ValueError(f"{spec.name}: the shape of output {j} ({out.describe()}) cannot be "
                              f"computed from the arguments before the call: it depends on {err}") from None
-        outputs.append({"name": out.name if out.name and out.name.isidentifier() else f"out{j}",
+        outputs.append({"name": out_names[j],
                         "dtype": out.dtype, "ndim": out.ndim, "shape": shape, "bounded": bounded,
                         "shape_text": [render(e, names) for e in shape]})
     constraints = builder.constraints(spec.outputs)

@@ -43,7 +43,7 @@ class Function:
             raise KeyError(f"unknown stage {stage!r}; expected one of {', '.join(self._stages)}")
         return self._stages[stage]
 
-    def __call__(self, *args: Any, **kwargs: Any):
+    def __call__(self, /, *args: Any, **kwargs: Any):  # an input may be named "self"
         values = _bind(self.inputs, args, kwargs)
         arrays = [_convert(i, var, v) for i, (var, v) in enumerate(zip(self.inputs, values))]
         results = self._kernel(*arrays)

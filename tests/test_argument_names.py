@@ -114,3 +114,28 @@ def test_header_with_renamed_names_compiles(tmp_path, compiler):
     proc = subprocess.run([compiler, "-fsyntax-only", "-Wall", "-Werror", "-I", str(tmp_path), str(source)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_output_names_never_clash_with_arguments_or_dims(tmp_path):
+    """Outputs named like an argument, `dims` or a keyword are renamed outN; the header
+    compiles and gradient cotangents follow the same names."""
+    x, y = at.dvector("x"), at.dvector("y")
+    o1, o2, o3 = x * 2, x + y, x - y
+    o1.name, o2.name, o3.name = "dims", "x", "total"
+    art = scanaot.compile([x, y], [o1, o2, o3], name="outs", out_dir=tmp_path, grad_wrt=[x])
+    forward, backward = art.manifest["functions"]
+    assert [o["name"] for o in forward["outputs"]] == ["out0", "out1", "total"]
+    assert forward["vjp"]["cotangents"] == ["cot_out0", "cot_out1", "cot_total"]
+    (tmp_path / "use.c").write_text('#include "outs.h"\nint main(void) { return 0; }\n')
+    subprocess.run(["cc", "-fsyntax-only", "-Wall", "-Werror", "-I", str(tmp_path), str(tmp_path / "use.c")],
+                   check=True)
+    lib = rt.load(art.library)
+    one = np.ones(3)
+    grad = lib.outs.vjp(one, one, cotangents={"out0": one, "out1": one, "total": one})
+    np.testing.assert_array_equal(grad, np.full(3, 4.0))
+
+
+def test_function_input_named_self():
+    x = at.dvector("self")
+    f = scanaot.function([x], x * 2)
+    np.testing.assert_array_equal(f(self=np.ones(2)), [2, 2])
