@@ -209,3 +209,22 @@ def test_documented_cli_commands_parse(argv, capsys):
         assert done.code == 0, capsys.readouterr().err
         return
     assert callable(args.run)
+
+
+def test_artifacts_model_file_compiles_with_the_cli(tmp_path, monkeypatch, capsys):
+    """docs/artifacts.md's model file, saved as model.py, builds and inspects as its CLI block says."""
+    from scanaot.tools.cli import main
+
+    page = ROOT / "docs" / "artifacts.md"
+    model = [b for b in blocks(page) if b.lang == "python" and "EXPORTS" in b.text]
+    assert len(model) == 1, "docs/artifacts.md should show one model file (a block defining EXPORTS)"
+    monkeypatch.setenv("SCANAOT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model.py").write_text(model[0].text)
+    assert main(["compile", "model.py", "-o", "build"]) == 0, capsys.readouterr().err
+    assert main(["compile", "model.py:power", "-o", "build"]) == 0, capsys.readouterr().err
+    assert (tmp_path / "build" / "libmodel.so").is_file() and (tmp_path / "build" / "libpower.so").is_file()
+    capsys.readouterr()
+    assert main(["inspect", "build/libmodel.so"]) == 0
+    shown = capsys.readouterr().out
+    assert "power" in shown and "total_vjp" in shown, shown
