@@ -450,7 +450,7 @@ def _add_cache(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _add_compile(sub: Any, common: argparse.ArgumentParser) -> None:
-    """`compile`; --cpu keeps its meaning and default (the CPU-level handling owns them)."""
+    """`compile`: --cpu takes portable (the default), native, a level or levels (docs/deploy.md)."""
     p = sub.add_parser("compile", parents=[common], help="compile a model file's EXPORTS to a .so and a .h")
     p.add_argument("model", help="MODEL.py or MODEL.py:NAME")
     p.add_argument("--target", default="cpu", choices=("cpu", "cuda"), help="cpu (default) or cuda")
