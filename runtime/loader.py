@@ -8,8 +8,11 @@ dlopens the user's path: it verifies the bytes in memory, copies them into a
 sealed memfd (no one can change it afterwards) and dlopens that. Handles are
 kept per SHA-256 of the bytes: loading the same bytes again reuses the mapping,
 and different bytes always get a mapping of their own. Without memfd (not
-Linux, or /proc missing) the bytes go to a digest-named file in a private
-(0700) folder of this process, removed once mapped.
+Linux, or /proc missing) or where the system refuses to execute a memfd
+(`vm.memfd_noexec`), the bytes go to a digest-named file in a private (0700)
+folder of this process under `$SCANAOT_LOAD_DIR` (default: the temporary
+folder; point it at an exec-mounted place where /tmp is noexec), removed once
+mapped.
 """
 from __future__ import annotations
 
@@ -34,19 +37,13 @@ def open_verified(data: bytes, label: str) -> ctypes.CDLL:
     with _lock:
         handle = _handles.get(key)
         if handle is None:
-            handle = _open_memfd(data, key, label) or _open_private_copy(data, key, label)
+            handle = _open_memfd(data, key) or _open_private_copy(data, key, label)
             _handles[key] = handle
         return handle
 
 
-def _dlopen(path: str, label: str) -> ctypes.CDLL:
-    try:
-        return ctypes.CDLL(path)
-    except OSError as err:
-        raise LibraryError(f"{label}: the dynamic loader refused it: {err}") from None
-
-
-def _open_memfd(data: bytes, key: str, label: str) -> ctypes.CDLL | None:
+def _open_memfd(data: bytes, key: str) -> ctypes.CDLL | None:
+    """The sealed in-memory copy, or None where memfds cannot be created or executed."""
     if not hasattr(os, "memfd_create") or not os.path.isdir("/proc/self/fd"):
         return None
     try:
@@ -56,10 +53,10 @@ def _open_memfd(data: bytes, key: str, label: str) -> ctypes.CDLL | None:
     try:
         _write_all(fd, data)
         _seal(fd)
-        handle = _dlopen(f"/proc/self/fd/{fd}", label)
-    except BaseException:
+        handle = ctypes.CDLL(f"/proc/self/fd/{fd}")
+    except OSError:
         os.close(fd)
-        raise
+        return None  # e.g. vm.memfd_noexec: the private copy is tried next
     _descriptors.append(fd)
     return handle
 
@@ -87,16 +84,21 @@ _private_dir: str | None = None
 
 def _open_private_copy(data: bytes, key: str, label: str) -> ctypes.CDLL:
     global _private_dir
-    if _private_dir is None:
-        _private_dir = tempfile.mkdtemp(prefix="scanaot-load-")  # 0700
-    path = os.path.join(_private_dir, f"{key}.so")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o500)
+    try:
+        if _private_dir is None:
+            _private_dir = tempfile.mkdtemp(prefix="scanaot-load-", dir=os.environ.get("SCANAOT_LOAD_DIR"))
+        path = os.path.join(_private_dir, f"{key}.so")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o500)
+    except OSError as err:
+        raise LibraryError(f"{label}: no place to map it from: {err} (set SCANAOT_LOAD_DIR)") from None
     try:
         _write_all(fd, data)
     finally:
         os.close(fd)
     try:
-        return _dlopen(path, label)
+        return ctypes.CDLL(path)
+    except OSError as err:
+        raise LibraryError(f"{label}: the dynamic loader refused it: {err}") from None
     finally:
         with contextlib.suppress(OSError):
             os.unlink(path)  # the mapping stays

@@ -362,3 +362,17 @@ def test_huge_n_steps_of_an_internal_until_history(n):
     else:
         with pytest.raises(rt.StatusError, match="n_steps"):
             f(1.0, n)
+
+
+def test_without_memfd_the_private_copy_is_mapped(tmp_path, monkeypatch, power_portable):
+    """Where memfds cannot be executed (vm.memfd_noexec), a private copy under
+    SCANAOT_LOAD_DIR is mapped instead and removed at once."""
+    from scanaot.runtime import loader
+    monkeypatch.setattr(loader, "_open_memfd", lambda data, key: None)
+    monkeypatch.setattr(loader, "_handles", {})
+    monkeypatch.setattr(loader, "_private_dir", None)
+    monkeypatch.setenv("SCANAOT_LOAD_DIR", str(tmp_path))
+    lib = rt.load(power_portable.library)
+    np.testing.assert_allclose(lib.power(np.arange(3, dtype="float32"), 2), [0, 1, 4])
+    (private,) = tmp_path.iterdir()
+    assert private.stat().st_mode & 0o777 == 0o700 and not list(private.iterdir())
