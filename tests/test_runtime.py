@@ -185,6 +185,17 @@ def test_golden_abi1_library_still_loads():
     np.testing.assert_allclose(lib.power(a, expected["k"]), expected["result"], rtol=1e-6)
 
 
+def test_golden_library_with_cpu_variants_still_loads():
+    """A portable library (manifest with CPU variants, ifunc entry points) from this
+    scanaot keeps loading: the format later versions must still read."""
+    lib = rt.load(GOLDEN / "abi1_variants_power.so")
+    expected = json.loads((GOLDEN / "abi1_variants_power.json").read_text())
+    assert [v["cpu"] for v in lib.manifest["target"]["variants"]] == expected["variants"]
+    assert lib.cpu_variant in expected["variants"]
+    a = np.asarray(expected["A"], dtype="float32")
+    np.testing.assert_allclose(lib.power(a, expected["k"]), expected["result"], rtol=1e-6)
+
+
 # ------------------------------------------------------------------ reentrancy
 def test_eight_threads_give_the_serial_results(lib):
     rng = np.random.default_rng(7)
