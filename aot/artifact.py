@@ -322,7 +322,8 @@ def _lower_all(modules: list, specs: Sequence[FunctionSpec], manifest: dict):
         seal_variant(module, names, None if cuda else variant)
         stages["llvm"] = str(module)
         variant_ir.append((stages["llvm"], llc_flags(variant)))
-    dispatch = dispatch_module(names, None if cuda else target["variants"],
+    arity = {f["name"]: len(f["args"]) + len(f["outputs"]) + 1 for f in manifest["functions"]}
+    dispatch = dispatch_module(arity, None if cuda else target["variants"],
                                json.dumps(manifest, sort_keys=True), manifest["library"])
     return stages, variant_ir, str(dispatch)
 

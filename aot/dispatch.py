@@ -4,11 +4,12 @@ Each CPU variant of a cpu library is lowered from its own module; `seal_variant`
 renames its entry points `_mlir_ciface_NAME{suffix}` and makes every other
 definition internal, so variants link side by side and nothing but the entry
 points can be bound from outside. `dispatch_module` builds the small module
-compiled for baseline x86-64 that holds, per function, a GNU ifunc
-`_mlir_ciface_NAME` whose resolver (run once, when the library is loaded) calls
-`scanaot_cpu_features()` (runtime/cpu_features.c) and returns the most capable
-variant this CPU can run, or `scanaot_cpu_unsupported` (a status, never a
-SIGILL); and the manifest and digest placeholder in their own sections.
+compiled for baseline x86-64 that holds, per function, a GNU ifunc whose
+resolver (run once, when the library is loaded) calls `scanaot_cpu_features()`
+(runtime/cpu_features.c) and returns the most capable variant this CPU can run,
+or `scanaot_cpu_unsupported` (a status, never a SIGILL); the exported entry
+point `_mlir_ciface_NAME`, which calls it with a recovery point for failed
+allocations; and the manifest and digest placeholder in their own sections.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from mlir.dialects import llvm
 from .passes.lower_scan import ops_named
 from .runtime import manifest as manifest_mod
 from .runtime.cpu import mask
+from .runtime.status import BAD_ALLOC
 from .runtime.elf import DIGEST_SECTION, MANIFEST_SECTION
 
 ENTRY_PREFIX = "_mlir_ciface_"
@@ -55,16 +57,23 @@ def manifest_symbol(library: str) -> str:
     return f"scanaot_manifest_{library}"
 
 
-def dispatch_module(functions: Sequence[str], variants: Sequence[dict] | None, manifest_json: str,
+def dispatch_module(functions: dict[str, int], variants: Sequence[dict] | None, manifest_json: str,
                     library: str) -> ir.Module:
-    """The resolvers and ifuncs (when `variants` is given) and the manifest sections."""
+    """The guarded entry points, resolvers and ifuncs (when `variants` is given) and the
+    manifest sections. `functions`: name -> number of pointer parameters."""
     module = ir.Module.create()
     with ir.InsertionPoint(module.body):
         if variants:
+            i32, ptr = ir.IntegerType.get_signless(32), llvm.PointerType.get()
             _declare("scanaot_cpu_features", ir.IntegerType.get_signless(64))
-            _declare("scanaot_cpu_unsupported", ir.IntegerType.get_signless(32))
-            for function in functions:
-                _ifunc(function, variants)
+            _declare("scanaot_cpu_unsupported", i32)
+            _declare("scanaot_guard_enter", ptr)
+            _declare("scanaot_guard_leave", llvm.PointerType.get())
+            llvm.LLVMFuncOp("_setjmp", ir.TypeAttr.get(ir.Type.parse("!llvm.func<i32 (ptr)>")),
+                            passthrough=ir.ArrayAttr.get([ir.StringAttr.get("returns_twice")]))
+            for function, arity in functions.items():
+                _ifunc(function, arity, variants)
+                _guarded_entry(function, arity)
         _add_sections(manifest_json, manifest_symbol(library))
     return module
 
@@ -78,11 +87,15 @@ def _declare(name: str, result: ir.Type) -> None:
     llvm.LLVMFuncOp(name, ir.TypeAttr.get(_function_type(result)))
 
 
-def _ifunc(function: str, variants: Sequence[dict]) -> None:
-    """`_mlir_ciface_NAME`, bound at load time to the best variant this CPU runs."""
+def _entry_type(arity: int) -> ir.Type:
+    """An entry point's type: `arity` descriptor pointers in, the status out."""
+    return ir.Type.parse(f"!llvm.func<i32 ({', '.join(['ptr'] * arity)})>")
+
+
+def _ifunc(function: str, arity: int, variants: Sequence[dict]) -> None:
+    """An internal ifunc bound at load time to the best variant this CPU runs."""
     ptr = llvm.PointerType.get()
     i64 = ir.IntegerType.get_signless(64)
-    status_fn = _function_type(ir.IntegerType.get_signless(32))
     for v in variants:
         _declare(entry_symbol(function, v["suffix"]), ir.IntegerType.get_signless(32))
     resolver = f"scanaot_resolve_{function}"
@@ -98,8 +111,37 @@ def _ifunc(function: str, variants: Sequence[dict]) -> None:
             chosen = llvm.SelectOp(ok, llvm.AddressOfOp(ptr, entry_symbol(function, v["suffix"])).result,
                                    chosen).result
         llvm.ReturnOp(arg=chosen)
-    llvm.IFuncOp(entry_symbol(function), ir.TypeAttr.get(status_fn), ir.FlatSymbolRefAttr.get(resolver),
-                 ir.TypeAttr.get(ptr), ir.Attribute.parse("#llvm.linkage<external>"))
+    llvm.IFuncOp(_selected(function), ir.TypeAttr.get(_entry_type(arity)), ir.FlatSymbolRefAttr.get(resolver),
+                 ir.TypeAttr.get(ptr), ir.Attribute.parse(_INTERNAL))
+
+
+def _selected(function: str) -> str:
+    return f"scanaot_selected_{function}"
+
+
+def _guarded_entry(function: str, arity: int) -> None:
+    """`_mlir_ciface_NAME`: the selected variant, called with a recovery point set.
+
+    The library's allocator (runtime/cpu_alloc.c) returns there when memory for a
+    temporary cannot be had, so the call ends with SCANAOT_STATUS_BAD_ALLOC
+    instead of writing through a null pointer (temporaries allocated before it
+    are not freed on that path)."""
+    i32, ptr = ir.IntegerType.get_signless(32), llvm.PointerType.get()
+    fn = llvm.LLVMFuncOp(entry_symbol(function), ir.TypeAttr.get(_entry_type(arity)))
+    entry = fn.body.blocks.append(*[ptr] * arity)
+    run, failed = fn.body.blocks.append(), fn.body.blocks.append()
+    with ir.InsertionPoint(entry):
+        point = llvm.CallOp(ptr, [], [], [], callee="scanaot_guard_enter").result
+        jumped = llvm.CallOp(i32, [point], [], [], callee="_setjmp").result
+        zero = llvm.ConstantOp(i32, ir.IntegerAttr.get(i32, 0)).result
+        llvm.CondBrOp(llvm.ICmpOp(llvm.ICmpPredicate.eq, jumped, zero).result, [], [], run, failed)
+    with ir.InsertionPoint(run):
+        status = llvm.CallOp(i32, list(entry.arguments), [], [], callee=_selected(function)).result
+        llvm.CallOp(ptr, [], [], [], callee="scanaot_guard_leave")
+        llvm.ReturnOp(arg=status)
+    with ir.InsertionPoint(failed):
+        llvm.CallOp(ptr, [], [], [], callee="scanaot_guard_leave")
+        llvm.ReturnOp(arg=llvm.ConstantOp(i32, ir.IntegerAttr.get(i32, BAD_ALLOC)).result)
 
 
 def _add_sections(manifest_json: str, symbol: str) -> None:

@@ -12,9 +12,36 @@
  * A 16-byte header records how the block was obtained.
  */
 #define _GNU_SOURCE
+#include <setjmp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+
+/* Failed allocations. Every entry point sets a recovery point (its _setjmp) with
+ * scanaot_guard_enter before calling the kernel and clears it after; an
+ * allocation that cannot be satisfied returns there, and the call ends with the
+ * status SCANAOT_STATUS_BAD_ALLOC instead of the kernel writing through NULL. One
+ * point per thread: kernels never call each other. */
+static _Thread_local jmp_buf recovery;
+static _Thread_local int guarded;
+
+void *scanaot_guard_enter(void) {
+  guarded = 1;
+  return &recovery;
+}
+
+void *scanaot_guard_leave(void) {
+  guarded = 0;
+  return NULL;
+}
+
+static void *out_of_memory(void) {
+  if (guarded) {
+    guarded = 0;
+    longjmp(recovery, 1);
+  }
+  return NULL;
+}
 
 #define HUGE_PAGE ((size_t)2 << 20)
 #define HEADER 16 /* keeps malloc's 16-byte alignment */
@@ -37,16 +64,16 @@ void *scanaot_alloc(size_t bytes) {
       return base + HEADER;
     }
   }
-  char *base = malloc(bytes + HEADER);
-  if (!base) return NULL;
+  char *base = bytes < SIZE_MAX - HEADER ? malloc(bytes + HEADER) : NULL;
+  if (!base) return out_of_memory();
   ((uint64_t *)base)[0] = FROM_MALLOC;
   return base + HEADER;
 }
 
 void *scanaot_aligned_alloc(size_t alignment, size_t bytes) {
   if (alignment <= HEADER) return scanaot_alloc(bytes);
+  if (bytes > SIZE_MAX - alignment - 2 * HEADER) return out_of_memory();
   char *inner = scanaot_alloc(bytes + alignment + HEADER);
-  if (!inner) return NULL;
   char *aligned = (char *)(((uintptr_t)inner + HEADER + alignment - 1) & ~(uintptr_t)(alignment - 1));
   ((uint64_t *)(aligned - HEADER))[0] = ALIGNED;
   ((uint64_t *)(aligned - HEADER))[1] = (uint64_t)(aligned - inner);

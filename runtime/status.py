@@ -39,7 +39,7 @@ MESSAGES = {
                  "or a sequence was shorter than its taps need",
     INITIAL_TOO_SHORT: "scan: an initial state had fewer rows than its taps need",
     STEP_SHAPE: "scan: the step function returned a value whose shape differs from the state's",
-    BAD_ALLOC: "a negative dimension, or arange with a zero step",
+    BAD_ALLOC: "a negative dimension, arange with a zero step, or no memory left for a temporary",
     EMPTY_LAST: "result[-1] of a scan that ran zero steps",
     OUTPUT_FULL: "an until loop filled its results' capacity before its condition fired (rerun with "
                  "larger outputs)",

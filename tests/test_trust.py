@@ -376,3 +376,24 @@ def test_without_memfd_the_private_copy_is_mapped(tmp_path, monkeypatch, power_p
     np.testing.assert_allclose(lib.power(np.arange(3, dtype="float32"), 2), [0, 1, 4])
     (private,) = tmp_path.iterdir()
     assert private.stat().st_mode & 0o777 == 0o700 and not list(private.iterdir())
+
+
+_OUT_OF_MEMORY = textwrap.dedent("""
+    import resource, numpy as np, scanaot, scanaot.tensor as at, scanaot.runtime as rt
+    x, n = at.dvector("x"), at.lscalar("n")
+    r, _ = scanaot.scan(lambda p: p * 2.0, outputs_info=x, n_steps=n)
+    f = scanaot.function([x, n], r.sum())      # the history is a temporary inside the kernel
+    small = f(np.ones(4), 3)
+    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, resource.getrlimit(resource.RLIMIT_AS)[1]))
+    try:
+        f(np.ones(1 << 20), 1000)              # 8 GB of history under a 4 GB address-space limit
+    except rt.StatusError as err:
+        print("STATUS", "no memory left" in str(err))
+    print("AGAIN", f(np.ones(4), 3) == small)
+""")
+
+
+def test_failed_allocation_is_a_status_not_a_crash():
+    proc = subprocess.run([sys.executable, "-c", _OUT_OF_MEMORY], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["STATUS", "True", "AGAIN", "True"]
