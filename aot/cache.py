@@ -37,13 +37,18 @@ class CacheError(OSError):
 def cache_dir() -> Path:
     """The cache folder, created private (0700) whatever the umask."""
     configured = os.environ.get("SCANAOT_CACHE")
-    if configured:
-        root = Path(configured)
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        root = Path(base) / "scanaot"
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _make_private(root)
+    try:
+        if configured:
+            root = Path(configured)
+        else:
+            base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+            root = Path(base) / "scanaot"
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _make_private(root)
+    except (OSError, RuntimeError) as err:  # RuntimeError: no home folder
+        if isinstance(err, CacheError):
+            raise
+        raise CacheError(f"no usable compile cache ({err}); set SCANAOT_CACHE to a writable folder") from None
     return root
 
 

@@ -397,3 +397,14 @@ def test_failed_allocation_is_a_status_not_a_crash():
     proc = subprocess.run([sys.executable, "-c", _OUT_OF_MEMORY], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["STATUS", "True", "AGAIN", "True"]
+
+
+def test_unusable_cache_folder_is_a_clear_error(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("SCANAOT_CACHE", str(blocker / "cache"))
+    with pytest.raises(cache.CacheError, match="set SCANAOT_CACHE"):
+        cache.cache_dir()
+    monkeypatch.setenv("SCANAOT_CACHE", str(blocker))
+    with pytest.raises(cache.CacheError, match="File exists.*set SCANAOT_CACHE"):
+        cache.cache_dir()
