@@ -24,6 +24,7 @@ from .dialects.verify import scan_verify
 from .passes.allocators import HUGE_PAGE_ALLOCATORS, route_allocations
 from .passes.fastmath import set_fastmath
 from .passes.fold_generators import fold_generator_reads
+from .passes.fuse_trees import fuse_elementwise_trees
 from .passes.interchange import scan_interchange
 from .passes.keep_last import scan_keep_last
 from .passes.output_in_place import output_in_place
@@ -37,8 +38,10 @@ STAGES = ("scan", "scan-opt", "scf", "memref", "gpu", "llvm")
 # consumer (no temporary between them: a gradient's ones * seed * g becomes one
 # loop), then hoist what each step recomputes (dims of loop-invariant tensors,
 # arithmetic on them) so buffer sizes become invariant
-SIMPLIFY = ("builtin.module(inline,symbol-dce,canonicalize,cse,linalg-fuse-elementwise-ops,loop-invariant-code-motion,"
-            "canonicalize,cse)")
+# (fuse-elementwise-trees runs between the two: it fuses elementwise chains in
+# linear time, the upstream pass being quadratic in a chain's length)
+INLINE = "builtin.module(inline,symbol-dce,canonicalize,cse)"
+SIMPLIFY = "builtin.module(linalg-fuse-elementwise-ops,loop-invariant-code-motion,canonicalize,cse)"
 BUFFERIZE = (
     "builtin.module(eliminate-empty-tensors,"
     "one-shot-bufferize{bufferize-function-boundaries=1 function-boundary-type-conversion=identity-layout-map},"
@@ -90,6 +93,8 @@ def lower(module: ir.Module, target: str = "cpu", features: Sequence[str] = (), 
     if target == "cpu":
         scan_interchange(module.operation, vector_bytes(features))
     lower_scan_to_scf(module.operation)
+    run_pipeline(module, INLINE, "scf")
+    fuse_elementwise_trees(module.operation)
     run_pipeline(module, SIMPLIFY, "scf")
     fold_generator_reads(module.operation)
     stages["scf"] = str(module)
