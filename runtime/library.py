@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import fastcall
+from . import fastcall, signing
 from . import manifest as manifest_mod
 from .cpu import check_variants
 from .elf import LibraryError
@@ -41,27 +41,38 @@ class OutputTooLarge(ShapeError, MemoryError):
     the arguments that set it); still a MemoryError for callers that catch that."""
 
 
-def load(path: str | Path, *, sha256: str | None = None) -> "Library":
+def load(path: str | Path, *, sha256: str | None = None, trusted_keys: Sequence[str] | None = None,
+         signature: str | Path | dict | None = None) -> "Library":
     """Open a library built by `scanaot.compile`; refuses anything it cannot run.
 
     The file is read once; what runs is exactly the bytes whose digest and
     manifest were checked (runtime/loader.py), so a library rebuilt at the same
     path and loaded again runs its new code. `sha256`: the hex SHA-256 of the
-    file the caller trusts (pinned at deployment); any other file is refused."""
+    file the caller trusts (pinned at deployment); any other file is refused.
+    `trusted_keys`: Ed25519 public keys (hex); the library must carry a valid
+    signature by one of them (`signature`, default the file `PATH.sig`;
+    runtime/signing.py)."""
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as err:
         raise LibraryError(f"{path}: cannot read: {err.strerror}") from None
-    return load_bytes(data, str(path), sha256=sha256)
+    if trusted_keys is not None and signature is None:
+        signature = Path(f"{path}.sig")
+    return load_bytes(data, str(path), sha256=sha256, trusted_keys=trusted_keys, signature=signature)
 
 
-def load_bytes(data: bytes, label: str = "<library bytes>", *, sha256: str | None = None) -> "Library":
+def load_bytes(data: bytes, label: str = "<library bytes>", *, sha256: str | None = None,
+               trusted_keys: Sequence[str] | None = None, signature: str | Path | dict | None = None) -> "Library":
     """Open a library from its bytes (`label` names it in errors and as `Library.path`)."""
     path = Path(label)
     data = bytes(data)
     if sha256 is not None:
         _check_pinned(data, sha256, label)
+    if trusted_keys is not None:
+        record = signature if isinstance(signature, dict) or signature is None else \
+            signing.read_signature(str(signature), label)
+        signing.check_signature(data, record, trusted_keys, label)
     manifest = manifest_mod.read(data, label)
     _check_target(manifest, path)
     handle = open_verified(data, label)

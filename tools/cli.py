@@ -13,6 +13,10 @@
         runtime, print what it prints and where the artifacts are
     scanaot cache info | cache clear
         where the compile cache is and what it holds; empty it
+    scanaot keygen KEYFILE
+        a new Ed25519 signing key: KEYFILE (private, 0600) and KEYFILE.pub
+    scanaot sign LIB.so --key KEYFILE
+        write LIB.so.sig; a service loads it with rt.load(LIB, trusted_keys=[...])
     scanaot --version
         the scanaot version and, with the compiler extra, the toolchain's
 
@@ -404,6 +408,49 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+# ---------------------------------------------------------------- signing
+def keygen(args: argparse.Namespace) -> int:
+    """A private key file (hex seed, 0600, never overwritten) and its public key beside it."""
+    from scanaot.runtime import signing
+
+    key = Path(args.keyfile)
+    seed = signing.generate_seed()
+    try:
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise UsageError(f"{key} exists; a key is never overwritten") from None
+    except OSError as err:
+        raise CliError(f"{key}: {err.strerror}") from None
+    with os.fdopen(fd, "w") as f:
+        f.write(seed.hex() + "\n")
+    public = signing.public_key(seed).hex()
+    Path(f"{key}.pub").write_text(public + "\n")
+    print(f"private key: {key} (keep it secret)\npublic key:  {public} (also in {key}.pub)")
+    return EXIT_OK
+
+
+def sign(args: argparse.Namespace) -> int:
+    """LIB.so.sig: the library's SHA-256 signed with the key (the library is checked first)."""
+    from scanaot.runtime import LibraryError, manifest as manifest_mod, signing
+
+    library, key = existing_file(args.library, "library"), existing_file(args.key, "key")
+    data = library.read_bytes()
+    try:
+        manifest_mod.read(data, str(library))
+        seed = bytes.fromhex(key.read_text().strip())
+    except LibraryError as err:
+        raise CliError(str(err)) from None
+    except ValueError:
+        raise UsageError(f"{key}: not a key file from scanaot keygen") from None
+    if len(seed) != 32:
+        raise UsageError(f"{key}: not a key file from scanaot keygen")
+    record = signing.sign_library(data, seed)
+    target = Path(f"{library}.sig")
+    target.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"{target} (key {record['public_key']})")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- the parser and main
 def build_parser() -> argparse.ArgumentParser:
     """The parser; each subcommand's `run` is the function that carries it out."""
@@ -435,7 +482,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cuda: compile for the GPU; runs only where a GPU is (cpu is the default)")
     p.set_defaults(run=demo)
     _add_cache(sub, common)
+    _add_signing(sub, common)
     return parser
+
+
+def _add_signing(sub: Any, common: argparse.ArgumentParser) -> None:
+    """`keygen` and `sign` (docs/deploy.md, runtime/signing.py)."""
+    p = sub.add_parser("keygen", parents=[common], help="a new Ed25519 key to sign libraries with")
+    p.add_argument("keyfile", help="where the private key goes (KEYFILE.pub: the public key)")
+    p.set_defaults(run=keygen)
+    p = sub.add_parser("sign", parents=[common], help="sign a library: writes LIB.so.sig")
+    p.add_argument("library")
+    p.add_argument("--key", required=True, help="the private key file from scanaot keygen")
+    p.set_defaults(run=sign)
 
 
 def _add_cache(sub: Any, common: argparse.ArgumentParser) -> None:
