@@ -25,6 +25,7 @@ from .passes.allocators import HUGE_PAGE_ALLOCATORS, route_allocations
 from .passes.fastmath import set_fastmath
 from .passes.fold_generators import fold_generator_reads
 from .passes.fuse_trees import fuse_elementwise_trees
+from .passes.split_generics import split_large_generics
 from .passes.interchange import scan_interchange
 from .passes.keep_last import scan_keep_last
 from .passes.output_in_place import output_in_place
@@ -39,7 +40,8 @@ STAGES = ("scan", "scan-opt", "scf", "memref", "gpu", "llvm")
 # loop), then hoist what each step recomputes (dims of loop-invariant tensors,
 # arithmetic on them) so buffer sizes become invariant
 # (fuse-elementwise-trees runs between the two: it fuses elementwise chains in
-# linear time, the upstream pass being quadratic in a chain's length)
+# linear time, the upstream pass being quadratic in a chain's length; then
+# split-large-generics bounds each fused loop for LLVM's vectorizer)
 INLINE = "builtin.module(inline,symbol-dce,canonicalize,cse)"
 SIMPLIFY = "builtin.module(linalg-fuse-elementwise-ops,loop-invariant-code-motion,canonicalize,cse)"
 BUFFERIZE = (
@@ -96,6 +98,7 @@ def lower(module: ir.Module, target: str = "cpu", features: Sequence[str] = (), 
     run_pipeline(module, INLINE, "scf")
     fuse_elementwise_trees(module.operation)
     run_pipeline(module, SIMPLIFY, "scf")
+    split_large_generics(module.operation)
     fold_generator_reads(module.operation)
     stages["scf"] = str(module)
     run_pipeline(module, BUFFERIZE, "memref")

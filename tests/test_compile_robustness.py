@@ -183,7 +183,26 @@ def test_shapes_of_a_deep_chain():
 
 def test_elementwise_chain_fuses_into_one_loop():
     x = at.vector("x", dtype="float64")
-    f = scanaot.function([x], _chain(x, 300))
+    f = scanaot.function([x], _chain(x, 250))  # 500 body ops: under split-large-generics' cut
     assert f.ir("scf").count("linalg.generic") == 1
     x0 = np.linspace(0, 1, 37)
-    np.testing.assert_allclose(f(x0), _chain_ref(x0, 300), rtol=1e-12)
+    np.testing.assert_allclose(f(x0), _chain_ref(x0, 250), rtol=1e-12)
+
+
+def test_long_vector_chain_is_split_into_bounded_loops():
+    """split-large-generics: 3000 fused ops become loops of at most MAX_BODY_OPS ops each
+    (LLVM's vectorizer is superlinear in a loop's size), with the same results; the
+    values crossing a cut include one read by several later ops."""
+    from scanaot.passes.split_generics import MAX_BODY_OPS
+    x = at.vector("x", dtype="float64")
+    y = x
+    for i in range(1500):
+        y = at.tanh(y) * 0.5 + x if i % 7 == 0 else y * 0.5 + 0.25
+    f = scanaot.function([x], y)
+    scf = f.ir("scf")
+    assert 2 < scf.count("linalg.generic") <= 3000 // MAX_BODY_OPS + 2
+    x0 = np.linspace(-1, 1, 37)
+    ref = x0.copy()
+    for i in range(1500):
+        ref = np.tanh(ref) * 0.5 + x0 if i % 7 == 0 else ref * 0.5 + 0.25
+    np.testing.assert_allclose(f(x0), ref, rtol=1e-12)
