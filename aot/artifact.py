@@ -20,7 +20,8 @@ from typing import Any, Sequence
 from . import __version__
 from .graph import Constant, Variable, free_inputs
 from .runtime import manifest as manifest_mod
-from .shape_expr import ExprBuilder, NotExpressible, render
+from .runtime.schema import MAX_EXPRESSION_DEPTH
+from .shape_expr import ExprBuilder, NotExpressible, depth, render
 
 _context_lock = threading.Lock()
 TARGETS = ("cpu", "cuda")
@@ -99,6 +100,16 @@ def compile_many(functions: Sequence[tuple], *, name: str, target: str = "cpu",
     write_atomic(lib_path, built.data, mode=0o755)
     write_atomic(header_path, generate_header(name, built.manifest).encode(), mode=0o644)
     return Artifact(lib_path, header_path, built.manifest, built.stages)
+
+
+def _check_depth(function: str, j: int, out: Variable, shape: list[dict]) -> None:
+    """The runtime reads shape expressions up to MAX_EXPRESSION_DEPTH levels: refuse a
+    deeper one here, naming the output, rather than build a library no runtime loads."""
+    deepest = max((depth(e) for e in shape), default=0)
+    if deepest > MAX_EXPRESSION_DEPTH:
+        raise ValueError(f"{function}: the shape of output {j} ({out.describe()}) is an expression "
+                         f"{deepest} levels deep; libraries support at most {MAX_EXPRESSION_DEPTH} "
+                         "(compute n_steps or the sizes with fewer chained scalar ops)")
 
 
 def make_spec(name: str, inputs: Sequence[Variable], outputs: Any) -> FunctionSpec:
@@ -195,10 +206,13 @@ def function_manifest(spec: FunctionSpec) -> dict:
         except NotExpressible as err:
             raise ValueError(f"{spec.name}: the shape of output {j} ({out.describe()}) cannot be "
                              f"computed from the arguments before the call: it depends on {err}") from None
+        _check_depth(spec.name, j, out, shape)
         outputs.append({"name": out_names[j],
                         "dtype": out.dtype, "ndim": out.ndim, "shape": shape, "bounded": bounded,
                         "shape_text": [render(e, names) for e in shape]})
-    constraints = builder.constraints(spec.outputs)
+    # a relation too deep to state is still checked by the kernel itself (a status)
+    constraints = [c for c in builder.constraints(spec.outputs)
+                   if max(depth(e) for e in c["args"]) <= MAX_EXPRESSION_DEPTH]
     for c in constraints:
         c["text"] = [render(e, names) for e in c["args"]]
     return {"name": spec.name, "symbol": f"_mlir_ciface_{spec.name}", "workspace_bytes": 0,

@@ -130,14 +130,46 @@ class ExprBuilder:
 
 
 def fold(expr: dict) -> dict:
-    """Evaluate subtrees that use no argument (keeps manifests and messages short)."""
+    """Evaluate subtrees that use no argument and drop identities (`e * 1`, `e + 0`,
+    `(e + 1) + 1` -> `e + 2`): manifests and messages stay short, and expressions stay
+    within the depth the runtime accepts (runtime/schema.py)."""
     from .runtime.shapes import evaluate
     if "op" not in expr:
         return expr
     args = [fold(a) for a in expr["args"]]
     if all("const" in a for a in args):
         return {"const": evaluate({"op": expr["op"], "args": args}, [], [])}
-    return {"op": expr["op"], "args": args}
+    return _simplify(expr["op"], args)
+
+
+def _int_const(expr: dict) -> int | None:
+    value = expr.get("const")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _simplify(op: str, args: list[dict]) -> dict:
+    """Integer identities only: float shape arithmetic keeps its rounding as written."""
+    if op in ("add", "sub") and _int_const(args[1]) is not None:
+        step = _int_const(args[1]) * (1 if op == "add" else -1)
+        inner = args[0]
+        if inner.get("op") == "add" and _int_const(inner["args"][1]) is not None:
+            step, inner = step + _int_const(inner["args"][1]), inner["args"][0]
+        return inner if step == 0 else {"op": "add", "args": [inner, {"const": step}]}
+    if op == "mul" and 1 in (_int_const(args[0]), _int_const(args[1])):
+        return args[1] if _int_const(args[0]) == 1 else args[0]
+    if op == "int" and args[0].get("op") == "int":
+        return args[0]
+    return {"op": op, "args": args}
+
+
+def depth(expr: dict) -> int:
+    """How many levels an expression nests (iteratively: expressions may be deep)."""
+    deepest, pending = 0, [(expr, 1)]
+    while pending:
+        node, level = pending.pop()
+        deepest = max(deepest, level)
+        pending.extend((a, level + 1) for a in node.get("args", ()))
+    return deepest
 
 
 def _has_rule(var: Variable) -> bool:
@@ -158,6 +190,8 @@ def render(expr: dict, names: Sequence[str]) -> str:
     infix = {"add": "+", "sub": "-", "mul": "*", "floordiv": "//", "truediv": "/", "lt": "<", "le": "<=",
              "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
     op = expr["op"]
+    if op == "add" and (_int_const(expr["args"][1]) or 0) < 0:  # fold writes e - 1 as e + -1
+        return f"({args[0]} - {-_int_const(expr['args'][1])})"
     if op in infix:
         return f"({args[0]} {infix[op]} {args[1]})"
     if op == "select":

@@ -206,3 +206,22 @@ def test_long_vector_chain_is_split_into_bounded_loops():
     for i in range(1500):
         ref = np.tanh(ref) * 0.5 + x0 if i % 7 == 0 else ref * 0.5 + 0.25
     np.testing.assert_allclose(f(x0), ref, rtol=1e-12)
+
+
+def test_shape_expressions_fold_and_stay_loadable():
+    """n_steps built from many scalar ops folds (`(k + 1) + 1` is `k + 2`, `e * 1` is `e`);
+    one that stays deeper than the runtime reads is refused at compile time, naming the output."""
+    k, x = at.iscalar("k"), at.dscalar("x")
+    n = k
+    for i in range(200):
+        n = n + 1 if i % 2 else n * 1
+    r, _ = scanaot.scan(lambda p: p * 2, outputs_info=x, n_steps=n - 3)
+    f = scanaot.function([x, k], r)
+    assert f(1.0, 2).shape == (99,)
+    assert f.manifest["functions"][0]["outputs"][0]["shape_text"] == ["int((k + 97))"]
+    m = k
+    for _ in range(100):
+        m = at.maximum(m - 1, 1) + 1
+    r2, _ = scanaot.scan(lambda p: p * 2, outputs_info=x, n_steps=m)
+    with pytest.raises(ValueError, match="output 0 .* levels deep"):
+        scanaot.function([x, k], r2)
