@@ -7,6 +7,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from .graph import Variable
+from .runtime.status import StatusError
 
 _recorders: list[list["Function"]] = []
 
@@ -20,7 +21,8 @@ class Function:
     """
 
     def __init__(self, inputs: Sequence[Variable], outputs: Any, name: str = "main",
-                 updates: Any = None, cpu: str | None = None, fastmath: str | bool = "none"):
+                 updates: Any = None, cpu: str | None = None, fastmath: str | bool = "none",
+                 allow_input_downcast: bool | None = None):
         from .artifact import build, make_spec
         from .runtime import load_bytes
 
@@ -33,6 +35,10 @@ class Function:
         built = build([self.spec], cpu=cpu, fastmath=fastmath, library=name, default_cpu="native")
         self.library_path, self._stages, self.manifest = built.path, built.stages, built.manifest
         self._kernel = load_bytes(built.data, str(built.path))[name]
+        self._downcast = allow_input_downcast
+        self._arity = len(self.inputs)
+        self._fast = self._kernel.fast_call(self._convert_and_call, _rounding(self.inputs, allow_input_downcast))
+        self._finish = _identity if self.spec.unpack else list if len(self.spec.outputs) > 1 else _one_list
         self.calls: list[tuple[list, list]] = []  # filled only inside record_functions()
         for recorder in _recorders:
             recorder.append(self)
@@ -44,14 +50,46 @@ class Function:
         return self._stages[stage]
 
     def __call__(self, /, *args: Any, **kwargs: Any):  # an input may be named "self"
+        """Positional arrays of the inputs' dtypes go straight to the kernel's generated
+        call path; anything else (lists, keywords, casts) is converted first."""
+        if kwargs or _recorders or len(args) != self._arity:
+            return self._call_general(args, kwargs)
+        try:
+            return self._finish(self._fast(*args))
+        except (MemoryError, ValueError, StatusError):
+            # the kernel's checked path names what failed, or gives an until loop more room
+            return self._call_general(args, kwargs, checked=True)
+
+    def _convert_and_call(self, *args: Any):
+        """What the generated path hands over: convert every value, then call the kernel."""
+        arrays = [_convert(i, var, v, self._downcast) for i, (var, v) in enumerate(zip(self.inputs, args))]
+        return self._kernel(*arrays)
+
+    def _call_general(self, args: tuple, kwargs: dict, checked: bool = False):
         values = _bind(self.inputs, args, kwargs)
-        arrays = [_convert(i, var, v) for i, (var, v) in enumerate(zip(self.inputs, values))]
-        results = self._kernel(*arrays)
-        if not isinstance(results, tuple):
-            results = (results,)
+        arrays = [_convert(i, var, v, self._downcast) for i, (var, v) in enumerate(zip(self.inputs, values))]
+        results = (self._kernel.call_checked if checked else self._kernel)(*arrays)
         if _recorders:
-            self.calls.append((arrays, list(results)))
-        return results[0] if self.spec.unpack else list(results)
+            self.calls.append((arrays, list(results) if isinstance(results, tuple) else [results]))
+        return self._finish(results)
+
+
+def _identity(result: Any) -> Any:
+    return result
+
+
+def _one_list(result: Any) -> list:
+    return [result]
+
+
+def _rounding(inputs: Sequence[Variable], allow_downcast: bool | None) -> set[int]:
+    """The float scalar inputs that take any Python float, rounded: Aesara lets Python
+    floats round to floatX (and any float round with allow_input_downcast=True)."""
+    from . import config
+    if allow_downcast is False:
+        return set()
+    return {i for i, v in enumerate(inputs)
+            if v.ndim == 0 and v.dtype.startswith("float") and (allow_downcast or v.dtype == config.floatX)}
 
 
 @contextlib.contextmanager
@@ -68,13 +106,18 @@ def record_functions() -> Iterator[list[Function]]:
 
 def function(inputs: Sequence[Variable], outputs: Any = None, updates: Any = None,
              name: str = "main", cpu: str | None = None, fastmath: str | bool = "none",
-             **kwargs: Any) -> Function:
-    """Aesara's `aesara.function(inputs, outputs, updates=None)`; Aesara's other keywords
-    (mode, on_unused_input, ...) are accepted and ignored. `cpu` and `fastmath` are
-    scanaot's compile options (docs/function.md)."""
+             allow_input_downcast: bool | None = None, **kwargs: Any) -> Function:
+    """Aesara's `aesara.function(inputs, outputs, updates=None, allow_input_downcast=None)`;
+    Aesara's other keywords (mode, on_unused_input, ...) are accepted and ignored. `cpu`
+    and `fastmath` are scanaot's compile options (docs/function.md).
+
+    Inputs convert as in Aesara: arrays and lists only without loss (a float64 array for
+    a float32 input is an error), except Python floats for floatX inputs; with
+    `allow_input_downcast=True` every value is cast to the input's dtype."""
     if outputs is None:
         raise ValueError("function() needs outputs")
-    return Function(inputs, outputs, name=name, updates=updates, cpu=cpu, fastmath=fastmath)
+    return Function(inputs, outputs, name=name, updates=updates, cpu=cpu, fastmath=fastmath,
+                    allow_input_downcast=allow_input_downcast)
 
 
 def _bind(inputs: list[Variable], args: tuple, kwargs: dict) -> list[Any]:
@@ -96,16 +139,33 @@ def _bind(inputs: list[Variable], args: tuple, kwargs: dict) -> list[Any]:
     return values
 
 
+def _cast(i: int, var: Variable, value: Any) -> np.ndarray:
+    """`value` cast to the input's dtype, losing what it must (allow_input_downcast)."""
+    try:
+        raw = np.asarray(value if not isinstance(value, range) else list(value))
+    except (TypeError, ValueError):
+        raise TypeError(f"{_label(i, var)}: expected a {var.dtype} array, got {type(value).__name__}") from None
+    if raw.dtype.kind not in "biuf":
+        raise TypeError(f"{_label(i, var)}: expected {var.dtype} values, got {raw.dtype}")
+    if np.dtype(var.dtype).kind in "iub" and raw.dtype.kind == "f" and not np.isfinite(raw).all():
+        raise TypeError(f"{_label(i, var)}: NaN or inf cannot be cast to {var.dtype}")
+    return raw.astype(var.dtype)
+
+
 def _label(i: int, var: Variable) -> str:
     return f"argument {i} ({var.name!r})" if var.name else f"argument {i}"
 
 
-def _convert(i: int, var: Variable, value: Any) -> np.ndarray:
+def _convert(i: int, var: Variable, value: Any, allow_downcast: bool | None = None) -> np.ndarray:
     """The value as a C-contiguous array of the input's dtype, or a TypeError naming it."""
+    from . import config
     want = var.dtype
     if isinstance(value, Variable):
         raise TypeError(f"{_label(i, var)}: got a symbolic variable; pass a numpy value")
-    if isinstance(value, np.ndarray) or isinstance(value, np.generic):
+    if allow_downcast or (allow_downcast is None and isinstance(value, (float, np.floating))
+                          and want == config.floatX):
+        arr = _cast(i, var, value)
+    elif isinstance(value, np.ndarray) or isinstance(value, np.generic):
         arr = np.asarray(value)
         if arr.dtype.kind not in "biuf":
             raise TypeError(f"{_label(i, var)}: expected {want}, got an array of {arr.dtype}")
@@ -123,7 +183,8 @@ def _convert(i: int, var: Variable, value: Any) -> np.ndarray:
             raise TypeError(f"{_label(i, var)}: expected {want} values, got {type(value).__name__}")
         with np.errstate(invalid="ignore", over="ignore"):  # NaN, inf, 2.5 into ints: refused below
             arr = raw.astype(want)
-        if raw.size and not np.array_equal(arr.astype(raw.dtype), raw):
+        if raw.size and not np.array_equal(arr.astype(raw.dtype), raw, equal_nan=raw.dtype.kind == "f"
+                                           and arr.dtype.kind == "f"):
             raise TypeError(f"{_label(i, var)}: {value!r} cannot be represented as {want} exactly")
     if arr.ndim != var.ndim:
         raise TypeError(f"{_label(i, var)}: expected {var.ndim} dims ({want}), got {arr.ndim} "

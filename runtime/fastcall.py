@@ -18,7 +18,7 @@ from __future__ import annotations
 import ctypes
 import math
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 import numpy as np
 
@@ -93,8 +93,12 @@ class _Source:
         return "\n".join([self.signature] + self.lines)
 
 
-def build(spec: dict, fn, general: Callable) -> Callable:
-    """The fast call for one kernel (`general(*args)` is the checked slow path)."""
+def build(spec: dict, fn, general: Callable, rounding: Collection[int] | None = None) -> Callable:
+    """The fast call for one kernel (`general(*args)` is the checked slow path).
+
+    `rounding`: the float scalar arguments that take a Python float rounded to their
+    precision (default: all; `scanaot.function` passes Aesara's floatX rule); others
+    take only floats their dtype holds exactly."""
     env: dict = {"_empty": np.empty, "_ndarray": np.ndarray, "_general": general, "_fn": fn,
                  "_check_status": check_status, "_local": threading.local(), "_floordiv": _floordiv,
                  "_truediv": _truediv, "_ceil": math.ceil, "_name": spec["name"], "_pyint": int,
@@ -105,7 +109,10 @@ def build(spec: dict, fn, general: Callable) -> Callable:
             "    except AttributeError:",
             "        _d = _local.d = _descriptors()")
     for i, a in enumerate(spec["args"]):
-        (_scalar_arg if a["ndim"] == 0 else _array_arg)(src, i, a)
+        if a["ndim"]:
+            _array_arg(src, i, a)
+        else:
+            _scalar_arg(src, i, a, rounding is None or i in rounding)
     for c in spec["constraints"]:
         op = "==" if c["rel"] == "eq" else ">="
         src.unless(f"{src.expr(c['args'][0])} {op} {src.expr(c['args'][1])}")
@@ -120,7 +127,7 @@ def build(spec: dict, fn, general: Callable) -> Callable:
     return call
 
 
-def _scalar_arg(src: _Source, i: int, a: dict) -> None:
+def _scalar_arg(src: _Source, i: int, a: dict, rounds: bool) -> None:
     """A rank-0 argument: a Python number, a numpy scalar or a 0-d array of the exact dtype."""
     dtype = np.dtype(a["dtype"])
     src.env[f"_dt{i}"] = dtype
@@ -129,7 +136,7 @@ def _scalar_arg(src: _Source, i: int, a: dict) -> None:
     src.add(f"    if {x}.__class__ is {_PYTHON_TYPE[dtype.kind]}:",
             f"        _d.scalar{n}.value = {x}",
             f"        _v{n} = _d.scalar{n}.value")
-    if dtype.kind != "f":  # Python floats round to the argument's precision; ints must fit exactly
+    if dtype.kind != "f" or not rounds:  # Python floats may round to the argument's precision
         src.unless(f"_v{n} == {x}", "        ")
     src.add(f"        _p{n} = _d.scalar_ptr{n}",
             f"    elif {x}.__class__ is _dt{n}.type:  # a numpy scalar of the exact dtype",

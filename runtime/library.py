@@ -11,7 +11,7 @@ import ctypes
 import hashlib
 import platform
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Collection, Sequence
 
 import numpy as np
 
@@ -182,14 +182,17 @@ class Kernel:
                              + [ctypes.POINTER(descriptor_type(o["ndim"])) for o in self.outputs]
                              + [ctypes.POINTER(descriptor_type(1))])
         self._dims_length = spec["dims_length"]
-        self._fast = self._fast_path()
+        self._fast = self.fast_call(self.call_checked)
 
-    def _fast_path(self):
+    def fast_call(self, general: Callable, rounding: Collection[int] | None = None) -> Callable:
+        """The call path generated from the manifest (runtime/fastcall.py), handing every
+        call it does not take to `general` (`scanaot.function` passes its own conversions).
+        `rounding`: the float scalars that take any Python float (default all)."""
         # the fast path passes only its own descriptors: a second pointer to the symbol
         # without argtypes skips ctypes' per-argument type checks (0.6 -> 0.2 us a call)
         unchecked = type(self._fn)(ctypes.cast(self._fn, ctypes.c_void_p).value)
         unchecked.restype = ctypes.c_int32
-        return fastcall.build(_with_capacity(self.spec, FIRST_CAPACITY), unchecked, self.call_checked)
+        return fastcall.build(_with_capacity(self.spec, FIRST_CAPACITY), unchecked, general, rounding)
 
     def __repr__(self) -> str:
         return f"<kernel {self.name}({', '.join(self.arg_names)})>"

@@ -236,6 +236,13 @@ def scanaot_impls(build: Callable) -> dict:
             "scanaot-x86-64-v2": at_level("x86-64-v2"), "scanaot-cuda": at_level(None, "cuda")}
 
 
+def scanaot_function_call():
+    """W7 through `scanaot.function`, as most users call a compiled function."""
+    import scanaot
+    _, inputs, outputs = scanaot_call()
+    return scanaot.function(inputs, outputs)
+
+
 def bare_ctypes_call():
     """The same kernel as scanaot's W7, called through ctypes with prebuilt descriptors."""
     from scanaot.runtime.memref import descriptor_for
@@ -577,8 +584,8 @@ WORKLOADS = [
     Workload("W6", "until (powers of two, per call)", until_data, until_ref,
              {**scanaot_impls(scanaot_until), "c": c_until, "jax": jax_until, "pytensor": pytensor_fn(_pt_until)}),
     Workload("W7", "call overhead (one step, length {call})", call_data, call_ref,
-             {**scanaot_impls(scanaot_call), "bare-ctypes": bare_ctypes_call, "c": c_call, "jax": jax_call,
-              "pytensor": pytensor_fn(_pt_call)}),
+             {**scanaot_impls(scanaot_call), "scanaot-function": scanaot_function_call,
+              "bare-ctypes": bare_ctypes_call, "c": c_call, "jax": jax_call, "pytensor": pytensor_fn(_pt_call)}),
 ]
 
 

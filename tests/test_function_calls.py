@@ -1,0 +1,101 @@
+"""Calling a `scanaot.function`: the generated fast path and the converting path give
+the same results, and inputs convert as in Aesara (floatX literals, allow_input_downcast)."""
+import numpy as np
+import pytest
+
+import scanaot
+import scanaot.runtime as rt
+import scanaot.tensor as at
+from scanaot import config
+from scanaot.compiled import record_functions
+
+
+@pytest.fixture(scope="module")
+def scaled():
+    x, v = at.fscalar("x"), at.fvector("v")
+    return scanaot.function([x, v], v * x)
+
+
+CALLS = [
+    ((np.float32(2), np.arange(3, dtype="float32")), [0, 2, 4]),        # exact dtypes: the fast path
+    ((2, np.arange(3, dtype="float32")), [0, 2, 4]),                    # a Python int: converted
+    ((2.0, [0, 1, 2]), [0, 2, 4]),                                      # a list: converted
+    ((np.asarray(2, "float32"), range(3)), [0, 2, 4]),
+    ((np.float16(2), np.arange(3, dtype="int8")), [0, 2, 4]),           # safe casts
+]
+
+
+@pytest.mark.parametrize("args, expected", CALLS)
+def test_fast_and_converting_paths_agree(scaled, args, expected):
+    got = scaled(*args)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(scaled(x=args[0], v=args[1]), expected)  # by keyword: converting path
+
+
+def test_python_float_rounds_to_floatx_like_aesara(scaled, monkeypatch):
+    np.testing.assert_allclose(scaled(0.1, np.ones(2, "float32")), np.float32(0.1))
+    monkeypatch.setattr(config, "floatX", "float64")  # a float32 input is no longer floatX
+    x, v = at.fscalar("x"), at.fvector("v")
+    f = scanaot.function([x, v], v * x)
+    np.testing.assert_array_equal(f(0.5, np.ones(2, "float32")), [0.5, 0.5])  # exact: fine
+    with pytest.raises(TypeError, match="argument 0 \\('x'\\).*float32"):
+        f(0.1, np.ones(2, "float32"))
+
+
+def test_allow_input_downcast():
+    v, n = at.fvector("v"), at.iscalar("n")
+    strict = scanaot.function([v, n], v * n)
+    with pytest.raises(TypeError, match="would lose precision"):
+        strict(np.ones(2), 2)
+    loose = scanaot.function([v, n], v * n, allow_input_downcast=True)
+    np.testing.assert_array_equal(loose(np.full(2, 0.1), 2.0), np.float32(0.1) * 2)
+    with pytest.raises(TypeError, match="NaN or inf"):
+        loose(np.ones(2), float("nan"))
+    x = at.fscalar("x")
+    refuse = scanaot.function([x], x * 2, allow_input_downcast=False)
+    with pytest.raises(TypeError, match="cannot be represented"):
+        refuse(0.1)
+
+
+def test_nan_in_a_float_list_is_a_value_not_an_error(scaled):
+    got = scaled(1.0, [np.nan, 1.0])
+    assert np.isnan(got[0]) and got[1] == 1
+
+
+def test_outputs_come_back_as_aesara_returns_them():
+    v = at.fvector("v")
+    a = np.arange(3, dtype="float32")
+    assert isinstance(scanaot.function([v], v * 2)(a), np.ndarray)
+    one = scanaot.function([v], [v * 2])(a)
+    assert isinstance(one, list) and len(one) == 1
+    two = scanaot.function([v], [v * 2, v + 1])(a)
+    assert isinstance(two, list) and [t.tolist() for t in two] == [[0, 2, 4], [1, 2, 3]]
+
+
+def test_errors_from_the_fast_path_name_the_argument(scaled):
+    with pytest.raises(TypeError, match="argument 1 \\('v'\\)"):
+        scaled(1.0, np.ones((2, 2), "float32"))
+    with pytest.raises(TypeError, match="expected 2 arguments"):
+        scaled(1.0, np.ones(2, "float32"), 3)
+
+
+def test_status_errors_and_until_growth_through_the_fast_path():
+    x, n = at.dscalar("x"), at.iscalar("n")
+    r, _ = scanaot.scan(lambda p: (p + 1, scanaot.until(p > 1000)), outputs_info=x, n_steps=n)
+    f = scanaot.function([x, n], r)
+    # the step that sees p > 1000 still emits its output; past the first capacity the
+    # checked path grows the result
+    np.testing.assert_array_equal(f(0.0, 5000), np.arange(1, 1003))
+    idx, v = at.iscalar("i"), at.fvector("v")
+    g = scanaot.function([v, idx], v[idx])
+    with pytest.raises(rt.StatusError, match="out of bounds"):
+        g(np.ones(3, "float32"), 7)
+
+
+def test_recorded_calls_still_recorded(scaled):
+    v = at.fvector("v")
+    with record_functions() as made:
+        f = scanaot.function([v], v * 3)
+        f(np.ones(2, "float32"))
+    assert made == [f] and len(f.calls) == 1
