@@ -52,13 +52,28 @@ class Function:
     def __call__(self, /, *args: Any, **kwargs: Any):  # an input may be named "self"
         """Positional arrays of the inputs' dtypes go straight to the kernel's generated
         call path; anything else (lists, keywords, casts) is converted first."""
-        if kwargs or _recorders or len(args) != self._arity:
+        if kwargs:
+            bound = self._by_position(args, kwargs)
+            if bound is None:
+                return self._call_general(args, kwargs)
+            args, kwargs = bound, {}
+        if _recorders or len(args) != self._arity:
             return self._call_general(args, kwargs)
         try:
             return self._finish(self._fast(*args))
         except (MemoryError, ValueError, StatusError):
             # the kernel's checked path names what failed, or gives an until loop more room
             return self._call_general(args, kwargs, checked=True)
+
+    def _by_position(self, args: tuple, kwargs: dict) -> tuple | None:
+        """The arguments in order when the keywords name exactly the inputs not given by
+        position (else None: the converting path says what is wrong)."""
+        if len(args) + len(kwargs) != self._arity:
+            return None
+        try:
+            return (*args, *[kwargs[v.name] for v in self.inputs[len(args):]])
+        except KeyError:
+            return None
 
     def _convert_and_call(self, *args: Any):
         """What the generated path hands over: convert every value, then call the kernel."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import ctypes
 import math
 import threading
-from typing import Any, Callable, Collection
+from typing import Any, Callable, Collection, Sequence
 
 import numpy as np
 
@@ -64,12 +64,17 @@ def python_expr(expr: dict, constant: Callable[[Any], str]) -> str:
 class _Source:
     """The generated function's lines and the globals they name."""
 
-    def __init__(self, spec: dict, env: dict):
+    def __init__(self, spec: dict, env: dict, with_out: bool):
         self.env = env
         self.lines: list[str] = []
         params = ", ".join(f"_x{i}" for i in range(len(spec["args"])))
-        self.signature = f"def call({params}{', /' if params else ''}):"
-        self.retry = f"return _general({params})"
+        self.with_out = with_out
+        if with_out:
+            self.signature = f"def call({params}{', /, ' if params else ''}_out=None):"
+            self.retry = f"return _general({params}{', ' if params else ''}out=_out)"
+        else:
+            self.signature = f"def call({params}{', /' if params else ''}):"
+            self.retry = f"return _general({params})"
 
     def add(self, *lines: str) -> None:
         self.lines.extend(lines)
@@ -93,17 +98,22 @@ class _Source:
         return "\n".join([self.signature] + self.lines)
 
 
-def build(spec: dict, fn, general: Callable, rounding: Collection[int] | None = None) -> Callable:
+def build(spec: dict, fn, general: Callable, rounding: Collection[int] | None = None,
+          with_out: bool = False) -> Callable:
     """The fast call for one kernel (`general(*args)` is the checked slow path).
 
     `rounding`: the float scalar arguments that take a Python float rounded to their
     precision (default: all; `scanaot.function` passes Aesara's floatX rule); others
-    take only floats their dtype holds exactly."""
+    take only floats their dtype holds exactly. `with_out`: the call also takes
+    `_out`, caller-owned output buffers (handed on as `out=`), used when each has
+    exactly its output's dtype and shape, is writable and shares no memory with an
+    input or another output."""
     env: dict = {"_empty": np.empty, "_ndarray": np.ndarray, "_general": general, "_fn": fn,
                  "_check_status": check_status, "_local": threading.local(), "_floordiv": _floordiv,
                  "_truediv": _truediv, "_ceil": math.ceil, "_name": spec["name"], "_pyint": int,
-                 "_pyfloat": float, "_pybool": bool, "_address": ctypes.addressof, "_char": ctypes.c_char}
-    src = _Source(spec, env)
+                 "_pyfloat": float, "_pybool": bool, "_address": ctypes.addressof, "_char": ctypes.c_char,
+                 "_overlaps": _overlaps, "_sequence": (list, tuple)}
+    src = _Source(spec, env, with_out)
     src.add("    try:",
             "        _d = _local.d",
             "    except AttributeError:",
@@ -116,8 +126,13 @@ def build(spec: dict, fn, general: Callable, rounding: Collection[int] | None = 
     for c in spec["constraints"]:
         op = "==" if c["rel"] == "eq" else ">="
         src.unless(f"{src.expr(c['args'][0])} {op} {src.expr(c['args'][1])}")
+    if with_out:
+        _out_buffers(src, spec)
     for j, o in enumerate(spec["outputs"]):
         _output(src, j, o)
+    if with_out:
+        src.add("    if _out is not None and _overlaps((" + "".join(f"_x{i}, " for i in range(len(spec["args"])))
+                + "), _out):", f"        {src.retry}")
     _call_and_results(src, spec)
     env["_descriptors"] = lambda: _descriptors(spec, env)
     source = src.text()
@@ -181,8 +196,16 @@ def _output(src: _Source, j: int, o: dict) -> None:
     src.add(f"    _os{n} = ({shape})")
     if o["ndim"] and not all(_non_negative(e) for e in o["shape"]):
         src.unless(f"min(_os{n}) >= 0")
-    src.add(f"    _o{n} = _empty(_os{n}, _odt{n})",
-            f"    _b = _d.o{n}",
+    if src.with_out:
+        src.add("    if _out is None:",
+                f"        _o{n} = _empty(_os{n}, _odt{n})",
+                "    else:",
+                f"        _o{n} = _out[{_literal(n)}]")
+        src.unless(f"_o{n}.__class__ is _ndarray and _o{n}.dtype is _odt{n} and _o{n}.shape == _os{n}"
+                   f" and _o{n}.flags.c_contiguous and _o{n}.flags.writeable", "        ")
+    else:
+        src.add(f"    _o{n} = _empty(_os{n}, _odt{n})")
+    src.add(f"    _b = _d.o{n}",
             "    try:",
             f"        _b.allocated = _b.aligned = _address(_char.from_buffer(_o{n}))",
             "    except ValueError:  # empty",
@@ -191,6 +214,25 @@ def _output(src: _Source, j: int, o: dict) -> None:
         src.add(f"    _b.sizes[:] = _os{n}")
     if o["ndim"] > 1:
         src.add(f"    _b.strides[:] = {_strides_expr(f'_os{n}', o['ndim'])}")
+
+
+def _out_buffers(src: _Source, spec: dict) -> None:
+    """`_out` must be a list or tuple of one buffer per output; `until` outputs (their
+    leading dim a bound the fast path caps) always take the general path."""
+    count = _literal(len(spec["outputs"]))
+    if any(any(o["bounded"]) for o in spec["outputs"]):
+        src.unless("_out is None")
+    else:
+        src.unless(f"_out is None or (_out.__class__ in _sequence and len(_out) == {count})")
+
+
+def _overlaps(inputs: tuple, outputs: Sequence) -> bool:
+    """Whether an output buffer shares memory with an input or another output."""
+    for j, buf in enumerate(outputs):
+        for other in (*inputs, *outputs[:j]):
+            if other.__class__ is np.ndarray and np.may_share_memory(buf, other):
+                return True
+    return False
 
 
 def _call_and_results(src: _Source, spec: dict) -> None:

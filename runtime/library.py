@@ -182,17 +182,19 @@ class Kernel:
                              + [ctypes.POINTER(descriptor_type(o["ndim"])) for o in self.outputs]
                              + [ctypes.POINTER(descriptor_type(1))])
         self._dims_length = spec["dims_length"]
-        self._fast = self.fast_call(self.call_checked)
+        self._fast = self.fast_call(self.call_checked, with_out=True)
 
-    def fast_call(self, general: Callable, rounding: Collection[int] | None = None) -> Callable:
+    def fast_call(self, general: Callable, rounding: Collection[int] | None = None,
+                  with_out: bool = False) -> Callable:
         """The call path generated from the manifest (runtime/fastcall.py), handing every
         call it does not take to `general` (`scanaot.function` passes its own conversions).
-        `rounding`: the float scalars that take any Python float (default all)."""
+        `rounding`: the float scalars that take any Python float (default all);
+        `with_out`: it also takes `_out=` buffers."""
         # the fast path passes only its own descriptors: a second pointer to the symbol
         # without argtypes skips ctypes' per-argument type checks (0.6 -> 0.2 us a call)
         unchecked = type(self._fn)(ctypes.cast(self._fn, ctypes.c_void_p).value)
         unchecked.restype = ctypes.c_int32
-        return fastcall.build(_with_capacity(self.spec, FIRST_CAPACITY), unchecked, general, rounding)
+        return fastcall.build(_with_capacity(self.spec, FIRST_CAPACITY), unchecked, general, rounding, with_out)
 
     def __repr__(self) -> str:
         return f"<kernel {self.name}({', '.join(self.arg_names)})>"
@@ -242,14 +244,28 @@ class Kernel:
         `out=[...]` passes the output buffers (reused across calls: Aesara's
         allow_gc=False); they must have the manifest's shapes and be writable.
         """
+        out = kwargs.pop("out", None) if kwargs else None
         if kwargs:
-            return self.call_checked(*args, **kwargs)
+            bound = self._by_position(args, kwargs)
+            if bound is None:
+                return self.call_checked(*args, out=out, **kwargs)
+            args = bound
         try:
-            return self._fast(*args)
+            return self._fast(*args, _out=out)
         except (TypeError, MemoryError, ValueError, StatusError):
             # the general path names what was wrong, or gives an until loop more room
             # (kernels are pure: running one again is safe)
-            return self.call_checked(*args)
+            return self.call_checked(*args, out=out)
+
+    def _by_position(self, args: tuple, kwargs: dict) -> tuple | None:
+        """The arguments in order when the keywords name exactly the ones not given by
+        position (else None: the checked path says what is wrong)."""
+        if len(args) + len(kwargs) != len(self.args):
+            return None
+        try:
+            return (*args, *[kwargs[name] for name in self.arg_names[len(args):]])
+        except KeyError:
+            return None
 
     def call_checked(self, *args: Any, out: Sequence[np.ndarray] | None = None, **kwargs: Any):
         """The general path: every check, with a precise error for each failure."""

@@ -54,7 +54,7 @@ def test_generated_source_holds_no_argument_name(tmp_path):
     lib = rt.load(scanaot.compile(inputs, out, name="plain", out_dir=tmp_path).library)
     source = lib.plain._fast.__source__
     assert "weird_name" not in source and "plain" not in source
-    assert source.startswith("def call(_x0, _x1, /):")
+    assert source.startswith("def call(_x0, _x1, /, _out=None):")
 
 
 def test_keyword_names_work_by_keyword(tmp_path):
@@ -79,7 +79,7 @@ def test_zero_input_library(tmp_path):
     two, ones = lib.consts()
     assert two == 2.0
     np.testing.assert_array_equal(ones, np.ones(3))
-    assert lib.consts._fast.__source__.startswith("def call():")
+    assert lib.consts._fast.__source__.startswith("def call(_out=None):")
     with pytest.raises(rt.ArgumentError, match="takes 0 arguments"):
         lib.consts(1.0)
 

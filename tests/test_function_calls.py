@@ -99,3 +99,43 @@ def test_recorded_calls_still_recorded(scaled):
         f = scanaot.function([v], v * 3)
         f(np.ones(2, "float32"))
     assert made == [f] and len(f.calls) == 1
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory):
+    a, x = at.fvector("a"), at.fmatrix("x")
+    art = scanaot.compile([a, x], [x * a, (x + 1).sum(axis=0)], name="two", out_dir=tmp_path_factory.mktemp("k"))
+    return rt.load(art.library).two
+
+
+def test_kernel_keywords_and_out_take_the_fast_path_with_the_same_results(kernel):
+    a, x = np.arange(3, dtype="float32"), np.ones((2, 3), "float32")
+    want = [x * a, (x + 1).sum(axis=0)]
+    for got in (kernel(a, x), kernel(a=a, x=x), kernel(a, x=x), kernel(x=x, a=a)):
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+    bufs = [np.empty((2, 3), "float32"), np.empty(3, "float32")]
+    got = kernel(a, x, out=bufs)
+    assert got[0] is bufs[0] and got[1] is bufs[1]
+    np.testing.assert_array_equal(bufs[1], want[1])
+    assert kernel(a=a, x=x, out=tuple(bufs))[0] is bufs[0]
+
+
+@pytest.mark.parametrize("bad, pattern", [
+    (lambda a, x: [x, np.empty(3, "float32")], "overlaps input"),
+    (lambda a, x: [np.empty((2, 3), "float64"), np.empty(3, "float32")], "out\\[0\\]: expected a float32"),
+    (lambda a, x: [np.empty((3, 2), "float32"), np.empty(3, "float32")], "shape \\(2, 3\\)"),
+    (lambda a, x: [np.empty((2, 3), "float32")], "needs 2 arrays"),
+])
+def test_bad_out_buffers_are_refused_by_name(kernel, bad, pattern):
+    a, x = np.arange(3, dtype="float32"), np.ones((2, 3), "float32")
+    with pytest.raises(rt.ArgumentError, match=pattern):
+        kernel(a, x, out=bad(a, x))
+
+
+def test_bad_keywords_are_refused_by_name(kernel):
+    a, x = np.arange(3, dtype="float32"), np.ones((2, 3), "float32")
+    with pytest.raises(rt.ArgumentError, match="no argument 'y'"):
+        kernel(a, y=x)
+    with pytest.raises(rt.ArgumentError, match="given twice"):
+        kernel(a, x, a=a)

@@ -236,6 +236,19 @@ def scanaot_impls(build: Callable) -> dict:
             "scanaot-x86-64-v2": at_level("x86-64-v2"), "scanaot-cuda": at_level(None, "cuda")}
 
 
+def scanaot_keyword_call():
+    """W7's kernel called by keyword (`lib.call(v=...)`)."""
+    kernel = _scanaot(scanaot_call, None)
+    return lambda v: kernel(v=v)
+
+
+def scanaot_out_call():
+    """W7's kernel writing into a caller-owned buffer (`out=`), reused across calls."""
+    kernel = _scanaot(scanaot_call, None)
+    buffers = [np.empty(sizes()["call"], "float32")]
+    return lambda v: kernel(v, out=buffers)
+
+
 def scanaot_function_call():
     """W7 through `scanaot.function`, as most users call a compiled function."""
     import scanaot
@@ -585,6 +598,7 @@ WORKLOADS = [
              {**scanaot_impls(scanaot_until), "c": c_until, "jax": jax_until, "pytensor": pytensor_fn(_pt_until)}),
     Workload("W7", "call overhead (one step, length {call})", call_data, call_ref,
              {**scanaot_impls(scanaot_call), "scanaot-function": scanaot_function_call,
+              "scanaot-keyword": scanaot_keyword_call, "scanaot-out": scanaot_out_call,
               "bare-ctypes": bare_ctypes_call, "c": c_call, "jax": jax_call, "pytensor": pytensor_fn(_pt_call)}),
 ]
 
