@@ -154,14 +154,20 @@ def _bind(inputs: list[Variable], args: tuple, kwargs: dict) -> list[Any]:
     return values
 
 
-def _cast(i: int, var: Variable, value: Any) -> np.ndarray:
-    """`value` cast to the input's dtype, losing what it must (allow_input_downcast)."""
+def _numbers(i: int, var: Variable, value: Any) -> np.ndarray:
+    """A Python value (number, list, range) or numpy value as an array of numbers."""
     try:
         raw = np.asarray(value if not isinstance(value, range) else list(value))
     except (TypeError, ValueError):
         raise TypeError(f"{_label(i, var)}: expected a {var.dtype} array, got {type(value).__name__}") from None
     if raw.dtype.kind not in "biuf":
-        raise TypeError(f"{_label(i, var)}: expected {var.dtype} values, got {raw.dtype}")
+        raise TypeError(f"{_label(i, var)}: expected {var.dtype} values, got {type(value).__name__}")
+    return raw
+
+
+def _cast(i: int, var: Variable, value: Any) -> np.ndarray:
+    """`value` cast to the input's dtype, losing what it must (allow_input_downcast)."""
+    raw = _numbers(i, var, value)
     if np.dtype(var.dtype).kind in "iub" and raw.dtype.kind == "f" and not np.isfinite(raw).all():
         raise TypeError(f"{_label(i, var)}: NaN or inf cannot be cast to {var.dtype}")
     return raw.astype(var.dtype)
@@ -190,12 +196,7 @@ def _convert(i: int, var: Variable, value: Any, allow_downcast: bool | None = No
                                 f"lose precision; cast it with .astype('{want}') if that is intended")
             arr = arr.astype(want)
     else:
-        try:
-            raw = np.asarray(value if not isinstance(value, range) else list(value))
-        except (TypeError, ValueError):
-            raise TypeError(f"{_label(i, var)}: expected a {want} array, got {type(value).__name__}") from None
-        if raw.dtype.kind not in "biuf":
-            raise TypeError(f"{_label(i, var)}: expected {want} values, got {type(value).__name__}")
+        raw = _numbers(i, var, value)
         with np.errstate(invalid="ignore", over="ignore"):  # NaN, inf, 2.5 into ints: refused below
             arr = raw.astype(want)
         if raw.size and not np.array_equal(arr.astype(raw.dtype), raw, equal_nan=raw.dtype.kind == "f"

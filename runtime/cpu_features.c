@@ -29,51 +29,35 @@ enum { SSE3, SSSE3, SSE41, SSE42, POPCNT, CX16, SAHF, AVX, AVX2, BMI, BMI2, F16C
        PCLMUL, PRFCHW, SSE4A };
 
 #define BIT(x) ((uint64_t)1 << (x))
-#define HAS(reg, bit) (((reg) >> (bit)) & 1u)
 
-static uint64_t leaf1(void) {
-  unsigned a, b, c, d;
-  if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
-  uint64_t m = 0;
-  m |= HAS(c, 0) ? BIT(SSE3) : 0;      m |= HAS(c, 1) ? BIT(PCLMUL) : 0;
-  m |= HAS(c, 9) ? BIT(SSSE3) : 0;     m |= HAS(c, 12) ? BIT(FMA) : 0;
-  m |= HAS(c, 13) ? BIT(CX16) : 0;     m |= HAS(c, 19) ? BIT(SSE41) : 0;
-  m |= HAS(c, 20) ? BIT(SSE42) : 0;    m |= HAS(c, 22) ? BIT(MOVBE) : 0;
-  m |= HAS(c, 23) ? BIT(POPCNT) : 0;   m |= HAS(c, 25) ? BIT(AES) : 0;
-  m |= HAS(c, 26) ? BIT(XSAVE) : 0;    m |= HAS(c, 28) ? BIT(AVX) : 0;
-  m |= HAS(c, 29) ? BIT(F16C) : 0;
-  return m;
-}
+enum { EAX, EBX, ECX, EDX };
 
-static uint64_t leaf7(void) {
-  unsigned a, b, c, d;
-  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+/* Where CPUID reports each feature: leaf, subleaf, register, bit. */
+static const struct { unsigned leaf, subleaf; unsigned char reg, bit, feature; } SOURCES[] = {
+    {1, 0, ECX, 0, SSE3},          {1, 0, ECX, 1, PCLMUL},        {1, 0, ECX, 9, SSSE3},
+    {1, 0, ECX, 12, FMA},          {1, 0, ECX, 13, CX16},         {1, 0, ECX, 19, SSE41},
+    {1, 0, ECX, 20, SSE42},        {1, 0, ECX, 22, MOVBE},        {1, 0, ECX, 23, POPCNT},
+    {1, 0, ECX, 25, AES},          {1, 0, ECX, 26, XSAVE},        {1, 0, ECX, 28, AVX},
+    {1, 0, ECX, 29, F16C},         {7, 0, EBX, 3, BMI},           {7, 0, EBX, 5, AVX2},
+    {7, 0, EBX, 8, BMI2},          {7, 0, EBX, 16, AVX512F},      {7, 0, EBX, 17, AVX512DQ},
+    {7, 0, EBX, 19, ADX},          {7, 0, EBX, 21, AVX512IFMA},   {7, 0, EBX, 28, AVX512CD},
+    {7, 0, EBX, 29, SHA},          {7, 0, EBX, 30, AVX512BW},     {7, 0, EBX, 31, AVX512VL},
+    {7, 0, ECX, 1, AVX512VBMI},    {7, 0, ECX, 6, AVX512VBMI2},   {7, 0, ECX, 8, GFNI},
+    {7, 0, ECX, 9, VAES},          {7, 0, ECX, 10, VPCLMULQDQ},   {7, 0, ECX, 11, AVX512VNNI},
+    {7, 0, ECX, 12, AVX512BITALG}, {7, 0, ECX, 14, AVX512VPOPCNTDQ}, {7, 0, EDX, 23, AVX512FP16},
+    {7, 1, EAX, 4, AVXVNNI},       {7, 1, EAX, 5, AVX512BF16},    {0x80000001u, 0, ECX, 0, SAHF},
+    {0x80000001u, 0, ECX, 5, LZCNT}, {0x80000001u, 0, ECX, 6, SSE4A}, {0x80000001u, 0, ECX, 8, PRFCHW},
+};
+
+static uint64_t reported(void) {
   uint64_t m = 0;
-  unsigned max_sub = a;
-  m |= HAS(b, 3) ? BIT(BMI) : 0;          m |= HAS(b, 5) ? BIT(AVX2) : 0;
-  m |= HAS(b, 8) ? BIT(BMI2) : 0;         m |= HAS(b, 16) ? BIT(AVX512F) : 0;
-  m |= HAS(b, 17) ? BIT(AVX512DQ) : 0;    m |= HAS(b, 19) ? BIT(ADX) : 0;
-  m |= HAS(b, 21) ? BIT(AVX512IFMA) : 0;  m |= HAS(b, 28) ? BIT(AVX512CD) : 0;
-  m |= HAS(b, 29) ? BIT(SHA) : 0;         m |= HAS(b, 30) ? BIT(AVX512BW) : 0;
-  m |= HAS(b, 31) ? BIT(AVX512VL) : 0;    m |= HAS(c, 1) ? BIT(AVX512VBMI) : 0;
-  m |= HAS(c, 6) ? BIT(AVX512VBMI2) : 0;  m |= HAS(c, 8) ? BIT(GFNI) : 0;
-  m |= HAS(c, 9) ? BIT(VAES) : 0;         m |= HAS(c, 10) ? BIT(VPCLMULQDQ) : 0;
-  m |= HAS(c, 11) ? BIT(AVX512VNNI) : 0;  m |= HAS(c, 12) ? BIT(AVX512BITALG) : 0;
-  m |= HAS(c, 14) ? BIT(AVX512VPOPCNTDQ) : 0;
-  m |= HAS(d, 23) ? BIT(AVX512FP16) : 0;
-  if (max_sub >= 1 && __get_cpuid_count(7, 1, &a, &b, &c, &d)) {
-    m |= HAS(a, 4) ? BIT(AVXVNNI) : 0;
-    m |= HAS(a, 5) ? BIT(AVX512BF16) : 0;
+  for (unsigned i = 0; i < sizeof SOURCES / sizeof SOURCES[0]; i++) {
+    unsigned r[4];
+    /* __get_cpuid_count checks the leaf exists; subleaf 1 of leaf 7 is read as zeros where absent */
+    if (__get_cpuid_count(SOURCES[i].leaf, SOURCES[i].subleaf, &r[EAX], &r[EBX], &r[ECX], &r[EDX]) &&
+        (r[SOURCES[i].reg] >> SOURCES[i].bit & 1u))
+      m |= BIT(SOURCES[i].feature);
   }
-  return m;
-}
-
-static uint64_t extended(void) {
-  unsigned a, b, c, d;
-  if (!__get_cpuid(0x80000001u, &a, &b, &c, &d)) return 0;
-  uint64_t m = 0;
-  m |= HAS(c, 0) ? BIT(SAHF) : 0;   m |= HAS(c, 5) ? BIT(LZCNT) : 0;
-  m |= HAS(c, 6) ? BIT(SSE4A) : 0;  m |= HAS(c, 8) ? BIT(PRFCHW) : 0;
   return m;
 }
 
@@ -86,7 +70,7 @@ static uint64_t without_unsaved_state(uint64_t m) {
                     BIT(AVX512VBMI) | BIT(AVX512VBMI2) | BIT(AVX512VNNI) | BIT(AVX512BITALG) |
                     BIT(AVX512VPOPCNTDQ) | BIT(AVX512IFMA) | BIT(AVX512BF16) | BIT(AVX512FP16);
   uint64_t xcr0 = 0;
-  if (__get_cpuid(1, &a, &b, &c, &d) && HAS(c, 27)) { /* OSXSAVE: XGETBV is usable */
+  if (__get_cpuid(1, &a, &b, &c, &d) && (c >> 27 & 1u)) { /* OSXSAVE: XGETBV is usable */
     unsigned lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     xcr0 = ((uint64_t)hi << 32) | lo;
@@ -97,7 +81,10 @@ static uint64_t without_unsaved_state(uint64_t m) {
 }
 
 uint64_t scanaot_cpu_features(void) {
-  return without_unsaved_state(leaf1() | leaf7() | extended());
+  /* computed once (the resolvers of every entry point ask); a race computes the same value */
+  static volatile uint64_t known;
+  if (!known) known = without_unsaved_state(reported()) | BIT(63);
+  return known & ~BIT(63);
 }
 
 /* What an entry point is bound to when no variant can run here: any arguments,
