@@ -11,6 +11,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from .graph import Constant, Variable, free_inputs
 from .runtime import manifest as manifest_mod
 from .runtime.schema import MAX_EXPRESSION_DEPTH
 from .shape_expr import ExprBuilder, NotExpressible, depth, render
+from .symbols import c_interface, entry_symbol, kernel_symbol
 
 _context_lock = threading.Lock()
 TARGETS = ("cpu", "cuda")
@@ -170,9 +172,16 @@ def vjp_spec(spec: FunctionSpec, grad_wrt: Sequence[Variable]) -> FunctionSpec:
     return kernel
 
 
-def _check_name(name: str, what: str) -> str:
-    if not name.isidentifier() or name.startswith("_mlir"):
-        raise ValueError(f"{what} {name!r} must be a C identifier")
+_LIBRARY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)*")
+
+
+def _check_name(name: object, what: str) -> str:
+    """Library and function names become C symbols (`scanaot_LIBRARY__FUNCTION`):
+    ASCII letters, digits and single underscores, starting with a letter, so no two
+    (library, function) pairs and no CPU variant can spell the same symbol."""
+    if not isinstance(name, str) or len(name) > 100 or _LIBRARY_NAME.fullmatch(name) is None:
+        raise ValueError(f"{what} {name!r} must be an ASCII C identifier of at most 100 characters that "
+                         "starts with a letter and has no double or trailing underscore")
     return name
 
 
@@ -192,7 +201,7 @@ def arg_names(inputs: Sequence[Variable], prefix: str = "arg", taken: Sequence[s
     return names[len(taken):]
 
 
-def function_manifest(spec: FunctionSpec) -> dict:
+def function_manifest(spec: FunctionSpec, library: str) -> dict:
     names = arg_names(spec.inputs)
     builder = ExprBuilder(spec.inputs)
     args = [{"name": n, "dtype": v.dtype, "ndim": v.ndim,
@@ -215,7 +224,7 @@ def function_manifest(spec: FunctionSpec) -> dict:
                    if max(depth(e) for e in c["args"]) <= MAX_EXPRESSION_DEPTH]
     for c in constraints:
         c["text"] = [render(e, names) for e in c["args"]]
-    return {"name": spec.name, "symbol": f"_mlir_ciface_{spec.name}", "workspace_bytes": 0,
+    return {"name": spec.name, "symbol": entry_symbol(library, spec.name), "workspace_bytes": 0,
             "args": args, "outputs": outputs, "constraints": constraints,
             "dims_length": max(1, sum(o.ndim for o in spec.outputs))}
 
@@ -248,7 +257,7 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | Sequ
         raise ValueError(f"function names must be unique, got {names}")
     _check_name(library, "library name")
     target_record = _target_record(target, cpu, arch, check_mode(fastmath), default_cpu)
-    functions = _function_manifests(specs)
+    functions = _function_manifests(specs, library)
     with _context_lock, ir.Context() as ctx, ir.Location.unknown():
         scan_dialect.load(ctx)
         modules = [_emit(specs, variant, target, functions) for variant in target_record["variants"]]
@@ -264,7 +273,7 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | Sequ
         hit = cache.lookup(key, manifest)
         if hit is not None:
             return Build(hit[0], cache.cache_dir() / f"{key}.so", hit[1], manifest)
-        stages, variant_ir, dispatch_ir = _lower_all(modules, specs, manifest)
+        stages, variant_ir, dispatch_ir = _lower_all(modules, manifest)
     data = _link(variant_ir, dispatch_ir, manifest)
     return Build(data, cache.store(key, data, stages, manifest), stages, manifest)
 
@@ -286,8 +295,8 @@ def _target_record(target: str, cpu, arch: str | None, fastmath: str, default_cp
     return record
 
 
-def _function_manifests(specs: Sequence[FunctionSpec]) -> list[dict]:
-    functions = [function_manifest(s) for s in specs]
+def _function_manifests(specs: Sequence[FunctionSpec], library: str) -> list[dict]:
+    functions = [function_manifest(s, library) for s in specs]
     by_name = {f["name"]: f for f in functions}
     for s in specs:
         if s.forward is not None:
@@ -312,14 +321,14 @@ def _emit(specs: Sequence[FunctionSpec], variant: dict, target: str, functions: 
     module = ir.Module.create()
     emitter = ModuleEmitter(module)
     for s in specs:
-        emitter._names.add(s.name)
+        emitter._names.add(kernel_symbol(s.name))
     by_name = {f["name"]: f for f in functions}
     for s in specs:
-        by_name[s.name]["checks"] = emit_function(emitter, s.name, s.inputs, s.outputs)
+        by_name[s.name]["checks"] = emit_function(emitter, kernel_symbol(s.name), s.inputs, s.outputs)
     return module
 
 
-def _lower_all(modules: list, specs: Sequence[FunctionSpec], manifest: dict):
+def _lower_all(modules: list, manifest: dict):
     """Every variant through the pipeline; (stages of the last, [(LLVM IR, llc flags)], dispatch IR)."""
     from .dispatch import dispatch_module, seal_variant
     from .pipeline import lower
@@ -327,16 +336,16 @@ def _lower_all(modules: list, specs: Sequence[FunctionSpec], manifest: dict):
 
     target = manifest["target"]
     cuda = target["name"] == "cuda"
-    names = [s.name for s in specs]
+    entries = {c_interface(f["name"]): f["symbol"] for f in manifest["functions"]}
     variant_ir = []
     for module, variant in zip(modules, target["variants"]):
         stages = lower(module, target["name"], variant["features"], target["fastmath"])
         if cuda:
             _lower_cuda(module, manifest)
-        seal_variant(module, names, None if cuda else variant)
+        seal_variant(module, entries, None if cuda else variant)
         stages["llvm"] = str(module)
         variant_ir.append((stages["llvm"], llc_flags(variant)))
-    arity = {f["name"]: len(f["args"]) + len(f["outputs"]) + 1 for f in manifest["functions"]}
+    arity = {f["symbol"]: len(f["args"]) + len(f["outputs"]) + 1 for f in manifest["functions"]}
     dispatch = dispatch_module(arity, None if cuda else target["variants"],
                                json.dumps(manifest, sort_keys=True), manifest["library"])
     return stages, variant_ir, str(dispatch)
@@ -348,7 +357,7 @@ def _lower_cuda(module, manifest: dict) -> None:
 
     target = manifest["target"]
     for f in manifest["functions"]:
-        accessed = to_gpu.host_accessed_arguments(module, f["name"])
+        accessed = to_gpu.host_accessed_arguments(module, kernel_symbol(f["name"]))
         for i, a in enumerate(f["args"]):
             a["host_access"] = i in accessed
         for j, o in enumerate(f["outputs"]):
@@ -359,10 +368,10 @@ def _lower_cuda(module, manifest: dict) -> None:
 
 def _link(variant_ir: list, dispatch_ir: str, manifest: dict) -> bytes:
     from .codegen import link_library
-    from .dispatch import entry_symbol, manifest_symbol
+    from .symbols import manifest_symbol
 
     library = manifest["library"]
-    exports = [entry_symbol(f["name"]) for f in manifest["functions"]]
+    exports = [f["symbol"] for f in manifest["functions"]]
     exports += [manifest_symbol(library), "scanaot_cpu_features", "scanaot_cpu_feature_names"]
     if manifest["target"]["name"] == "cuda":
         exports.append("scanaot_cuda_*")

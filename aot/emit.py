@@ -194,7 +194,9 @@ class ModuleEmitter:
         if not private:
             self._names.add(name)  # public names are exact: they are the library's symbols
         with ir.InsertionPoint(self.module.body):
-            fn = func.FuncOp(self.unique(name) if private else name, (list(arg_types), list(result_types)))
+            # private helpers get the library's prefix, clear of libc and libm names
+            fn = func.FuncOp(self.unique(f"scanaot_{name}") if private else name,
+                             (list(arg_types), list(result_types)))
         if private:
             fn.attributes["sym_visibility"] = ir.StringAttr.get("private")
         fn.add_entry_block()

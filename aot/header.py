@@ -2,7 +2,7 @@
 status codes and the buffer ownership rule."""
 from __future__ import annotations
 
-from .dispatch import manifest_symbol
+from .symbols import manifest_symbol
 from .runtime import status as st
 
 _CTYPE = {"bool": "uint8_t", "int8": "int8_t", "int16": "int16_t", "int32": "int32_t",
@@ -53,7 +53,7 @@ def _struct(dtype: str, ndim: int) -> str:
 
 
 def generate_header(library: str, manifest: dict) -> str:
-    guard = f"SCANAOT_{library.upper()}_H"
+    guard = f"SCANAOT_{library}_H"  # the exact name: libraries model and MODEL are two headers
     used = set()
     for f in manifest["functions"]:
         for a in f["args"] + f["outputs"]:

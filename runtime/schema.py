@@ -222,7 +222,7 @@ _CONSTRAINT = _record({"rel": _one_of("eq", "ge"), "args": _list(_expression, 2,
                        "text": _list(_TEXT, 2, 2), "why": _TEXT})
 _VJP = _record({"function": _NAME, "wrt": _list(_NAME), "cotangents": _list(_NAME)})
 _FUNCTION = _record({
-    "name": _NAME, "symbol": _string(r"_mlir_ciface_[A-Za-z0-9_]+", "a symbol _mlir_ciface_NAME"),
+    "name": _NAME, "symbol": _string(r"(scanaot|_mlir_ciface)_[A-Za-z0-9_]+", "a symbol scanaot_LIBRARY__NAME"),
     "graph_hash": _string(r"[0-9a-f]{64}", "a SHA-256 in hex"),
     "workspace_bytes": _integer(0, 0),  # kernels allocate their temporaries themselves
     "args": _list(_ARG), "outputs": _list(_OUTPUT, 1), "constraints": _list(_CONSTRAINT),

@@ -31,7 +31,7 @@ def test_compile_writes_library_and_header(power_artifact):
     assert power_artifact.library.name == "libpower.so" and power_artifact.library.exists()
     assert power_artifact.header.name == "power.h" and power_artifact.header.exists()
     header = power_artifact.header.read_text()
-    assert "_mlir_ciface_power(" in header and "Buffer ownership" in header
+    assert "scanaot_power__power(" in header and "Buffer ownership" in header
     assert "SCANAOT_STATUS_INDEX_OUT_OF_BOUNDS" in header
 
 
@@ -47,7 +47,7 @@ def test_manifest_contents(power_artifact):
     m = manifest_mod.read(power_artifact.library.read_bytes())
     assert m["abi_version"] == manifest_mod.ABI_VERSION and m["target"]["name"] == "cpu"
     f = m["functions"][0]
-    assert f["name"] == "power" and f["symbol"] == "_mlir_ciface_power"
+    assert f["name"] == "power" and f["symbol"] == "scanaot_power__power"
     assert [(a["name"], a["dtype"], a["ndim"]) for a in f["args"]] == [("A", "float32", 1), ("k", "int32", 0)]
     assert f["outputs"][0]["shape_text"] == ["A.shape[0]"]
     assert len(f["graph_hash"]) == 64 and f["workspace_bytes"] == 0

@@ -60,7 +60,7 @@ def test_guide_example_compiles_for_cuda(name, tmp_path):
         needed = {line.split("[")[1].rstrip("]") for line in out.splitlines() if "(NEEDED)" in line}
         assert needed <= {"libc.so.6", "libm.so.6", "ld-linux-x86-64.so.2"}, needed
         symbols = dynamic_symbols(art.library)
-        assert {f"_mlir_ciface_{name}_{k}", "scanaot_cuda_alloc"} <= symbols
+        assert {f"scanaot_{name}_{k}__{name}_{k}", "scanaot_cuda_alloc"} <= symbols
         assert not {"mgpuLaunchKernel", "mgpuModuleLoad"} & symbols, "the shim's mgpu* bind inside the library"
         # the sealed manifest is the one compile() reported
         assert manifest_mod.read(art.library.read_bytes()) == art.manifest
@@ -91,7 +91,7 @@ def test_gradient_kernels_compile_for_cuda(tmp_path):
     art = scanaot.compile([x, h0, W], hs, name="rnn", target="cuda", out_dir=tmp_path, grad_wrt=[W, h0])
     functions = {f["name"]: f for f in art.manifest["functions"]}
     assert functions["rnn"]["vjp"]["wrt"] == ["W", "h0"]
-    assert "_mlir_ciface_rnn_vjp" in dynamic_symbols(art.library)
+    assert "scanaot_rnn__rnn_vjp" in dynamic_symbols(art.library)
     assert "rnn_vjp(" in art.header.read_text()
 
 

@@ -51,7 +51,7 @@ def test_manifest_and_header_declare_the_vjp(rnn_lib):
     assert spec["vjp"] == {"function": "rnn_vjp", "wrt": ["W", "U", "b", "h0", "x"],
                            "cotangents": ["cot_out0", "cot_out1"]}
     header = (rnn_lib.path.parent / "rnn.h").read_text()
-    assert "_mlir_ciface_rnn_vjp(" in header
+    assert "scanaot_rnn__rnn_vjp(" in header
 
 
 def test_power_gradient_kernel(tmp_path):

@@ -26,7 +26,7 @@ def newer(m: dict) -> dict:
     m["target"]["future_key"] = {"anything": [1]}
     m["future_key"] = 1
     grad = copy.deepcopy(m["functions"][0])
-    grad.update(name="power_vjp", symbol="_mlir_ciface_power_vjp",
+    grad.update(name="power_vjp", symbol="scanaot_power__power_vjp",
                 args=grad["args"] + [{"name": "cot_out0", "dtype": "float32", "ndim": 1,
                                       "shape": [{"dim": [2, 0]}]}])
     m["functions"][0].update(vjp={"function": "power_vjp", "wrt": ["A"], "cotangents": ["cot_out0"]},
@@ -80,7 +80,7 @@ REFUSED = [  # (path, value, message)
     ("functions.0.outputs.0.bounded", [], r"outputs\[0\].bounded: expected 1 items \(ndim\)"),
     ("functions.0.dims_length", 2, r"functions\[0\].dims_length: expected 1 \(the outputs' dims"),
     ("functions.0.workspace_bytes", 64, r"workspace_bytes: expected an integer from 0 to 0"),
-    ("functions.0.symbol", "__init__", r"symbol: expected a symbol _mlir_ciface_NAME"),
+    ("functions.0.symbol", "__init__", r"symbol: expected a symbol scanaot_LIBRARY__NAME"),
     ("functions.0.name", "not-c", r"functions\[0\].name: expected a C identifier"),
     ("functions.0.graph_hash", "abc", r"graph_hash: expected a SHA-256"),
     ("functions.0.args.1.name", "A", r"functions\[0\].args\[\].name: 'A' appears twice"),

@@ -35,7 +35,7 @@ def test_emission_produces_the_chain(ctx):
     inputs, result = power_graph()
     text = str(emit_program("power", inputs, [result[-1]]))
     for op in ('"scan.loop"', '"scan.state"', '"scan.param"', '"scan.output"', '"scan.last"',
-               '"scan.status"', "func.func private @scan_step"):
+               '"scan.status"', "func.func private @scanaot_scan_step"):
         assert op in text
     assert 'keep = "all"' in text
 
@@ -80,7 +80,7 @@ def test_lower_scan_to_scf_for(ctx):
     scan_keep_last(module.operation)
     lower_scan_to_scf(module.operation)
     text = str(module)
-    assert "scf.for" in text and "func.call @scan_step" in text
+    assert "scf.for" in text and "func.call @scanaot_scan_step" in text
     assert '"scan.' not in text
     assert "bufferization.materialize_in_destination" in text  # the state is written in place
 

@@ -260,7 +260,7 @@ def dynamic_symbols(path: Path) -> set[str]:
 
 def test_only_entry_points_and_manifest_are_exported(power_portable):
     assert dynamic_symbols(power_portable.library) == {
-        "_mlir_ciface_power", "scanaot_manifest_power", "scanaot_cpu_features", "scanaot_cpu_feature_names"}
+        "scanaot_power__power", "scanaot_manifest_power", "scanaot_cpu_features", "scanaot_cpu_feature_names"}
     dynamic = subprocess.run(["readelf", "-d", str(power_portable.library)], capture_output=True, text=True,
                              check=True).stdout
     assert "Library soname: [libpower.so]" in dynamic and "SYMBOLIC" in dynamic
@@ -321,6 +321,38 @@ def _power_program(tmp_path: Path, art) -> Path:
     subprocess.run(["cc", "-std=c11", "-o", str(tmp_path / "main"), str(tmp_path / "main.c"), f"-I{tmp_path}",
                     f"-L{tmp_path}", "-lpower", f"-Wl,-rpath,{tmp_path}"], check=True)
     return tmp_path / "main"
+
+
+_TWO_PREDICTS = textwrap.dedent("""
+    #include <stdio.h>
+    #include "model_a.h"
+    #include "model_b.h"
+
+    int main(void) {
+        float x[3] = {1, 2, 3}, a[3], b[3];
+        int64_t dims[1];
+        scanaot_memref_float32_1d X = {x, x, 0, {3}, {1}}, A = {a, a, 0, {3}, {1}}, B = {b, b, 0, {3}, {1}};
+        scanaot_memref_int64_1d DIMS = {dims, dims, 0, {1}, {1}};
+        int32_t sa = scanaot_model_a__predict(&X, &A, &DIMS);
+        int32_t sb = scanaot_model_b__predict(&X, &B, &DIMS);
+        printf("%d %d %g %g %g %g\\n", sa, sb, a[0], a[2], b[0], b[2]);
+        return 0;
+    }
+""")
+
+
+@pytest.mark.parametrize("order", [["-lmodel_a", "-lmodel_b"], ["-lmodel_b", "-lmodel_a"]])
+def test_two_libraries_with_the_same_function_name_in_one_program(tmp_path, order):
+    """Entry points carry the library's name: each call reaches its own library, whatever
+    the link order."""
+    x = at.fvector("x")
+    scanaot.compile_many([("predict", [x], x * 3)], name="model_a", out_dir=tmp_path)
+    scanaot.compile_many([("predict", [x], x * 5)], name="model_b", out_dir=tmp_path)
+    (tmp_path / "main.c").write_text(_TWO_PREDICTS)
+    subprocess.run(["cc", "-std=c11", "-Wall", "-o", str(tmp_path / "main"), str(tmp_path / "main.c"),
+                    f"-I{tmp_path}", f"-L{tmp_path}", *order, f"-Wl,-rpath,{tmp_path}"], check=True)
+    out = subprocess.run([str(tmp_path / "main")], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["0", "0", "3", "9", "5", "15"]
 
 
 @needs_qemu
@@ -408,3 +440,21 @@ def test_unusable_cache_folder_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("SCANAOT_CACHE", str(blocker))
     with pytest.raises(cache.CacheError, match="File exists.*set SCANAOT_CACHE"):
         cache.cache_dir()
+
+
+@pytest.mark.parametrize("name", ["malloc", "free", "expf", "logf", "memcpy", "scanaot_alloc", "main"])
+def test_functions_named_like_c_library_symbols_work(tmp_path, name):
+    """The emitted function is `scanaot_kernel_NAME` inside the library, never NAME."""
+    x = at.fvector("x")
+    art = scanaot.compile_many([(name, [x], at.exp(x) * 2)], name="lib", out_dir=tmp_path)
+    got = rt.load(art.library)[name](np.zeros(2, "float32"))
+    np.testing.assert_array_equal(got, [2, 2])
+
+
+@pytest.mark.parametrize("name", ["café", "Ω", "_x", "f__x86_64_v3", "trailing_", "9lives", "a-b", "", "x" * 101])
+def test_names_that_cannot_be_symbols_are_refused_at_compile_time(tmp_path, name):
+    x = at.fvector("x")
+    with pytest.raises(ValueError, match="ASCII C identifier"):
+        scanaot.compile_many([(name, [x], x)], name="lib", out_dir=tmp_path)
+    with pytest.raises(ValueError, match="ASCII C identifier"):
+        scanaot.compile([x], x, name=name, out_dir=tmp_path)
