@@ -17,9 +17,11 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -35,7 +37,8 @@ class CacheError(OSError):
 
 
 def cache_dir() -> Path:
-    """The cache folder, created private (0700) whatever the umask."""
+    """The cache folder, created private (0700) whatever the umask, and marked as the
+    cache's own (CACHEDIR.TAG) before scanaot changes or removes anything in it."""
     configured = os.environ.get("SCANAOT_CACHE")
     try:
         if configured:
@@ -44,7 +47,7 @@ def cache_dir() -> Path:
             base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
             root = Path(base) / "scanaot"
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _make_private(root)
+        _claim(root)
     except (OSError, RuntimeError) as err:  # RuntimeError: no home folder
         if isinstance(err, CacheError):
             raise
@@ -52,14 +55,32 @@ def cache_dir() -> Path:
     return root
 
 
-def _make_private(root: Path) -> None:
-    """Refuse a folder someone else owns; tighten one of ours that others could write."""
-    info = root.lstat()
+TAG = "CACHEDIR.TAG"
+_TAG_TEXT = ("Signature: 8a477f597d28d172789f06886806bc55\n"
+             "# This folder is scanaot's compile cache (https://bford.info/cachedir/).\n")
+# what scanaot writes here: entries, helper objects and their digests, temporary files and folders
+_OURS = re.compile(r"[0-9a-f]{32}\.(so|json)|[A-Za-z0-9_]+-[0-9a-f]{16}\.o(\.sha256)?|"
+                   r"[A-Za-z0-9_]+-so-[0-9a-f]{16}\.o(\.sha256)?|peers-[0-9a-f]{16}\.so|"
+                   r"\..+\.[A-Za-z0-9_]{8}|scanaot-[A-Za-z0-9_]+|CACHEDIR\.TAG")
+
+
+def _claim(root: Path) -> None:
+    """Use `root` only if it is ours: a tagged folder, or one holding nothing but what
+    scanaot writes (then tag it). A folder of other files is refused, never emptied,
+    re-permissioned or pruned."""
+    info = root.stat()
     if not stat.S_ISDIR(info.st_mode):
         raise CacheError(f"compile cache {root} is not a folder")
     if hasattr(os, "getuid") and info.st_uid != os.getuid():
         raise CacheError(f"compile cache {root} belongs to another user (uid {info.st_uid}); "
                          "set SCANAOT_CACHE to a folder of your own")
+    tag = root / TAG
+    if not tag.is_file():
+        foreign = [p.name for p in root.iterdir() if not _OURS.fullmatch(p.name)]
+        if foreign:
+            raise CacheError(f"SCANAOT_CACHE={root} holds files scanaot did not write ({foreign[0]}, ...); "
+                             "point it at a new or empty folder")
+        write_atomic(tag, _TAG_TEXT.encode(), mode=0o600)
     if stat.S_IMODE(info.st_mode) != 0o700:
         os.chmod(root, 0o700)
 
@@ -69,7 +90,9 @@ def limit_bytes() -> int:
     try:
         megabytes = float(raw)
     except ValueError:
-        raise ValueError(f"SCANAOT_CACHE_MAX_MB must be a number of megabytes, got {raw!r}") from None
+        megabytes = -1.0
+    if not 0 <= megabytes < 2**40:  # also NaN
+        raise ValueError(f"SCANAOT_CACHE_MAX_MB must be a number of megabytes (0 or more), got {raw!r}")
     return int(megabytes * 2**20)
 
 
@@ -204,12 +227,18 @@ def info() -> dict:
 
 
 def clear() -> int:
-    """Empty the cache (libraries, records and helper objects); returns the entries removed."""
+    """Empty the cache: libraries, records and helper objects (what scanaot wrote, and
+    temporary folders left by builds that died a day ago or more; a build running now
+    keeps its own). Returns the entries removed."""
     root = cache_dir()
     count = len(_entries(root))
+    stale = time.time() - 86400
     for path in root.iterdir():
+        if path.name == TAG or not _OURS.fullmatch(path.name):
+            continue
         if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
+            if path.stat().st_mtime < stale:
+                shutil.rmtree(path, ignore_errors=True)
         else:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()

@@ -15,13 +15,11 @@ Library and function names are ASCII identifiers without double underscores
 """
 from __future__ import annotations
 
+from .runtime.manifest import manifest_symbol  # noqa: F401  (the runtime reads it at load)
+
 
 def entry_symbol(library: str, function: str) -> str:
     return f"scanaot_{library}__{function}"
-
-
-def manifest_symbol(library: str) -> str:
-    return f"scanaot_manifest_{library}"
 
 
 def kernel_symbol(function: str) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 from . import fastcall, signing
 from . import manifest as manifest_mod
 from .cpu import check_variants
-from .elf import LibraryError
+from .elf import MANIFEST_SECTION, LibraryError, sections
 from .loader import open_verified
 from .memref import descriptor_for, descriptor_type
 from .shapes import evaluate
@@ -75,13 +75,28 @@ def load_bytes(data: bytes, label: str = "<library bytes>", *, sha256: str | Non
         signing.check_signature(data, record, trusted_keys, label)
     manifest = manifest_mod.read(data, label)
     _check_target(manifest, path)
-    handle = open_verified(data, label)
+    handle = open_verified(data, label, _maps(data, manifest))
     if manifest["target"]["name"] == "cuda":
         library = _cuda_library(path, manifest, handle)
     else:
         library = Library(path, manifest, handle)
     library.cpu_variant = _check_cpu(manifest, handle, label)
     return library
+
+
+def _maps(data: bytes, manifest: dict) -> Callable[[ctypes.CDLL], bool]:
+    """Whether a handle maps these bytes: its exported manifest is this file's."""
+    offset, size = sections(data)[MANIFEST_SECTION]
+    raw = data[offset:offset + size]
+    symbol = manifest_mod.manifest_symbol(manifest.get("library"))
+
+    def check(handle: ctypes.CDLL) -> bool:
+        try:
+            cell = ctypes.c_char.in_dll(handle, symbol)
+        except ValueError:
+            return False
+        return ctypes.string_at(ctypes.addressof(cell), len(raw)) == raw
+    return check
 
 
 def _check_pinned(data: bytes, sha256: str, label: str) -> None:

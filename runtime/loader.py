@@ -9,10 +9,9 @@ sealed memfd (no one can change it afterwards) and dlopens that. Handles are
 kept per SHA-256 of the bytes: loading the same bytes again reuses the mapping,
 and different bytes always get a mapping of their own. Without memfd (not
 Linux, or /proc missing) or where the system refuses to execute a memfd
-(`vm.memfd_noexec`), the bytes go to a digest-named file in a private (0700)
-folder of this process under `$SCANAOT_LOAD_DIR` (default: the temporary
-folder; point it at an exec-mounted place where /tmp is noexec), removed once
-mapped.
+(`vm.memfd_noexec`), the bytes go to a file in a new private (0700) folder under
+`$SCANAOT_LOAD_DIR` (default: the temporary folder; point it at an exec-mounted
+place where /tmp is noexec), removed with its folder once mapped.
 """
 from __future__ import annotations
 
@@ -20,8 +19,10 @@ import contextlib
 import ctypes
 import hashlib
 import os
+import shutil
 import tempfile
 import threading
+from typing import Callable
 
 from .elf import LibraryError
 
@@ -31,13 +32,22 @@ _descriptors: list[int] = []  # memfds stay open while their mapping lives (the 
 _lock = threading.Lock()
 
 
-def open_verified(data: bytes, label: str) -> ctypes.CDLL:
-    """A handle for exactly `data` (already verified by the caller)."""
+def open_verified(data: bytes, label: str, is_mapped: Callable[[ctypes.CDLL], bool]) -> ctypes.CDLL:
+    """A handle for exactly `data` (already verified by the caller).
+
+    `is_mapped(handle)` says whether the handle maps `data` (the caller compares its
+    manifest symbol): glibc hands back an old handle for a path it has seen, and a
+    memfd's path `/proc/self/fd/N` repeats once a program closes descriptor N. A
+    stale handle is never used: the bytes then go to a uniquely named private copy."""
     key = hashlib.sha256(data).hexdigest()
     with _lock:
         handle = _handles.get(key)
         if handle is None:
-            handle = _open_memfd(data, key) or _open_private_copy(data, key, label)
+            handle = _open_memfd(data, key)
+            if handle is None or not is_mapped(handle):
+                handle = _open_private_copy(data, label)
+                if not is_mapped(handle):
+                    raise LibraryError(f"{label}: the dynamic loader did not map the verified bytes")
             _handles[key] = handle
         return handle
 
@@ -79,26 +89,24 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-_private_dir: str | None = None
-
-
-def _open_private_copy(data: bytes, key: str, label: str) -> ctypes.CDLL:
-    global _private_dir
+def _open_private_copy(data: bytes, label: str) -> ctypes.CDLL:
+    """A copy in a new private (0700) folder (a name the loader has never seen), the
+    folder removed as soon as the copy is mapped: nothing is left behind, also by
+    forked workers that exit without running atexit handlers."""
     try:
-        if _private_dir is None:
-            _private_dir = tempfile.mkdtemp(prefix="scanaot-load-", dir=os.environ.get("SCANAOT_LOAD_DIR"))
-        path = os.path.join(_private_dir, f"{key}.so")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o500)
+        folder = tempfile.mkdtemp(prefix="scanaot-load-", dir=os.environ.get("SCANAOT_LOAD_DIR"))
     except OSError as err:
-        raise LibraryError(f"{label}: no place to map it from: {err} (set SCANAOT_LOAD_DIR)") from None
+        raise LibraryError(f"{label}: no private folder to map it from ({err}); set SCANAOT_LOAD_DIR "
+                           "to a writable folder on an exec-mounted file system") from None
+    path = os.path.join(folder, "library.so")
     try:
-        _write_all(fd, data)
-    finally:
-        os.close(fd)
-    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o500)
+        try:
+            _write_all(fd, data)
+        finally:
+            os.close(fd)
         return ctypes.CDLL(path)
     except OSError as err:
         raise LibraryError(f"{label}: the dynamic loader refused it: {err}") from None
     finally:
-        with contextlib.suppress(OSError):
-            os.unlink(path)  # the mapping stays
+        shutil.rmtree(folder, ignore_errors=True)  # the mapping stays

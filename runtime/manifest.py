@@ -35,6 +35,12 @@ FORMAT = "scanaot-library"
 DIGEST_LENGTH = 64
 
 
+def manifest_symbol(library: str | None) -> str:
+    """The exported symbol holding a library's manifest (before the library's name was
+    recorded: `scanaot_manifest`)."""
+    return f"scanaot_manifest_{library}" if library else "scanaot_manifest"
+
+
 def file_digest(data: bytes, digest_offset: int) -> str:
     blank = data[:digest_offset] + b"0" * DIGEST_LENGTH + data[digest_offset + DIGEST_LENGTH:]
     return hashlib.sha256(blank).hexdigest()

@@ -150,12 +150,6 @@ def test_cache_size_cap_and_clear(private_cache, monkeypatch):
     assert cache.clear() == 1 and cache.info()["entries"] == 0
 
 
-def test_cache_limit_must_be_a_number(private_cache, monkeypatch):
-    monkeypatch.setenv("SCANAOT_CACHE_MAX_MB", "lots")
-    with pytest.raises(ValueError, match="SCANAOT_CACHE_MAX_MB"):
-        cache.limit_bytes()
-
-
 # ------------------------------------------------------------------ CPU levels
 def test_portable_is_the_default_of_compile(power_portable):
     target = power_portable.manifest["target"]
@@ -402,12 +396,10 @@ def test_without_memfd_the_private_copy_is_mapped(tmp_path, monkeypatch, power_p
     from scanaot.runtime import loader
     monkeypatch.setattr(loader, "_open_memfd", lambda data, key: None)
     monkeypatch.setattr(loader, "_handles", {})
-    monkeypatch.setattr(loader, "_private_dir", None)
     monkeypatch.setenv("SCANAOT_LOAD_DIR", str(tmp_path))
     lib = rt.load(power_portable.library)
     np.testing.assert_allclose(lib.power(np.arange(3, dtype="float32"), 2), [0, 1, 4])
-    (private,) = tmp_path.iterdir()
-    assert private.stat().st_mode & 0o777 == 0o700 and not list(private.iterdir())
+    assert not list(tmp_path.iterdir())  # the private folder went once the copy was mapped
 
 
 _OUT_OF_MEMORY = textwrap.dedent("""
@@ -458,3 +450,93 @@ def test_names_that_cannot_be_symbols_are_refused_at_compile_time(tmp_path, name
         scanaot.compile_many([(name, [x], x)], name="lib", out_dir=tmp_path)
     with pytest.raises(ValueError, match="ASCII C identifier"):
         scanaot.compile([x], x, name=name, out_dir=tmp_path)
+
+
+def test_a_folder_of_other_files_is_never_used_as_the_cache(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    (home / "src").mkdir(parents=True)
+    (home / "notes.txt").write_text("mine")
+    (home / "data.so").write_text("mine")
+    os.chmod(home, 0o755)
+    monkeypatch.setenv("SCANAOT_CACHE", str(home))
+    with pytest.raises(cache.CacheError, match="holds files scanaot did not write"):
+        cache.clear()
+    assert sorted(p.name for p in home.iterdir()) == ["data.so", "notes.txt", "src"]
+    assert home.stat().st_mode & 0o777 == 0o755
+
+
+def test_the_cache_folder_is_tagged_and_clear_keeps_the_tag(tmp_path, monkeypatch):
+    root = tmp_path / "c"
+    monkeypatch.setenv("SCANAOT_CACHE", str(root))
+    x = at.fvector("x")
+    scanaot.function([x], x + 7)
+    assert (root / "CACHEDIR.TAG").read_text().startswith("Signature: 8a477f597d28d172789f06886806bc55")
+    assert cache.clear() == 1
+    assert [p.name for p in root.iterdir()] == ["CACHEDIR.TAG"]
+
+
+def test_a_symlinked_cache_folder_is_followed(tmp_path, monkeypatch):
+    (tmp_path / "real").mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    monkeypatch.setenv("SCANAOT_CACHE", str(tmp_path / "link"))
+    x = at.fvector("x")
+    np.testing.assert_array_equal(scanaot.function([x], x + 8)(np.zeros(1, "float32")), [8])
+    assert (tmp_path / "real" / "CACHEDIR.TAG").exists()
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e400", "-1", "lots"])
+def test_bad_cache_limits_name_the_variable(monkeypatch, value):
+    monkeypatch.setenv("SCANAOT_CACHE_MAX_MB", value)
+    with pytest.raises(ValueError, match="SCANAOT_CACHE_MAX_MB"):
+        cache.limit_bytes()
+
+
+_FD_REUSE = textwrap.dedent("""
+    import os, sys, numpy as np, scanaot.runtime as rt
+    from scanaot.runtime import loader
+    first = rt.load(sys.argv[1])
+    os.close(loader._descriptors[0])     # a daemonizer's closerange: the next memfd reuses the number
+    second = rt.load(sys.argv[2])
+    print(second.k(np.arange(3, dtype="float32")).tolist(), first.k(np.arange(3, dtype="float32")).tolist())
+""")
+
+
+def test_a_reused_descriptor_number_never_serves_the_old_code(tmp_path):
+    x = at.fvector("x")
+    a = scanaot.compile([x], x * 2, name="k", out_dir=tmp_path / "a").library
+    b = scanaot.compile([x], x * 100, name="k", out_dir=tmp_path / "b").library
+    proc = subprocess.run([sys.executable, "-c", _FD_REUSE, str(a), str(b)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split("]")[0] == "[0.0, 100.0, 200.0"
+
+
+_FORKED_PRIVATE_COPIES = textwrap.dedent("""
+    import os, sys, numpy as np, scanaot.runtime as rt
+    from scanaot.runtime import loader
+    loader._open_memfd = lambda data, key: None      # as where memfds cannot be executed
+    rt.load(sys.argv[1])
+    children = []
+    for _ in range(4):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                ok = rt.load(sys.argv[2]).k(np.ones(2, "float32")).tolist() == [100.0, 100.0]
+            except Exception:
+                ok = False
+            os._exit(0 if ok else 1)
+        children.append(pid)
+    print(sum(os.waitpid(pid, 0)[1] != 0 for pid in children))
+""")
+
+
+def test_forked_workers_map_private_copies_of_their_own(tmp_path):
+    x = at.fvector("x")
+    a = scanaot.compile([x], x * 2, name="k", out_dir=tmp_path / "a").library
+    b = scanaot.compile([x], x * 100, name="k", out_dir=tmp_path / "b").library
+    env = {**os.environ, "SCANAOT_LOAD_DIR": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", _FORKED_PRIVATE_COPIES, str(a), str(b)], capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["0"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("scanaot-load-")]  # removed at exit
