@@ -153,10 +153,12 @@ def _scalar_arg(src: _Source, i: int, a: dict, rounds: bool) -> None:
             f"        _v{n} = _d.scalar{n}.value")
     if dtype.kind != "f" or not rounds:  # Python floats may round to the argument's precision
         src.unless(f"_v{n} == {x}", "        ")
+    elif dtype.itemsize < 8:  # but not overflow to inf: the general path names that
+        src.unless(f"_v{n} - _v{n} == 0 or {x} - {x} != 0", "        ")
     src.add(f"        _p{n} = _d.scalar_ptr{n}",
             f"    elif {x}.__class__ is _dt{n}.type:  # a numpy scalar of the exact dtype",
-            f"        _d.scalar{n}.value = {x}",
             f"        _v{n} = {x}.item()",
+            f"        _d.scalar{n}.value = _v{n}",
             f"        _p{n} = _d.scalar_ptr{n}",
             f"    elif {x}.__class__ is _ndarray and {x}.dtype is _dt{n} and {x}.ndim == 0:",
             f"        _v{n} = {x}.item()",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import math
 import platform
 from pathlib import Path
 from typing import Any, Callable, Collection, Sequence
@@ -171,7 +172,11 @@ class Library:
                              f"{', '.join(functions) or 'none'}")
 
     def __getitem__(self, name: str) -> "Kernel":
-        return getattr(self, name)
+        """The function `name`, also when it shares a name with an attribute (`manifest`)."""
+        functions = self.__dict__.get("functions", {})
+        if name not in functions:
+            raise KeyError(f"{self.path} has no function {name!r}; it has {', '.join(functions) or 'none'}")
+        return functions[name]
 
     def __repr__(self) -> str:
         return f"<scanaot library {self.path} functions={list(self.functions)}>"
@@ -470,18 +475,23 @@ def _cotangent(label: str, spec: dict, value: Any) -> Any:
 
 
 def _python_scalar(label: str, value: bool | int | float, want: np.dtype) -> np.ndarray:
-    """A Python number as a rank-0 array of `want`: floats round to a float dtype; an
-    integer or bool dtype takes only values it holds exactly (never a float: NaN,
-    inf and 2.5 would otherwise fail inside numpy with a message naming nothing)."""
+    """A Python number as a rank-0 array of `want`: floats round to a float dtype (but
+    never overflow to inf); a Python int or bool, and anything for an integer or bool
+    dtype, only when it is held exactly (never a float: NaN, inf and 2.5 would
+    otherwise fail inside numpy with a message naming nothing)."""
     if want.kind != "f" and isinstance(value, float):
         raise ArgumentError(f"{label}: {value!r} is not exactly representable as {want} (expected a "
                             f"scalar of dtype {want}, got a float)")
     try:
-        converted = np.asarray(value, dtype=want)
+        with np.errstate(over="ignore"):
+            converted = np.asarray(value, dtype=want)
     except (OverflowError, ValueError):
         raise ArgumentError(f"{label}: {value!r} does not fit in {want}") from None
-    if want.kind != "f" and converted.item() != value:
+    exact_only = want.kind != "f" or not isinstance(value, float)  # ints stay exact in a float too
+    if exact_only and converted.item() != value:
         raise ArgumentError(f"{label}: {value!r} is not exactly representable as {want}")
+    if isinstance(value, float) and math.isfinite(value) and not np.isfinite(converted):
+        raise ArgumentError(f"{label}: {value!r} does not fit in {want} (it would become {converted.item()})")
     return converted
 
 

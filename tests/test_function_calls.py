@@ -139,3 +139,47 @@ def test_bad_keywords_are_refused_by_name(kernel):
         kernel(a, y=x)
     with pytest.raises(rt.ArgumentError, match="given twice"):
         kernel(a, x, a=a)
+
+
+@pytest.fixture(scope="module")
+def scalars(tmp_path_factory):
+    b, d, f, i = at.tensor("bool", shape=(), name="b"), at.dscalar("d"), at.fscalar("f"), at.iscalar("i")
+    art = scanaot.compile([b, d, f, i], [at.switch(b, d, -d), d + f, d + i], name="sc",
+                          out_dir=tmp_path_factory.mktemp("sc"))
+    return rt.load(art.library).sc
+
+
+def test_numpy_bool_scalars_and_python_bools(scalars):
+    for flag in (True, np.True_, np.asarray(True)):
+        assert scalars(flag, 2.0, 1.0, 1)[0] == 2.0
+    c, x = at.tensor("bool", shape=(), name="c"), at.dscalar("x")
+    g = scanaot.function([c, x], at.switch(c, x, -x))
+    assert g(np.True_, 2.0) == 2.0 and g(False, 2.0) == -2.0
+
+
+@pytest.mark.parametrize("position, value, pattern", [
+    (1, 2**53 + 1, "not exactly representable as float64"),     # a Python int into a float64
+    (2, 2**200, "not exactly representable as float32"),
+    (2, 1e300, "does not fit in float32"),                      # a float that would become inf
+])
+def test_python_numbers_that_would_change_are_refused(scalars, position, value, pattern):
+    args = [True, 1.0, 1.0, 1]
+    args[position] = value
+    with pytest.raises(rt.ArgumentError, match=pattern):
+        scalars(*args)
+
+
+def test_inf_and_nan_pass_through_float_scalars(scalars):
+    got = scalars(True, float("inf"), float("nan"), 1)
+    assert got[0] == np.inf and np.isnan(got[1])
+
+
+def test_functions_named_like_library_attributes(tmp_path):
+    x = at.fvector("x")
+    art = scanaot.compile_many([("manifest", [x], x * 2), ("path", [x], x * 3)], name="odd", out_dir=tmp_path)
+    lib = rt.load(art.library)
+    assert isinstance(lib.manifest, dict)  # the attribute
+    np.testing.assert_array_equal(lib["manifest"](np.ones(1, "float32")), [2])
+    np.testing.assert_array_equal(lib["path"](np.ones(1, "float32")), [3])
+    with pytest.raises(KeyError, match="no function 'nope'; it has manifest, path"):
+        lib["nope"]
