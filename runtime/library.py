@@ -70,6 +70,8 @@ def load_bytes(data: bytes, label: str = "<library bytes>", *, sha256: str | Non
     data = bytes(data)
     if sha256 is not None:
         _check_pinned(data, sha256, label)
+    if signature is not None and trusted_keys is None:
+        raise TypeError("signature= needs trusted_keys=[...]: the public keys a signature must be made with")
     if trusted_keys is not None:
         record = signature if isinstance(signature, dict) or signature is None else \
             signing.read_signature(str(signature), label)

@@ -146,8 +146,9 @@ def check_signature(data: bytes, record: object, trusted_keys: Sequence[str], la
     fields = ("format", "algorithm", "public_key", "sha256", "signature")
     if not isinstance(record, dict) or not all(isinstance(record.get(f), str) for f in fields):
         raise LibraryError(f"{label}: the signature is not a scanaot signature record")
-    if record["format"] != FORMAT or record["algorithm"] != "ed25519":
-        raise LibraryError(f"{label}: unsupported signature {record['format']}/{record['algorithm']}")
+    if record["format"] != FORMAT or record["algorithm"] != "ed25519" or record.get("version") != 1:
+        raise LibraryError(f"{label}: unsupported signature {record['format']} version {record.get('version')!r}"
+                           f" ({record['algorithm']}); this runtime reads {FORMAT} version 1 (ed25519)")
     key = record["public_key"].lower()
     if key not in trusted:
         raise LibraryError(f"{label}: signed by {key[:16]}..., which is not a trusted key")
@@ -171,9 +172,11 @@ def read_signature(path: str, label: str) -> object:
     """The JSON record of a detached signature file (`LIB.so.sig`)."""
     try:
         with open(path, "rb") as f:
-            return json.loads(f.read())
+            text = f.read(65536)
     except OSError as err:
         raise LibraryError(f"{label}: no signature at {path} ({err.strerror}); sign it with "
                            "`scanaot sign`") from None
-    except ValueError:
-        raise LibraryError(f"{label}: the signature file {path} is not JSON") from None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):  # a signature record is small and flat
+        raise LibraryError(f"{label}: the signature file {path} is not a signature record") from None

@@ -90,7 +90,7 @@ def test_refusals(tmp_path, library, key):
     with pytest.raises(rt.LibraryError, match="does not match"):
         rt.load(copy, trusted_keys=[key[1]])
     (tmp_path / "libtriple.so.sig").write_text("{")
-    with pytest.raises(rt.LibraryError, match="not JSON"):
+    with pytest.raises(rt.LibraryError, match="not a signature record"):
         rt.load(copy, trusted_keys=[key[1]])
     with pytest.raises(rt.LibraryError, match="not a scanaot signature"):
         rt.load(copy, trusted_keys=[key[1]], signature={"format": 1})
@@ -104,3 +104,17 @@ def test_keygen_never_overwrites_and_sign_checks_its_inputs(tmp_path, library, k
     assert cli.main(["sign", str(library), "--key", str(bad)]) == 2
     assert cli.main(["sign", str(bad), "--key", str(key[0])]) == 1
     assert "not a key file" in capsys.readouterr().err
+
+
+def test_malformed_signature_records(tmp_path, library, key):
+    copy = tmp_path / "libtriple.so"
+    shutil.copy(library, copy)
+    (tmp_path / "libtriple.so.sig").write_text("[" * 100000 + "]" * 100000)
+    with pytest.raises(rt.LibraryError, match="not a signature record"):
+        rt.load(copy, trusted_keys=[key[1]])
+    cli.main(["sign", str(copy), "--key", str(key[0])])
+    record = json.loads((tmp_path / "libtriple.so.sig").read_text())
+    with pytest.raises(rt.LibraryError, match="version 99"):
+        rt.load(copy, trusted_keys=[key[1]], signature={**record, "version": 99})
+    with pytest.raises(TypeError, match="needs trusted_keys"):
+        rt.load(copy, signature=record)
