@@ -139,6 +139,10 @@ def make_spec(name: str, inputs: Sequence[Variable], outputs: Any) -> FunctionSp
     if missing:
         raise ValueError(f"{name}: the outputs depend on {missing[0].describe()}, which is not among "
                          "the inputs; add it to the inputs list")
+    from .runtime.library import MAX_PARAMETERS
+    if len(inputs) + len(outs) + 1 > MAX_PARAMETERS:
+        raise ValueError(f"{name}: {len(inputs)} inputs and {len(outs)} outputs; a function takes at most "
+                         f"{MAX_PARAMETERS - 1} together (pass stacked arrays instead of many scalars)")
     return FunctionSpec(name, list(inputs), outs, unpack)
 
 

@@ -37,6 +37,22 @@ def _status_bits() -> list[tuple[str, int]]:
             and k not in ("KIND_MASK", "SITE_SHIFT", "MAX_SITE")]
 
 
+# object-like macros of the C library a program may include before this header
+# (<complex.h>'s I, <errno.h>'s errno, ...): a parameter of that name would expand
+_LIBRARY_MACROS = frozenset("""
+    I errno complex imaginary noreturn NULL EOF BUFSIZ FILENAME_MAX RAND_MAX EXIT_SUCCESS
+    EXIT_FAILURE CHAR_BIT CHAR_MAX CHAR_MIN SCHAR_MAX SCHAR_MIN UCHAR_MAX SHRT_MAX SHRT_MIN
+    INT_MAX INT_MIN UINT_MAX LONG_MAX LONG_MIN ULONG_MAX LLONG_MAX LLONG_MIN ULLONG_MAX
+    HUGE_VAL HUGE_VALF INFINITY NAN MB_CUR_MAX CLOCKS_PER_SEC M_PI M_E M_SQRT2 stdin stdout stderr
+""".split())
+
+
+def _parameter(name: str) -> str:
+    """A prototype's parameter name: the argument's, with `_` added where a C library
+    macro would replace it (the runtime keeps calling the argument by its name)."""
+    return f"{name}_" if name in _LIBRARY_MACROS else name
+
+
 def struct_name(dtype: str, ndim: int) -> str:
     return f"scanaot_memref_{dtype}_{ndim}d"
 
@@ -81,10 +97,10 @@ def generate_header(library: str, manifest: dict) -> str:
     for f in manifest["functions"]:
         params, doc = [], []
         for a in f["args"]:
-            params.append(f"const {struct_name(a['dtype'], a['ndim'])} *{a['name']}")
+            params.append(f"const {struct_name(a['dtype'], a['ndim'])} *{_parameter(a['name'])}")
             doc.append(f" *   {a['name']}: {a['dtype']}, {a['ndim']} dims")
         for o in f["outputs"]:
-            params.append(f"{struct_name(o['dtype'], o['ndim'])} *{o['name']}")
+            params.append(f"{struct_name(o['dtype'], o['ndim'])} *{_parameter(o['name'])}")
             bounds = ", ".join(t + (" (upper bound)" if b else "") for t, b in zip(o["shape_text"], o["bounded"]))
             doc.append(f" *   {o['name']} (output): {o['dtype']}, shape [{bounds}]")
         params.append(f"{struct_name('int64', 1)} *dims")

@@ -29,6 +29,9 @@ _STORAGE = {"bool": np.dtype("uint8")}
 FIRST_CAPACITY = 256  # rows first given to an `until` loop's results; doubled while the loop fills them
 
 
+MAX_PARAMETERS = 1024  # ctypes' limit on a call's parameters (arguments + outputs + dims)
+
+
 class ArgumentError(TypeError):
     """An argument the kernel cannot take: names the argument and what was expected."""
 
@@ -199,6 +202,9 @@ class Kernel:
             self._fn = getattr(handle, spec["symbol"])
         except AttributeError:
             raise LibraryError(f"{path}: symbol {spec['symbol']} is missing") from None
+        if len(self.args) + len(self.outputs) + 1 > MAX_PARAMETERS:
+            raise LibraryError(f"{path}: {self.name} takes {len(self.args)} arguments and {len(self.outputs)} "
+                               f"outputs; ctypes calls at most {MAX_PARAMETERS} parameters")
         self._fn.restype = ctypes.c_int32
         self._fn.argtypes = ([ctypes.POINTER(descriptor_type(a["ndim"])) for a in self.args]
                              + [ctypes.POINTER(descriptor_type(o["ndim"])) for o in self.outputs]
@@ -231,9 +237,26 @@ class Kernel:
             raise ArgumentError(f"{self.name} has no gradient kernel: compile it with grad_wrt=[...]")
         cotangents = self._cotangents(kernel, cotangents)
         values = self._bind(args, kwargs)
+        self._check_cotangent_shapes(values, cotangents)
         values = [v.view(self._dtypes[i]) if isinstance(v, np.ndarray) and v.dtype != self._dtypes[i] else v
                   for i, v in enumerate(values)]
         return kernel(*values, *cotangents)
+
+    def _check_cotangent_shapes(self, values: list[np.ndarray], cotangents: list) -> None:
+        """Each cotangent has its output's shape (known from the arguments, but for the
+        leading dim of an `until` result: the steps run)."""
+        shapes = [v.shape for v in values]
+        wanted = self._output_shapes(shapes, [v.item() if v.ndim == 0 else None for v in values])
+        outputs = {o["name"]: (o, shape) for o, shape in zip(self.outputs, wanted)}
+        for name, cot in zip(self.spec["vjp"]["cotangents"], cotangents):
+            out, shape = outputs.get(name[len("cot_"):], (None, None))
+            if out is None or not isinstance(cot, np.ndarray):
+                continue
+            fits = cot.ndim == len(shape) and all(b or c == d for c, d, b in zip(cot.shape, shape, out["bounded"]))
+            if not fits:
+                until = " (its leading dim: the steps run)" if any(out["bounded"]) else ""
+                raise ArgumentError(f"{self.name}.vjp(): cotangent {name!r} must have the shape of output "
+                                    f"{out['name']!r}, {shape}{until}; got {cot.shape}")
 
     def _cotangents(self, kernel: "Kernel", cotangents: Any) -> list:
         """The cotangents as a list in the gradient kernel's order; a number stands for
@@ -387,6 +410,9 @@ class Kernel:
 
     def _given_outputs(self, wanted: list[tuple[int, ...]], out: Sequence[np.ndarray]) -> list[np.ndarray]:
         """The caller's `out=` buffers, checked: an `until` result's buffer has the full bound."""
+        if not isinstance(out, (list, tuple)):
+            raise ArgumentError(f"{self.name}(): out= must be a list or tuple of {len(self.outputs)} arrays, "
+                                f"got {type(out).__name__}")
         if len(out) != len(self.outputs):
             raise ArgumentError(f"{self.name}(): out= needs {len(self.outputs)} arrays, got {len(out)}")
         checked = []
@@ -412,10 +438,12 @@ class Kernel:
             spec = self.outputs[j]
             drivers = sorted({self.arg_names[i] for e in spec["shape"] for i in _arguments_in(e)})
             size = float(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+            why = (f"{_bytes(size)} of {dtype}, more than can be allocated" if size else
+                   "a dimension larger than any array can have")
             raise OutputTooLarge(
                 f"{self.name}(): output {spec['name']!r} would have shape {shape} "
-                f"([{', '.join(spec.get('shape_text', []))}]), {_bytes(size)} of {dtype}, more than can "
-                f"be allocated; its shape is set by the argument(s) {', '.join(drivers) or '(none)'}") from None
+                f"([{', '.join(spec.get('shape_text', []))}]), {why}; its shape is set by the argument(s) "
+                f"{', '.join(drivers) or '(none)'}") from None
 
     def _results(self, outs: list[np.ndarray], dims: np.ndarray) -> list[np.ndarray]:
         results, position = [], 0

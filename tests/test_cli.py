@@ -113,11 +113,23 @@ def test_paths_of_the_wrong_kind_are_usage_errors(tmp_path, capsys):
 
 
 def test_a_compile_error_is_one_line(tmp_path, capsys):
-    """An LLVM CPU name LLVM does not know: the tool's multi-line stderr becomes one line."""
-    model = write(tmp_path / "model.py", MODEL)
-    code, _, err = run_cli(capsys, "compile", model, "--cpu", "foo", "-o", tmp_path / "out")
+    """A program scanaot cannot compile (an output shape known only after the call)."""
+    model = write(tmp_path / "model.py", textwrap.dedent("""
+        import scanaot.tensor as at
+        x = at.fvector("x")
+        EXPORTS = {"f": ([x], at.arange(x.sum()))}
+    """))
+    code, _, err = run_cli(capsys, "compile", model, "-o", tmp_path / "out")
     assert code == cli.EXIT_FAILURE
     assert_one_line_error(err, "compile")
+
+
+def test_an_unknown_cpu_is_a_usage_error(tmp_path, capsys):
+    model = write(tmp_path / "model.py", MODEL)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["compile", str(model), "--cpu", "foo", "-o", str(tmp_path / "out")])
+    assert exit_.value.code == cli.EXIT_USAGE
+    assert "expected portable, native" in capsys.readouterr().err
 
 
 def test_argparse_errors_keep_exit_code_2(capsys):
@@ -265,3 +277,10 @@ def test_version_without_the_compiler_extra(monkeypatch):
     monkeypatch.setattr(metadata, "version", version)
     assert cli.versions().splitlines()[1] == ('toolchain: compiler extra not installed (install the compiler '
                                               'extra: pip install "scanaot[compiler]")')
+
+
+def test_inspect_escapes_control_characters(capsys):
+    """Manifest text is data: an escape sequence in it reaches the terminal escaped."""
+    cli._show("shape \x1b]0;pwned\x07 end")
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "\\x1b]0;pwned\\x07" in out

@@ -183,3 +183,26 @@ def test_functions_named_like_library_attributes(tmp_path):
     np.testing.assert_array_equal(lib["path"](np.ones(1, "float32")), [3])
     with pytest.raises(KeyError, match="no function 'nope'; it has manifest, path"):
         lib["nope"]
+
+
+def test_out_must_be_a_list_or_tuple(kernel):
+    a, x = np.arange(3, dtype="float32"), np.ones((2, 3), "float32")
+    for bad in ((b for b in [np.empty((2, 3), "float32")]), 0, np.empty((2, 3), "float32")):
+        with pytest.raises(rt.ArgumentError, match="out= must be a list or tuple of 2 arrays"):
+            kernel(a, x, out=bad)
+
+
+def test_a_cotangent_of_the_wrong_shape_names_its_output(tmp_path):
+    x = at.dvector("x")
+    art = scanaot.compile([x], x * 2, name="g", out_dir=tmp_path, grad_wrt=[x])
+    lib = rt.load(art.library)
+    np.testing.assert_array_equal(lib.g.vjp(np.ones(3), cotangents=np.ones(3)), [2, 2, 2])
+    with pytest.raises(rt.ArgumentError, match="cotangent 'cot_out0' must have the shape of output 'out0', "
+                                               "\\(3,\\); got \\(4,\\)"):
+        lib.g.vjp(np.ones(3), cotangents=np.ones(4))
+
+
+def test_too_many_parameters_are_refused_at_compile_time(tmp_path):
+    xs = [at.dscalar(f"x{i}") for i in range(1030)]
+    with pytest.raises(ValueError, match="at most 1023 together"):
+        scanaot.compile(xs, xs[0] * 2, name="wide", out_dir=tmp_path)

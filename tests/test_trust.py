@@ -540,3 +540,16 @@ def test_forked_workers_map_private_copies_of_their_own(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["0"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("scanaot-load-")]  # removed at exit
+
+
+def test_headers_survive_c_library_macros(tmp_path):
+    """Arguments named like <complex.h>'s I or <errno.h>'s errno keep their names in
+    Python; the header's prototype still compiles after those headers."""
+    i, e = at.fvector("I"), at.fvector("errno")
+    art = scanaot.compile([i, e], i + e, name="mac", out_dir=tmp_path)
+    (tmp_path / "use.c").write_text('#include <complex.h>\n#include <errno.h>\n#include <stdio.h>\n'
+                                   '#include "mac.h"\nint main(void) { return 0; }\n')
+    subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", "-fsyntax-only", f"-I{tmp_path}",
+                    str(tmp_path / "use.c")], check=True)
+    lib = rt.load(art.library)
+    np.testing.assert_array_equal(lib.mac(I=np.ones(2, "float32"), errno=np.ones(2, "float32")), [2, 2])

@@ -198,6 +198,12 @@ def export_entries(model: Path, exports: dict[str, Any]) -> list[tuple]:
 
 
 # ---------------------------------------------------------------- inspect
+def _show(line: str) -> None:
+    """Print a line of manifest text with control characters escaped: a manifest is
+    data from a file, and must not drive the terminal."""
+    print("".join(c if c.isprintable() or c == "\n" else repr(c)[1:-1] for c in line))
+
+
 def inspect_library(args: argparse.Namespace) -> int:
     """Print a library's manifest; needs only the numpy runtime."""
     from scanaot.runtime import LibraryError, manifest as manifest_mod
@@ -209,32 +215,32 @@ def inspect_library(args: argparse.Namespace) -> int:
     except (OSError, LibraryError) as err:
         raise CliError(str(err)) from err
     if args.json:
-        print(json.dumps(m, indent=2))
+        print(json.dumps(m, indent=2))  # JSON escapes control characters
         return EXIT_OK
     t = m["target"]
-    print(f"{args.library}: scanaot ABI {m['abi_version']}, target {t['name']} ({t['triple']}, cpu {t['cpu']}, "
+    _show(f"{args.library}: scanaot ABI {m['abi_version']}, target {t['name']} ({t['triple']}, cpu {t['cpu']}, "
           f"fastmath {t.get('fastmath', 'none')})")
     for v in t.get("variants", []):
         extra = [f for f in v["features"] if f not in LEVELS.get(v.get("base", ""), ())]
         base = f"{v['base']} + {', '.join(extra)}" if extra else v.get("base", v["cpu"])
-        print(f"cpu variant {v['cpu']}: {base}" + (f" (tuned for {v['tune']})" if v.get("tune") else ""))
+        _show(f"cpu variant {v['cpu']}: {base}" + (f" (tuned for {v['tune']})" if v.get("tune") else ""))
     if t["name"] == "cuda":
         code = t.get("device_code", {})
-        print(f"device code: {code.get('format')} for {t['arch']}, {code.get('kernels')} kernel(s); "
+        _show(f"device code: {code.get('format')} for {t['arch']}, {code.get('kernels')} kernel(s); "
               f"ptxas: {t.get('ptxas') or 'not found (PTX, compiled by the driver at load)'}")
-    print(f"compiler: scanaot {m['compiler']['scanaot']}, toolchain {m['compiler']['toolchain']}")
+    _show(f"compiler: scanaot {m['compiler']['scanaot']}, toolchain {m['compiler']['toolchain']}")
     for f in m["functions"]:
-        print(f"\n{f['name']}  (symbol {f['symbol']}, graph {f['graph_hash'][:16]}, "
+        _show(f"\n{f['name']}  (symbol {f['symbol']}, graph {f['graph_hash'][:16]}, "
               f"workspace {f['workspace_bytes']} bytes)")
         for a in f["args"]:
             host = "  (read by host code: device arrays are staged)" if a.get("host_access") else ""
-            print(f"  arg    {a['name']}: {a['dtype']}[{a['ndim']}d]{host}")
+            _show(f"  arg    {a['name']}: {a['dtype']}[{a['ndim']}d]{host}")
         for o in f["outputs"]:
             dims = ", ".join(t + (" (bound)" if b else "") for t, b in zip(o["shape_text"], o["bounded"]))
-            print(f"  output {o['name']}: {o['dtype']}[{dims}]")
+            _show(f"  output {o['name']}: {o['dtype']}[{dims}]")
         for c in f["constraints"]:
             op = "==" if c["rel"] == "eq" else ">="
-            print(f"  check  {c['text'][0]} {op} {c['text'][1]}  ({c['why']})")
+            _show(f"  check  {c['text'][0]} {op} {c['text'][1]}  ({c['why']})")
     return EXIT_OK
 
 
@@ -524,8 +530,16 @@ def _add_compile(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _cpu_option(text: str) -> str | list[str]:
-    """--cpu x86-64-v3,x86-64-v4 -> a list of levels (one library with both variants)."""
-    return text.split(",") if "," in text else text
+    """--cpu x86-64-v3,x86-64-v4 -> a list of levels (one library with both variants);
+    an unknown name is a usage error (exit 2), as argparse's own."""
+    from scanaot.runtime.cpu import LEVELS
+    names = text.split(",")
+    known = {*LEVELS, "native", "portable"}
+    unknown = [n for n in names if n not in known]
+    if unknown or ("native" in names or "portable" in names) and len(names) > 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected portable, native, one of {', '.join(LEVELS)} "
+                                         "or levels separated by commas")
+    return names if len(names) > 1 else text
 
 
 def main(argv: list[str] | None = None) -> int:
