@@ -255,7 +255,7 @@ class Kernel:
             fits = cot.ndim == len(shape) and all(b or c == d for c, d, b in zip(cot.shape, shape, out["bounded"]))
             if not fits:
                 until = " (its leading dim: the steps run)" if any(out["bounded"]) else ""
-                raise ArgumentError(f"{self.name}.vjp(): cotangent {name!r} must have the shape of output "
+                raise ShapeError(f"{self.name}.vjp(): cotangent {name!r} must have the shape of output "
                                     f"{out['name']!r}, {shape}{until}; got {cot.shape}")
 
     def _cotangents(self, kernel: "Kernel", cotangents: Any) -> list:
