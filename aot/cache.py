@@ -228,17 +228,19 @@ def info() -> dict:
 
 def clear() -> int:
     """Empty the cache: libraries, records and helper objects (what scanaot wrote, and
-    temporary folders left by builds that died a day ago or more; a build running now
-    keeps its own). Returns the entries removed."""
+    temporary files and folders left by builds that died a day ago or more; a build
+    running now keeps its own). Returns the entries removed."""
     root = cache_dir()
     count = len(_entries(root))
     stale = time.time() - 86400
     for path in root.iterdir():
         if path.name == TAG or not _OURS.fullmatch(path.name):
             continue
-        if path.is_dir() and not path.is_symlink():
-            if path.stat().st_mtime < stale:
-                shutil.rmtree(path, ignore_errors=True)
+        temporary = path.name.startswith((".", "scanaot-"))  # a build or write in progress
+        if temporary:
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime < stale:
+                    shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink()
         else:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
