@@ -9,7 +9,8 @@
  * No state is kept between calls: every block is returned to the system when
  * freed, so kernels stay reentrant and hold no memory after a call. The lowering
  * routes the kernel's malloc/aligned_alloc/free here (aot/passes/allocators.py).
- * A 16-byte header records how the block was obtained.
+ * A 32-byte header records how the block was obtained and links it into the
+ * calling thread's list of live blocks (freed all at once if an allocation fails).
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -19,75 +20,121 @@
 
 /* Failed allocations. Every entry point sets a recovery point (its _setjmp) with
  * scanaot_guard_enter before calling the kernel and clears it after; an
- * allocation that cannot be satisfied returns there, and the call ends with the
- * status SCANAOT_STATUS_BAD_ALLOC instead of the kernel writing through NULL. One
- * point per thread: kernels never call each other. */
+ * allocation that cannot be satisfied frees the blocks this call still holds and
+ * returns there, and the call ends with the status SCANAOT_STATUS_BAD_ALLOC
+ * instead of the kernel writing through NULL (and without leaking: a service
+ * that keeps hitting its memory limit keeps its memory). One recovery point and
+ * one list of live blocks per thread: kernels never call each other. */
 static _Thread_local jmp_buf recovery;
 static _Thread_local int guarded;
 
+#define HUGE_PAGE ((size_t)2 << 20)
+#define FROM_MALLOC 0
+#define FROM_MMAP 1
+#define ALIGNED 2 /* an aligned block inside another; `extent` is the offset */
+
+/* Before every block: how it was obtained, and its place in the thread's list of
+ * live blocks. 32 bytes keep malloc's 16-byte alignment. */
+typedef struct block {
+  uint64_t kind;
+  uint64_t extent; /* FROM_MMAP: the mapping's length; ALIGNED: the offset to the block */
+  struct block *prev, *next;
+} block;
+#define HEADER sizeof(block)
+
+static _Thread_local block *live;
+
+static void track(block *b) {
+  b->prev = NULL;
+  b->next = live;
+  if (live) live->prev = b;
+  live = b;
+}
+
+static void untrack(block *b) {
+  if (b->prev) b->prev->next = b->next;
+  else if (live == b) live = b->next;
+  if (b->next) b->next->prev = b->prev;
+}
+
+static void release(block *b) {
+  if (b->kind == FROM_MMAP)
+    munmap(b, (size_t)b->extent);
+  else
+    free(b);
+}
+
 void *scanaot_guard_enter(void) {
   guarded = 1;
+  live = NULL;
   return &recovery;
 }
 
 void *scanaot_guard_leave(void) {
   guarded = 0;
+  live = NULL; /* a kernel frees what it allocates; after a failure everything was freed */
   return NULL;
 }
 
 static void *out_of_memory(void) {
   if (guarded) {
+    while (live) {
+      block *b = live;
+      live = b->next;
+      release(b);
+    }
     guarded = 0;
     longjmp(recovery, 1);
   }
   return NULL;
 }
 
-#define HUGE_PAGE ((size_t)2 << 20)
-#define HEADER 16 /* keeps malloc's 16-byte alignment */
-#define FROM_MALLOC 0
-#define FROM_MMAP 1
-#define ALIGNED 2 /* an aligned block inside another; [1] is the offset */
+static void *hand_out(block *b, uint64_t kind, uint64_t extent) {
+  b->kind = kind;
+  b->extent = extent;
+  if (guarded) track(b);
+  else b->prev = b->next = NULL;
+  return (char *)b + HEADER;
+}
 
 void *scanaot_alloc(size_t bytes) {
   if (bytes >= HUGE_PAGE && bytes < SIZE_MAX / 2) {
     size_t total = (bytes + HEADER + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-    char *raw = mmap(NULL, total + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    char *raw = mmap(NULL, total + HUGE_PAGE, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (raw != MAP_FAILED) {
       char *base = (char *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1));
       if (base > raw) munmap(raw, (size_t)(base - raw));
       char *end = raw + total + HUGE_PAGE;
       if (end > base + total) munmap(base + total, (size_t)(end - (base + total)));
       madvise(base, total, MADV_HUGEPAGE); /* advice only: without THP, 4 KB pages */
-      ((uint64_t *)base)[0] = FROM_MMAP;
-      ((uint64_t *)base)[1] = total;
-      return base + HEADER;
+      return hand_out((block *)base, FROM_MMAP, total);
     }
   }
-  char *base = bytes < SIZE_MAX - HEADER ? malloc(bytes + HEADER) : NULL;
-  if (!base) return out_of_memory();
-  ((uint64_t *)base)[0] = FROM_MALLOC;
-  return base + HEADER;
+  block *b = bytes < SIZE_MAX - HEADER ? malloc(bytes + HEADER) : NULL;
+  if (!b) return out_of_memory();
+  return hand_out(b, FROM_MALLOC, 0);
 }
 
 void *scanaot_aligned_alloc(size_t alignment, size_t bytes) {
-  if (alignment <= HEADER) return scanaot_alloc(bytes);
+  if (alignment <= 16) return scanaot_alloc(bytes);
   if (bytes > SIZE_MAX - alignment - 2 * HEADER) return out_of_memory();
   char *inner = scanaot_alloc(bytes + alignment + HEADER);
+  if (!inner) return NULL;
   char *aligned = (char *)(((uintptr_t)inner + HEADER + alignment - 1) & ~(uintptr_t)(alignment - 1));
-  ((uint64_t *)(aligned - HEADER))[0] = ALIGNED;
-  ((uint64_t *)(aligned - HEADER))[1] = (uint64_t)(aligned - inner);
+  block *b = (block *)(aligned - HEADER);
+  b->kind = ALIGNED;
+  b->extent = (uint64_t)(aligned - inner);
   return aligned;
 }
 
 void scanaot_free(void *ptr) {
   if (!ptr) return;
-  char *base = (char *)ptr - HEADER;
-  uint64_t kind = ((uint64_t *)base)[0];
-  if (kind == ALIGNED)
-    scanaot_free((char *)ptr - ((uint64_t *)base)[1]);
-  else if (kind == FROM_MMAP)
-    munmap(base, (size_t)((uint64_t *)base)[1]);
-  else
-    free(base);
+  block *b = (block *)((char *)ptr - HEADER);
+  if (b->kind == ALIGNED) {
+    scanaot_free((char *)ptr - b->extent);
+    return;
+  }
+  if (guarded) untrack(b);
+  release(b);
 }

@@ -553,3 +553,28 @@ def test_headers_survive_c_library_macros(tmp_path):
                     str(tmp_path / "use.c")], check=True)
     lib = rt.load(art.library)
     np.testing.assert_array_equal(lib.mac(I=np.ones(2, "float32"), errno=np.ones(2, "float32")), [2, 2])
+
+
+_NO_LEAK_ON_FAILURE = textwrap.dedent("""
+    import resource, numpy as np, scanaot, scanaot.tensor as at, scanaot.runtime as rt
+    x, n1, n2 = at.dvector("x"), at.lscalar("n1"), at.lscalar("n2")
+    r1, _ = scanaot.scan(lambda p: p * 2.0, outputs_info=x, n_steps=n1)
+    r2, _ = scanaot.scan(lambda p: p + 1.0, outputs_info=x, n_steps=n2)
+    f = scanaot.function([x, n1, n2], r1.sum() + r2.sum())   # two temporaries inside the kernel
+    resource.setrlimit(resource.RLIMIT_AS, (6 << 30, resource.getrlimit(resource.RLIMIT_AS)[1]))
+    big = np.ones(1 << 20)
+    failed = 0
+    for _ in range(8):
+        try:
+            f(big, 300, 1000)            # 2.4 GB succeeds, then 8 GB fails
+        except rt.StatusError:
+            failed += 1
+    print(failed, bool(f(big, 300, 3) > 0))   # the 2.4 GB of every failed call were given back
+""")
+
+
+def test_a_failed_call_gives_back_what_it_had_allocated():
+    proc = subprocess.run([sys.executable, "-c", _NO_LEAK_ON_FAILURE], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["8", "True"]
