@@ -112,10 +112,9 @@ def _selected(entry: str) -> str:
 def _guarded_entry(entry: str, arity: int) -> None:
     """The exported entry point: the selected variant, called with a recovery point set.
 
-    The library's allocator (runtime/cpu_alloc.c) returns there when memory for a
-    temporary cannot be had, so the call ends with SCANAOT_STATUS_BAD_ALLOC
-    instead of writing through a null pointer (temporaries allocated before it
-    are not freed on that path)."""
+    The library's allocator (runtime/cpu_alloc.c) frees the call's temporaries and
+    returns there when memory for one cannot be had, so the call ends with
+    SCANAOT_STATUS_BAD_ALLOC instead of writing through a null pointer."""
     i32, ptr = ir.IntegerType.get_signless(32), llvm.PointerType.get()
     fn = llvm.LLVMFuncOp(entry, ir.TypeAttr.get(_entry_type(arity)))
     block = fn.body.blocks.append(*[ptr] * arity)
