@@ -11,6 +11,7 @@ import ctypes
 import hashlib
 import math
 import platform
+import threading
 from pathlib import Path
 from typing import Any, Callable, Collection, Sequence
 
@@ -87,7 +88,26 @@ def load_bytes(data: bytes, label: str = "<library bytes>", *, sha256: str | Non
     else:
         library = Library(path, manifest, handle)
     library.cpu_variant = _check_cpu(manifest, handle, label)
+    library._bytes = data
     return library
+
+
+_unpickled: dict[str, "Library"] = {}  # SHA-256 -> the library, so each process loads it once
+_unpickled_lock = threading.Lock()
+
+
+def _from_pickle(data: bytes, label: str) -> "Library":
+    """Unpickling: verify and load the bytes (once per process for the same bytes)."""
+    key = hashlib.sha256(data).hexdigest()
+    with _unpickled_lock:
+        library = _unpickled.get(key)
+        if library is None:
+            library = _unpickled[key] = load_bytes(data, label)
+        return library
+
+
+def _kernel_of(library: "Library", name: str) -> "Kernel":
+    return library[name]
 
 
 def _maps(data: bytes, manifest: dict) -> Callable[[ctypes.CDLL], bool]:
@@ -166,8 +186,19 @@ class Library:
         make_kernel = make_kernel or (lambda spec: Kernel(spec, handle, path))
         self.functions = {f["name"]: make_kernel(f) for f in manifest["functions"]}
         for kernel in self.functions.values():
+            kernel.library = self
             if "vjp" in kernel.spec:
                 kernel._vjp = self.functions[kernel.spec["vjp"]["function"]]
+
+    def __reduce__(self):
+        """A library pickles as its sealed bytes: process pools, Dask and Ray carry it to
+        workers that have only the runtime; unpickling verifies the seal and maps the
+        bytes like `load_bytes` (once per process for the same bytes)."""
+        data = self.__dict__.get("_bytes")
+        if data is None:
+            raise TypeError(f"{self.path}: a library made without its bytes cannot be pickled; load it "
+                            "with scanaot.runtime.load or load_bytes")
+        return _from_pickle, (data, str(self.path))
 
     def __getattr__(self, name: str) -> "Kernel":
         functions = self.__dict__.get("functions", {})
@@ -226,6 +257,10 @@ class Kernel:
 
     def __repr__(self) -> str:
         return f"<kernel {self.name}({', '.join(self.arg_names)})>"
+
+    def __reduce__(self):
+        """A kernel pickles as its library (the bytes, once per pickle) and its name."""
+        return _kernel_of, (self.library, self.name)
 
     def vjp(self, *args: Any, cotangents: Any = None, **kwargs: Any):
         """Gradients of sum(outputs * cotangents) w.r.t. the library's `grad_wrt`, in that order.

@@ -578,3 +578,38 @@ def test_a_failed_call_gives_back_what_it_had_allocated():
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["8", "True"]
+
+
+# ------------------------------------------------------------------ libraries travel by value
+_UNPICKLE_NUMPY_ONLY = textwrap.dedent("""
+    import pickle, sys, numpy as np
+    sys.modules["mlir"] = None                 # the worker has the runtime only
+    kernel = pickle.loads(sys.stdin.buffer.read())
+    print(kernel(np.arange(3, dtype="float32")).tolist())
+""")
+
+
+def test_libraries_and_kernels_pickle_as_their_sealed_bytes(tmp_path):
+    import pickle
+    x = at.fvector("x")
+    art = scanaot.compile_many([("dbl", [x], x * 2), ("tri", [x], x * 3)], name="pk", out_dir=tmp_path)
+    lib = rt.load(art.library)
+    both = pickle.dumps([lib.dbl, lib.tri])
+    assert len(both) < art.library.stat().st_size + 1000  # the bytes once per pickle
+    dbl, tri = pickle.loads(both)
+    assert dbl.library is tri.library
+    np.testing.assert_array_equal(tri(np.ones(2, "float32")), [3, 3])
+    proc = subprocess.run([sys.executable, "-c", _UNPICKLE_NUMPY_ONLY], input=pickle.dumps(lib.dbl),
+                          capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    assert proc.stdout.decode().split() == ["[0.0,", "2.0,", "4.0]"]
+
+
+def test_a_damaged_pickle_is_refused_by_the_seal(tmp_path):
+    import pickle
+    x = at.fvector("x")
+    lib = rt.load(scanaot.compile([x], x * 2, name="pk", out_dir=tmp_path).library)
+    data = bytearray(pickle.dumps(lib))
+    data[len(data) // 2] ^= 0xFF
+    with pytest.raises(rt.LibraryError, match="digest"):
+        pickle.loads(bytes(data))
