@@ -108,7 +108,7 @@ def _contiguous(arrays: list) -> list:
 
 
 def _sum(parts: list) -> np.ndarray:
-    total = parts[0].copy()
+    total = np.array(parts[0], copy=True)
     for part in parts[1:]:
         total += part
     return total
@@ -126,12 +126,11 @@ class _Plan:
         self.kernel = kernel
         self.names = kernel.arg_names
         self.batched = self._batch_axes(args, batch_axis)
-        self.args = [self._split(p, a) if p in self.batched else (a if isinstance(a, np.ndarray) else np.asarray(a))
-                     for p, a in enumerate(args)]
+        self.args = [self._split(p, a) if p in self.batched else a for p, a in enumerate(args)]
         self.chunks = self._batch_chunks()
         self.shapes = [[self._shape(p, i) for p in range(len(args))] for i in range(len(self.chunks))]
-        scalars = [a.item() if p not in self.batched and a.ndim == 0 else None for p, a in enumerate(self.args)]
-        self.scalars = scalars
+        self.scalars = [np.asarray(a).item() if p not in self.batched and np.ndim(a) == 0 else None
+                        for p, a in enumerate(self.args)]
         self.outputs = [self._output(o) for o in kernel.outputs]
         self.kernel_key = _kernel_key(kernel)
         self.whole_keys = {p: f"scanaot-arg-{tokenize(a)}" for p, a in enumerate(self.args) if p not in self.batched}
@@ -189,7 +188,7 @@ class _Plan:
         return chunks
 
     def _shape(self, p: int, i: int) -> tuple:
-        shape = list(self.args[p].shape)
+        shape = list(np.shape(self.args[p]))
         if p in self.batched:
             shape[self.batched[p]] = self.chunks[i]
         return tuple(int(s) for s in shape)
@@ -301,9 +300,9 @@ class _Plan:
             for j, group in enumerate(groups):
                 layer[(f"{name}-sum{depth}", j)] = (_sum, list(group))
                 level.append((f"{name}-sum{depth}", j))
-        arg = self.args[p]
-        layer[(name, *[0] * arg.ndim)] = (_sum, [level[0]])
-        return self._array(layer, name, tuple((s,) for s in arg.shape), np.dtype(self.kernel.args[p]["dtype"]))
+        shape = np.shape(self.args[p])
+        layer[(name, *[0] * len(shape))] = (_sum, [level[0]])
+        return self._array(layer, name, tuple((s,) for s in shape), np.dtype(self.kernel.args[p]["dtype"]))
 
 
 def _kernel_key(kernel: Any) -> str:
