@@ -104,7 +104,7 @@ def _call_vjp(kernel: Any, args: list, cotangents: list) -> tuple:
 
 def _contiguous(arrays: list) -> list:
     """A chunk cut across its batch axis (x[:, b0:b1]) is a strided view; kernels take C order."""
-    return [np.ascontiguousarray(a) if isinstance(a, np.ndarray) else a for a in arrays]
+    return [np.ascontiguousarray(a) if isinstance(a, np.ndarray) and a.ndim else a for a in arrays]
 
 
 def _sum(parts: list) -> np.ndarray:
@@ -119,13 +119,16 @@ class _Plan:
 
     def __init__(self, kernel: Any, args: Sequence[Any], batch_axis: int | dict[int, int]):
         if not hasattr(kernel, "spec") or not hasattr(kernel, "library"):
-            raise TypeError(f"expected a kernel of a loaded library (lib.name), got {type(kernel).__name__}")
+            raise TypeError(f"expected a kernel of a loaded library (lib.name, or a scanaot.function's "
+                            f"f._kernel), got {type(kernel).__name__}")
         if len(args) != len(kernel.args):
             raise TypeError(f"{kernel.name} takes {len(kernel.args)} arguments ({', '.join(kernel.arg_names)}), "
                             f"got {len(args)}")
         self.kernel = kernel
         self.names = kernel.arg_names
         self.batched = self._batch_axes(args, batch_axis)
+        for p, a in enumerate(args):
+            self._check_argument(p, a)
         self.args = [self._split(p, a) if p in self.batched else a for p, a in enumerate(args)]
         self.chunks = self._batch_chunks()
         self.shapes = [[self._shape(p, i) for p in range(len(args))] for i in range(len(self.chunks))]
@@ -144,10 +147,14 @@ class _Plan:
             raise BatchError(f"{self.kernel.name}: no argument is a dask array, so there is nothing to split; "
                              "call the kernel directly")
         if isinstance(batch_axis, dict):
-            axes = dict(batch_axis)
-            for p in axes:
-                if not isinstance(p, int) or not 0 <= p < len(args):
+            axes = {}
+            for p, axis in batch_axis.items():
+                if not _is_int(p) or not 0 <= p < len(args):
                     raise BatchError(f"batch_axis: {p!r} is not an argument position (0..{len(args) - 1})")
+                if not _is_int(axis):
+                    raise TypeError(f"batch_axis[{p}] must be an int axis, got {axis!r}")
+                axes[int(p)] = int(axis)
+            for p in axes:
                 if p not in lazy:
                     raise BatchError(f"batch_axis names argument {p} ({self.names[p]}), which is not a dask array; "
                                      "give it as a dask array to split it")
@@ -155,7 +162,7 @@ class _Plan:
             if missing:
                 raise BatchError(f"batch_axis has no axis for dask argument(s) "
                                  f"{', '.join(f'{p} ({self.names[p]})' for p in missing)}")
-        elif isinstance(batch_axis, (int, np.integer)):
+        elif _is_int(batch_axis):
             axes = {p: int(batch_axis) for p in lazy}
         else:
             raise TypeError(f"batch_axis must be an int or a dict {{position: axis}}, got {type(batch_axis).__name__}")
@@ -165,6 +172,16 @@ class _Plan:
                 raise BatchError(f"argument {p} ({self.names[p]}) has {ndim} dims; it has no batch axis {axis}")
             axes[p] = axis % ndim
         return axes
+
+    def _check_argument(self, p: int, value: Any) -> None:
+        """Dask arrays and numpy arrays must have the argument's dtype and rank: refused
+        here, before any graph is built, rather than by every task."""
+        if not isinstance(value, (da.Array, np.ndarray)):
+            return  # Python numbers and lists: converted and checked by the kernel
+        spec = self.kernel.args[p]
+        if value.ndim != spec["ndim"] or value.dtype != np.dtype(spec["dtype"]):
+            raise TypeError(f"{self.kernel.name}: argument {p} ({self.names[p]}) must be {spec['dtype']} with "
+                            f"{spec['ndim']} dims, got {value.dtype} with {value.ndim}")
 
     def _split(self, p: int, array: Any) -> Any:
         """The dask argument with one chunk along every axis but its batch axis."""
@@ -214,6 +231,9 @@ class _Plan:
                              "argument's batch dim (a reduction over the batch?), so it cannot be split by batch; "
                              "compile a kernel returning per-item results and reduce them with dask")
         axis = axes[0]
+        if any(_mentions(expr, batch_dims) for j, expr in enumerate(out["shape"]) if j != axis):
+            raise BatchError(f"{name} (shape {out.get('shape_text', out['shape'])}) is sized by the batch on more "
+                             "than one axis (items of different chunks meet in it), so it cannot be split by batch")
         per_chunk = [tuple(int(evaluate(e, shapes, self.scalars)) for e in out["shape"]) for shapes in self.shapes]
         rest = {s[:axis] + s[axis + 1:] for s in per_chunk}
         if len(rest) > 1:
@@ -222,28 +242,40 @@ class _Plan:
         return {"name": out["name"], "dtype": np.dtype(out["dtype"]), "axis": axis, "chunks": chunks}
 
     def cotangent_arrays(self, cotangents: Any) -> list:
-        """One dask array per output, chunked like that output."""
-        names = [o["name"] for o in self.outputs]
+        """One dask array per cotangent the gradient kernel takes (one per float output),
+        chunked like that output; `self.cot_outputs` are those outputs."""
+        names = [c[len("cot_"):] for c in self.kernel.spec["vjp"]["cotangents"]]
+        by_name = {o["name"]: o for o in self.outputs}
+        self.cot_outputs = [by_name[n] for n in names]
         if isinstance(cotangents, dict):
-            unknown = set(cotangents) - set(names)
-            if unknown:
-                raise TypeError(f"cotangents: no output named {sorted(unknown)[0]!r}; outputs: {', '.join(names)}")
+            unknown, missing = set(cotangents) - set(names), [n for n in names if n not in cotangents]
+            if unknown or missing:
+                raise TypeError(f"cotangents: {'no output named ' + repr(sorted(unknown)[0]) if unknown else 'missing '}"
+                                f"{'' if unknown else ', '.join(map(repr, missing))}; the cotangents are for "
+                                f"{', '.join(names)}")
             cotangents = [cotangents[n] for n in names]
         elif not isinstance(cotangents, (list, tuple)):
             cotangents = [cotangents]
         if len(cotangents) != len(names):
-            raise TypeError(f"{self.kernel.name}: expected {len(names)} cotangent(s) ({', '.join(names)}), "
-                            f"got {len(cotangents)}")
-        arrays = []
-        for out, cot in zip(self.outputs, cotangents):
-            shape = tuple(sum(c) for c in out["chunks"])
-            if tuple(cot.shape) != shape:
-                raise BatchError(f"the cotangent of output {out['name']!r} must have its shape {shape}, "
-                                 f"got {tuple(cot.shape)}")
-            cot = cot.rechunk(out["chunks"]) if isinstance(cot, da.Array) else \
-                da.from_array(np.asarray(cot, out["dtype"]), chunks=out["chunks"])
-            arrays.append(cot)
-        return arrays
+            raise TypeError(f"{self.kernel.name}: expected {len(names)} cotangent(s) ({', '.join(names)}: the float "
+                            f"outputs), got {len(cotangents)}")
+        return [self._cotangent(out, cot) for out, cot in zip(self.cot_outputs, cotangents)]
+
+    def _cotangent(self, out: dict, cot: Any) -> Any:
+        """A cotangent as a dask array of its output's dtype, shape and chunks."""
+        label = f"the cotangent of output {out['name']!r}"
+        if not isinstance(cot, da.Array):
+            cot = np.asarray(cot)
+            if cot.dtype.kind not in "biuf":
+                raise TypeError(f"{label} must be an array of {out['dtype']}, got {cot.dtype}")
+        if cot.dtype != out["dtype"] and not np.can_cast(cot.dtype, out["dtype"], "safe"):
+            raise TypeError(f"{label} must be {out['dtype']}, got {cot.dtype} (cast it if that is intended)")
+        shape = tuple(sum(c) for c in out["chunks"])
+        if tuple(cot.shape) != shape:
+            raise BatchError(f"{label} must have its shape {shape}, got {tuple(cot.shape)}")
+        if isinstance(cot, da.Array):
+            return cot.astype(out["dtype"]).rechunk(out["chunks"])
+        return da.from_array(cot.astype(out["dtype"]), chunks=out["chunks"])
 
     # ------------------------------------------------------------ the graph
     def graph(self, name: str, fn: Any, cotangents: list) -> tuple[dict, str]:
@@ -255,7 +287,7 @@ class _Plan:
         for i in range(len(self.chunks)):
             args = [self._arg_ref(p, i) for p in range(len(self.args))]
             cots = [(c.name, *[i if j == o["axis"] else 0 for j in range(c.ndim)])
-                    for c, o in zip(cotangents, self.outputs)]
+                    for c, o in zip(cotangents, getattr(self, "cot_outputs", []))]
             graph[(name, i)] = (fn, self.kernel_key, args, cots)
         self._deps = [self.args[p] for p in self.batched] + list(cotangents)
         return graph, name
@@ -303,6 +335,21 @@ class _Plan:
         shape = np.shape(self.args[p])
         layer[(name, *[0] * len(shape))] = (_sum, [level[0]])
         return self._array(layer, name, tuple((s,) for s in shape), np.dtype(self.kernel.args[p]["dtype"]))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _mentions(expr: dict, dims: list[dict]) -> bool:
+    """Whether a shape expression reads any of `dims` (iteratively)."""
+    pending = [expr]
+    while pending:
+        node = pending.pop()
+        if node in dims:
+            return True
+        pending.extend(node.get("args", ()))
+    return False
 
 
 def _kernel_key(kernel: Any) -> str:

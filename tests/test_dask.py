@@ -214,3 +214,50 @@ def test_cluster_job_survives_a_killed_worker(rnn, client):
     np.testing.assert_array_equal(results(client, [hs], timeout=40)[0],
                                   want[0])
     client.wait_for_workers(2, timeout=30)  # the nanny restarted it
+
+
+@pytest.fixture(scope="module")
+def odd_kernels(tmp_path_factory):
+    """An outer product (the batch on two axes), a kernel with an int output and a
+    gradient, and a power with a scalar argument."""
+    v, x, xs, k = at.dvector("v"), at.dvector("x"), at.dmatrix("xs"), at.iscalar("k")
+    out = tmp_path_factory.mktemp("odd")
+    outer = scanaot.compile([v], v.dimshuffle(0, "x") * v.dimshuffle("x", 0), name="outer", out_dir=out)
+    intout = scanaot.compile([x], [x * 2.0, at.cast(x > 0, "int32")], name="intout", out_dir=out, grad_wrt=[x])
+    p, _ = scanaot.scan(lambda acc, xs: acc * xs, outputs_info=at.ones_like(xs), non_sequences=xs, n_steps=k)
+    power = scanaot.compile([xs, k], p[-1], name="power", out_dir=out)
+    return {n: rt.load(a.library)[n] for n, a in (("outer", outer), ("intout", intout), ("power", power))}
+
+
+def test_an_output_sized_by_the_batch_twice_is_refused(odd_kernels):
+    with pytest.raises(sd.BatchError, match="sized by the batch on more than one axis"):
+        sd.map_batches(odd_kernels["outer"], da.from_array(np.arange(6.0), chunks=3))
+
+
+def test_vjp_batches_takes_one_cotangent_per_float_output(odd_kernels):
+    kernel, x = odd_kernels["intout"], np.random.default_rng(3).standard_normal(8)
+    X = da.from_array(x, chunks=3)
+    want = kernel.vjp(x, cotangents=np.ones(8))
+    for cots in (np.ones(8), [np.ones(8)], {"out0": np.ones(8)}, [da.ones(8, chunks=5)]):
+        (got,) = dask.compute(sd.vjp_batches(kernel, X, cotangents=cots))
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(TypeError, match="missing 'out0'"):
+        sd.vjp_batches(kernel, X, cotangents={})
+    with pytest.raises(TypeError, match="expected 1 cotangent"):
+        sd.vjp_batches(kernel, X, cotangents=[np.ones(8), np.zeros(8, "int32")])
+    with pytest.raises(TypeError, match="must be an array of float64, got complex128"):
+        sd.vjp_batches(kernel, X, cotangents=np.ones(8, "complex128"))
+
+
+def test_whole_scalar_arguments_and_early_argument_checks(odd_kernels):
+    kernel = odd_kernels["power"]
+    xs = np.random.default_rng(4).standard_normal((9, 2))
+    XS = da.from_array(xs, chunks=4)
+    np.testing.assert_allclose(sd.map_batches(kernel, XS, np.array(3, "int32")).compute(), xs ** 3)
+    with pytest.raises(TypeError, match="argument 0 \\(xs\\) must be float64 with 2 dims, got float32"):
+        sd.map_batches(kernel, XS.astype("float32"), 3)
+    with pytest.raises(TypeError, match="must be float64 with 2 dims, got float64 with 1"):
+        sd.map_batches(kernel, da.from_array(xs[:, 0], chunks=4), 3)
+    for bad in ({0: "0"}, {0: 0.5}, {0: None}, True, {True: 0}):
+        with pytest.raises((TypeError, sd.BatchError), match="batch_axis"):
+            sd.map_batches(kernel, XS, 3, batch_axis=bad)
