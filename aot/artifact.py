@@ -90,7 +90,6 @@ def compile_many(functions: Sequence[tuple], *, name: str, target: str = "cpu",
         specs.append(spec)
         if len(entry) == 4 and entry[3]:
             specs.append(vjp_spec(spec, entry[3]))
-    _check_name(name, "library name")
     built = build(specs, target=target, cpu=cpu, arch=arch, fastmath=fastmath, library=name)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -264,10 +263,13 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | Sequ
     functions = _function_manifests(specs, library)
     with _context_lock, ir.Context() as ctx, ir.Location.unknown():
         scan_dialect.load(ctx)
-        modules = [_emit(specs, variant, target, functions) for variant in target_record["variants"]]
-        graph_hash = hashlib.sha256("\n".join(str(m) for m in modules).encode()).hexdigest()
+        # the least capable variant's IR identifies the graph; the others are emitted from
+        # the same graph with their variant's parameters (in the manifest), only on a miss
+        first_variant, *other_variants = target_record["variants"]
+        first, checks = _emit(specs, first_variant, target)
+        graph_hash = hashlib.sha256(str(first).encode()).hexdigest()
         for f in functions:
-            f["graph_hash"] = graph_hash
+            f["graph_hash"], f["checks"] = graph_hash, checks[f["name"]]
         manifest = {"format": manifest_mod.FORMAT, "abi_version": manifest_mod.ABI_VERSION,
                     "library": library, "target": target_record,
                     "compiler": {"scanaot": __version__, "toolchain": toolchain_id()},
@@ -277,6 +279,7 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | Sequ
         hit = cache.lookup(key, manifest)
         if hit is not None:
             return Build(hit[0], cache.cache_dir() / f"{key}.so", hit[1], manifest)
+        modules = [first] + [_emit_same_checks(specs, v, target, checks) for v in other_variants]
         stages, variant_ir, dispatch_ir = _lower_all(modules, manifest)
     data = _link(variant_ir, dispatch_ir, manifest)
     return Build(data, cache.store(key, data, stages, manifest), stages, manifest)
@@ -311,9 +314,9 @@ def _function_manifests(specs: Sequence[FunctionSpec], library: str) -> list[dic
     return functions
 
 
-def _emit(specs: Sequence[FunctionSpec], variant: dict, target: str, functions: list[dict]):
-    """One module of the scan dialect, emitted for one CPU variant (its matmul tile); each
-    function's run-time check sites go into its manifest entry (`checks`)."""
+def _emit(specs: Sequence[FunctionSpec], variant: dict, target: str) -> tuple[Any, dict[str, list[str]]]:
+    """One module of the scan dialect, emitted for one CPU variant (its matmul tile), and
+    each function's run-time check sites (the manifest's `checks`)."""
     from mlir import ir
 
     from . import emit_rules
@@ -326,9 +329,18 @@ def _emit(specs: Sequence[FunctionSpec], variant: dict, target: str, functions: 
     emitter = ModuleEmitter(module)
     for s in specs:
         emitter._names.add(kernel_symbol(s.name))
-    by_name = {f["name"]: f for f in functions}
-    for s in specs:
-        by_name[s.name]["checks"] = emit_function(emitter, kernel_symbol(s.name), s.inputs, s.outputs)
+    checks = {s.name: emit_function(emitter, kernel_symbol(s.name), s.inputs, s.outputs) for s in specs}
+    return module, checks
+
+
+def _emit_same_checks(specs: Sequence[FunctionSpec], variant: dict, target: str, checks: dict):
+    """Another variant's module; its check sites must be the first variant's, which the
+    manifest (and so the status messages of every variant) records."""
+    from .pipeline import CompileError
+
+    module, mine = _emit(specs, variant, target)
+    if mine != checks:
+        raise CompileError(f"variant {variant['cpu']} emitted other run-time checks than the first variant")
     return module
 
 

@@ -7,6 +7,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from .graph import Variable
+from .runtime.library import by_position
 from .runtime.status import StatusError
 
 _recorders: list[list["Function"]] = []
@@ -37,6 +38,7 @@ class Function:
         self._kernel = load_bytes(built.data, str(built.path))[name]
         self._downcast = allow_input_downcast
         self._arity = len(self.inputs)
+        self._input_names = [v.name for v in self.inputs]
         self._fast = self._kernel.fast_call(self._convert_and_call, _rounding(self.inputs, allow_input_downcast))
         self._finish = _identity if self.spec.unpack else list if len(self.spec.outputs) > 1 else _one_list
         self.calls: list[tuple[list, list]] = []  # filled only inside record_functions()
@@ -53,7 +55,7 @@ class Function:
         """Positional arrays of the inputs' dtypes go straight to the kernel's generated
         call path; anything else (lists, keywords, casts) is converted first."""
         if kwargs:
-            bound = self._by_position(args, kwargs)
+            bound = by_position(args, kwargs, self._input_names)
             if bound is None:
                 return self._call_general(args, kwargs)
             args, kwargs = bound, {}
@@ -64,16 +66,6 @@ class Function:
         except (MemoryError, ValueError, StatusError):
             # the kernel's checked path names what failed, or gives an until loop more room
             return self._call_general(args, kwargs, checked=True)
-
-    def _by_position(self, args: tuple, kwargs: dict) -> tuple | None:
-        """The arguments in order when the keywords name exactly the inputs not given by
-        position (else None: the converting path says what is wrong)."""
-        if len(args) + len(kwargs) != self._arity:
-            return None
-        try:
-            return (*args, *[kwargs[v.name] for v in self.inputs[len(args):]])
-        except KeyError:
-            return None
 
     def _convert_and_call(self, *args: Any):
         """What the generated path hands over: convert every value, then call the kernel."""

@@ -112,7 +112,7 @@ def build(spec: dict, fn, general: Callable, rounding: Collection[int] | None = 
                  "_check_status": check_status, "_local": threading.local(), "_floordiv": _floordiv,
                  "_truediv": _truediv, "_ceil": math.ceil, "_name": spec["name"], "_pyint": int,
                  "_pyfloat": float, "_pybool": bool, "_address": ctypes.addressof, "_char": ctypes.c_char,
-                 "_overlaps": _overlaps, "_sequence": (list, tuple)}
+                 "_first_overlap": first_overlap, "_sequence": (list, tuple)}
     src = _Source(spec, env, with_out)
     src.add("    try:",
             "        _d = _local.d",
@@ -131,8 +131,8 @@ def build(spec: dict, fn, general: Callable, rounding: Collection[int] | None = 
     for j, o in enumerate(spec["outputs"]):
         _output(src, j, o)
     if with_out:
-        src.add("    if _out is not None and _overlaps((" + "".join(f"_x{i}, " for i in range(len(spec["args"])))
-                + "), _out):", f"        {src.retry}")
+        src.add("    if _out is not None and _first_overlap((" + "".join(f"_x{i}, " for i in range(len(spec["args"])))
+                + "), _out) is not None:", f"        {src.retry}")
     _call_and_results(src, spec)
     env["_descriptors"] = lambda: _descriptors(spec, env)
     source = src.text()
@@ -228,13 +228,15 @@ def _out_buffers(src: _Source, spec: dict) -> None:
         src.unless(f"_out is None or (_out.__class__ in _sequence and len(_out) == {count})")
 
 
-def _overlaps(inputs: tuple, outputs: Sequence) -> bool:
-    """Whether an output buffer shares memory with an input or another output."""
+def first_overlap(inputs: Sequence, outputs: Sequence) -> tuple[int, str, int] | None:
+    """(j, "input" or "out", i): output j shares memory with input i or output i < j; None
+    when no output does (kernels write results while still reading inputs)."""
     for j, buf in enumerate(outputs):
-        for other in (*inputs, *outputs[:j]):
-            if other.__class__ is np.ndarray and np.may_share_memory(buf, other):
-                return True
-    return False
+        for kind, others in (("input", inputs), ("out", outputs[:j])):
+            for i, other in enumerate(others):
+                if other.__class__ is np.ndarray and np.may_share_memory(buf, other):
+                    return j, kind, i
+    return None
 
 
 def _call_and_results(src: _Source, spec: dict) -> None:

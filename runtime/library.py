@@ -326,7 +326,7 @@ class Kernel:
         """
         out = kwargs.pop("out", None) if kwargs else None
         if kwargs:
-            bound = self._by_position(args, kwargs)
+            bound = by_position(args, kwargs, self.arg_names)
             if bound is None:
                 return self.call_checked(*args, out=out, **kwargs)
             args = bound
@@ -336,16 +336,6 @@ class Kernel:
             # the general path names what was wrong, or gives an until loop more room
             # (kernels are pure: running one again is safe)
             return self.call_checked(*args, out=out)
-
-    def _by_position(self, args: tuple, kwargs: dict) -> tuple | None:
-        """The arguments in order when the keywords name exactly the ones not given by
-        position (else None: the checked path says what is wrong)."""
-        if len(args) + len(kwargs) != len(self.args):
-            return None
-        try:
-            return (*args, *[kwargs[name] for name in self.arg_names[len(args):]])
-        except KeyError:
-            return None
 
     def call_checked(self, *args: Any, out: Sequence[np.ndarray] | None = None, **kwargs: Any):
         """The general path: every check, with a precise error for each failure."""
@@ -495,6 +485,17 @@ class Kernel:
 _MISSING = object()
 
 
+def by_position(args: tuple, kwargs: dict, names: Sequence[str]) -> tuple | None:
+    """The arguments in order when the keywords name exactly the ones not given by
+    position (else None: the caller's checked path says what is wrong)."""
+    if len(args) + len(kwargs) != len(names):
+        return None
+    try:
+        return (*args, *[kwargs[name] for name in names[len(args):]])
+    except KeyError:
+        return None
+
+
 def _capped(shape: tuple[int, ...], bounded: list[bool], capacity: int) -> tuple[int, ...]:
     """An output's shape with each bounded dim (an `until` loop's steps) at most `capacity`."""
     return tuple(min(d, capacity) if b else d for d, b in zip(shape, bounded))
@@ -563,11 +564,10 @@ def _python_scalar(label: str, value: bool | int | float, want: np.dtype) -> np.
 def _check_no_overlap(name: str, arrays: list[np.ndarray], outs: list[np.ndarray]) -> None:
     """Kernels write results while still reading inputs (C's `restrict`): out= buffers
     must not share memory with an input or with each other."""
-    for j, buf in enumerate(outs):
-        for i, a in enumerate(arrays):
-            if np.may_share_memory(buf, a):
-                raise ArgumentError(f"{name}(): out[{j}] overlaps input {i}; outputs must not share "
-                                    "memory with inputs")
-        for k in range(j):
-            if np.may_share_memory(buf, outs[k]):
-                raise ArgumentError(f"{name}(): out[{j}] overlaps out[{k}]")
+    found = fastcall.first_overlap(arrays, outs)
+    if found is None:
+        return
+    j, kind, i = found
+    if kind == "input":
+        raise ArgumentError(f"{name}(): out[{j}] overlaps input {i}; outputs must not share memory with inputs")
+    raise ArgumentError(f"{name}(): out[{j}] overlaps out[{i}]")
