@@ -231,11 +231,14 @@ def _out_buffers(src: _Source, spec: dict) -> None:
 def first_overlap(inputs: Sequence, outputs: Sequence) -> tuple[int, str, int] | None:
     """(j, "input" or "out", i): output j shares memory with input i or output i < j; None
     when no output does (kernels write results while still reading inputs)."""
+    share = np.may_share_memory
     for j, buf in enumerate(outputs):
-        for kind, others in (("input", inputs), ("out", outputs[:j])):
-            for i, other in enumerate(others):
-                if other.__class__ is np.ndarray and np.may_share_memory(buf, other):
-                    return j, kind, i
+        for i, other in enumerate(inputs):
+            if other.__class__ is np.ndarray and share(buf, other):
+                return j, "input", i
+        for i in range(j):
+            if share(buf, outputs[i]):
+                return j, "out", i
     return None
 
 
