@@ -13,16 +13,17 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "scan": ("scanaot.scan_trace", "scan"),
-    "until": ("scanaot.scan_trace", "until"),
-    "function": ("scanaot.compiled", "function"),
-    "Function": ("scanaot.compiled", "Function"),
-    "dot": ("scanaot.basic", "dot"),
-    "grad": ("scanaot.autodiff", "grad"),
-    "scan_checkpoints": ("scanaot.checkpoints", "scan_checkpoints"),
-    "compile": ("scanaot.artifact", "compile"),
-    "compile_many": ("scanaot.artifact", "compile_many"),
-    "Artifact": ("scanaot.artifact", "Artifact"),
+    "scan": ("scanaot.scan", None),
+    "until": ("scanaot.scan", "until"),
+    "scan_checkpoints": ("scanaot.scan", "scan_checkpoints"),
+    "function": ("scanaot.packaging.function", "function"),
+    "Function": ("scanaot.packaging.function", "Function"),
+    "compile": ("scanaot.packaging.artifact", "compile"),
+    "compile_many": ("scanaot.packaging.artifact", "compile_many"),
+    "Artifact": ("scanaot.packaging.artifact", "Artifact"),
+    "dot": ("scanaot.ops.linalg", "dot"),
+    "grad": ("scanaot.gradient", "grad"),
+    "gradient": ("scanaot.gradient", None),
     "tensor": ("scanaot.tensor", None),
     "config": ("scanaot.config", None),
 }

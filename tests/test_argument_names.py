@@ -14,7 +14,7 @@ import pytest
 import scanaot
 import scanaot.runtime as rt
 import scanaot.tensor as at
-from scanaot.artifact import arg_names
+from scanaot.packaging.manifest import arg_names
 
 # names of the generated code's locals and globals, old and new, and Python keywords
 CLASHING = [("v0", "s1"), ("np", "d"), ("a", "p"), ("b", "out"), ("status", "dims"),

@@ -84,11 +84,11 @@ def test_until_result_has_the_length_run(tmp_path):
 def test_second_compile_is_served_from_the_cache(tmp_path, monkeypatch):
     inputs, out = power_graph()
     scanaot.compile(inputs, out, name="cached", out_dir=tmp_path / "a")
-    from scanaot import pipeline
+    from scanaot.packaging import artifact
 
     def refuse(*_):
         raise AssertionError("the pass pipeline ran on a cache hit")
-    monkeypatch.setattr(pipeline, "lower", refuse)
+    monkeypatch.setattr(artifact, "lower", refuse)
     inputs, out = power_graph()
     art = scanaot.compile(inputs, out, name="cached", out_dir=tmp_path / "b")
     assert (tmp_path / "a" / "libcached.so").read_bytes() == art.library.read_bytes()

@@ -10,7 +10,7 @@ import pytest
 
 import scanaot
 import scanaot.tensor as at
-from scanaot.shape_expr import ExprBuilder
+from scanaot.packaging.shape_expr import ExprBuilder
 from test_passes import allocations_inside_loops
 
 DTYPES = ["float32", "float64"]

@@ -16,8 +16,8 @@ import pytest
 import scanaot
 import scanaot.runtime as rt
 import scanaot.tensor as at
-from scanaot.compiled import record_functions
-from scanaot.passes import to_gpu
+from scanaot.packaging.function import record_functions
+from scanaot.targets import cuda as to_gpu
 from scanaot.runtime import manifest as manifest_mod
 from scanaot.runtime.cuda import can_run
 from scanaot.tools import guide_examples

@@ -10,7 +10,7 @@ import pytest
 import scanaot
 import scanaot.runtime as rt
 import scanaot.tensor as at
-from scanaot.compiled import record_functions
+from scanaot.packaging.function import record_functions
 from scanaot.runtime.cuda import DeviceArray, gpu_available
 from scanaot.tools import bench, guide_examples
 

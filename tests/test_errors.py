@@ -5,7 +5,7 @@ import pytest
 import scanaot as aesara
 import scanaot.tensor as at
 from scanaot.runtime import ShapeError, StatusError
-from scanaot.scan_trace import ScanError
+from scanaot.scan import ScanError
 
 
 def test_step_returns_too_many_outputs():

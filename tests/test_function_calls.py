@@ -7,7 +7,7 @@ import scanaot
 import scanaot.runtime as rt
 import scanaot.tensor as at
 from scanaot import config
-from scanaot.compiled import record_functions
+from scanaot.packaging.function import record_functions
 
 
 @pytest.fixture(scope="module")

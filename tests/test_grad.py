@@ -4,7 +4,7 @@ import pytest
 
 import scanaot as aesara
 import scanaot.tensor as at
-from scanaot.autodiff import DisconnectedInputError, NullGradientError
+from scanaot.gradient import DisconnectedInputError, NullGradientError
 
 
 def numeric_grad(f, args, i, eps=1e-6):
@@ -168,7 +168,7 @@ def test_grad_errors():
 
 
 def test_missing_vjp_rule_names_the_op():
-    from scanaot.graph import Apply, Op, TensorType
+    from scanaot.graph.basic import Apply, Op, TensorType
 
     class Mystery(Op):
         def make_node(self, v):

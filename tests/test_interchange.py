@@ -7,7 +7,7 @@ import pytest
 
 import scanaot
 import scanaot.tensor as at
-from scanaot import pipeline
+from scanaot.targets import cpu as cpu_target
 from scanaot.runtime.status import StatusError
 
 
@@ -34,7 +34,7 @@ def step_loop(monkeypatch, tmp_path):
     """Compile with the pass off (in a cache of its own: the key does not see the patch)."""
     def build(make):
         with monkeypatch.context() as m:
-            m.setattr(pipeline, "scan_interchange", lambda op, vector_bytes: None)
+            m.setattr(cpu_target, "scan_interchange", lambda op, vector_bytes: None)
             m.setenv("SCANAOT_CACHE", str(tmp_path))
             return make()
     return build

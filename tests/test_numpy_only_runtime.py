@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import scanaot
-from scanaot.compiled import record_functions
+from scanaot.packaging.function import record_functions
 from scanaot.tools import guide_examples
 
 ROOT = Path(__file__).resolve().parents[1]

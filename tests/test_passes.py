@@ -9,10 +9,10 @@ from mlir import ir
 
 import scanaot as aesara
 import scanaot.tensor as at
-from scanaot import pipeline
-from scanaot.compiled import record_functions
+from scanaot.targets import pipeline
+from scanaot.packaging.function import record_functions
 from scanaot.dialects import scan as scan_dialect
-from scanaot.emit import emit_program
+from scanaot.emit.function import emit_program
 from scanaot.passes.keep_last import scan_keep_last
 from scanaot.passes.lower_scan import lower_scan_to_scf
 from scanaot.tools import guide_examples

@@ -250,7 +250,7 @@ def demo(args: argparse.Namespace) -> int:
     require(COMPILER_MODULES, INSTALL_COMPILER)
     import scanaot
     import scanaot.runtime as rt
-    from scanaot.compiled import record_functions
+    from scanaot.packaging.function import record_functions
     from scanaot.tools.guide_examples import EXAMPLES
 
     out_dir = output_dir(args.output)

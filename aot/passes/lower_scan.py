@@ -20,7 +20,7 @@ from mlir import ir
 from mlir.dialects import arith, bufferization, func, scf, tensor
 
 from ..dialects.verify import collect_chain
-from ..emit import merge_status
+from ..emit.builders import merge_status
 from ..runtime import status as st
 from .out_of_place import keep_out_of_place
 

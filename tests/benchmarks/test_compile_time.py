@@ -8,7 +8,7 @@ import time
 import pytest
 
 import scanaot
-from scanaot.compiled import record_functions
+from scanaot.packaging.function import record_functions
 from scanaot.tools import guide_examples
 
 pytestmark = pytest.mark.benchmark

@@ -1,0 +1,393 @@
+"""Elementwise scalar functions with Aesara's broadcasting, and `cast`.
+
+Each scalar function is one row of `SCALAR_FUNCTIONS`: its name, arity, typing rule,
+MLIR emission (on arguments already converted to the compute dtype) and derivative.
+The `Elemwise` op applies a row over broadcast tensors; its emission builds one
+`linalg.generic` and its VJP sums each cotangent back to its input's shape (the
+gradient engine's unbroadcast).
+
+Typing rules: "upcast" (the inputs' common dtype), "float" (upcast, then integers
+become floats: Aesara's upgrade_to_float), "bool" (comparisons), "int" (upcast;
+integer or bool inputs only), "switch" (cond ? a : b).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from mlir import ir
+from mlir.dialects import arith, math
+
+from ..emit.builders import (cast_scalar, compute_type, dim, empty, generic, index_const, index_min,
+                             load_scalar, scalar_of, scalar_tensor, store_scalar)
+from ..graph import dtypes, rules
+from ..graph.basic import Apply, Op, TensorType, Variable, as_tensor_variable, int_constant
+from ..runtime import status as st
+
+
+@dataclass(frozen=True)
+class ScalarFunction:
+    """One scalar function: `emit(args, dtype)` builds it on compute-type values;
+    `derivative(inputs, output, g)` gives one cotangent per input (before
+    unbroadcasting), or is None for piecewise-constant functions (no gradient)."""
+    name: str
+    arity: int
+    typing: str
+    emit: Callable[[list, str], ir.Value]
+    derivative: Callable[[list, Variable, Variable], list] | None = None
+
+
+SCALAR_FUNCTIONS: dict[str, ScalarFunction] = {}
+
+
+def _row(name: str, arity: int, typing: str, emit: Callable, derivative: Callable | None = None) -> None:
+    SCALAR_FUNCTIONS[name] = ScalarFunction(name, arity, typing, emit, derivative)
+
+
+def _is_float(dtype: str) -> bool:
+    return dtype.startswith("float")
+
+
+def _const(dtype: str, value: float) -> ir.Value:
+    return arith.constant(compute_type(dtype), float(value) if _is_float(dtype) else int(value))
+
+
+# ---------------------------------------------------------------- emission of the rows
+def _add(a, d):
+    return arith.addf(*a) if _is_float(d) else (arith.xori(*a) if d == "bool" else arith.addi(*a))
+
+
+def _mul(a, d):
+    return arith.mulf(*a) if _is_float(d) else (arith.andi(*a) if d == "bool" else arith.muli(*a))
+
+
+def _int_div(a, d):
+    return math.floor(arith.divf(*a)) if _is_float(d) else arith.floordivsi(*a)
+
+
+def _mod(args, d):
+    """Python's modulo: the result takes the divisor's sign."""
+    a, b = args
+    zero = _const(d, 0)
+    if _is_float(d):
+        r = arith.remf(a, b)
+        nonzero = arith.cmpf(arith.CmpFPredicate.UNE, r, zero)
+        sign_differs = arith.xori(arith.cmpf(arith.CmpFPredicate.OLT, r, zero),
+                                  arith.cmpf(arith.CmpFPredicate.OLT, b, zero))
+        return arith.select(arith.andi(nonzero, sign_differs), arith.addf(r, b), r)
+    r = arith.remsi(a, b)
+    nonzero = arith.cmpi(arith.CmpIPredicate.ne, r, zero)
+    sign_differs = arith.xori(arith.cmpi(arith.CmpIPredicate.slt, r, zero),
+                              arith.cmpi(arith.CmpIPredicate.slt, b, zero))
+    return arith.select(arith.andi(nonzero, sign_differs), arith.addi(r, b), r)
+
+
+_FLOAT_PREDICATES = {"lt": "OLT", "gt": "OGT", "le": "OLE", "ge": "OGE", "eq": "OEQ", "neq": "UNE"}
+_INT_PREDICATES = {"lt": "slt", "gt": "sgt", "le": "sle", "ge": "sge", "eq": "eq", "neq": "ne"}
+_BOOL_PREDICATES = {"slt": "ult", "sgt": "ugt", "sle": "ule", "sge": "uge"}
+
+
+def _compare(name: str) -> Callable:
+    def emit(a, d):
+        if _is_float(d):
+            return arith.cmpf(getattr(arith.CmpFPredicate, _FLOAT_PREDICATES[name]), *a)
+        pred = _INT_PREDICATES[name]
+        if d == "bool":
+            pred = _BOOL_PREDICATES.get(pred, pred)
+        return arith.cmpi(getattr(arith.CmpIPredicate, pred), *a)
+    return emit
+
+
+def _sign(a, d):
+    x, zero = a[0], _const(d, 0)
+    if _is_float(d):
+        t = compute_type(d)
+        pos = arith.uitofp(t, arith.cmpf(arith.CmpFPredicate.OGT, x, zero))
+        neg = arith.uitofp(t, arith.cmpf(arith.CmpFPredicate.OLT, x, zero))
+        return arith.subf(pos, neg)
+    t = compute_type(d)
+    pos = arith.extui(t, arith.cmpi(arith.CmpIPredicate.sgt, x, zero))
+    neg = arith.extui(t, arith.cmpi(arith.CmpIPredicate.slt, x, zero))
+    return arith.subi(pos, neg)
+
+
+def _sigmoid(a, d):
+    one = _const(d, 1.0)
+    return arith.divf(one, arith.addf(one, math.exp(arith.negf(a[0]))))
+
+
+# XLA's float32 tanh: a rational approximation within a few ulp, vectorizable
+# (libm's tanhf is a call per element)
+_TANH_CLAMP = 7.90531110763549805
+_TANH_P = [-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11, 5.12229709037114e-08,
+           1.48572235717979e-05, 6.37261928875436e-04, 4.89352455891786e-03]
+_TANH_Q = [1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03]
+
+
+def tanh_f32(x: ir.Value) -> ir.Value:
+    t = x.type
+    c = lambda v: arith.constant(t, v)  # noqa: E731
+    x = arith.maximumf(arith.minimumf(x, c(_TANH_CLAMP)), c(-_TANH_CLAMP))
+    x2 = arith.mulf(x, x)
+    p = c(_TANH_P[0])
+    for coefficient in _TANH_P[1:]:
+        p = arith.addf(arith.mulf(x2, p), c(coefficient))
+    p = arith.mulf(x, p)
+    q = c(_TANH_Q[0])
+    for coefficient in _TANH_Q[1:]:
+        q = arith.addf(arith.mulf(x2, q), c(coefficient))
+    return arith.divf(p, q)
+
+
+def _math(name: str) -> Callable:
+    return lambda a, d: getattr(math, name)(a[0])
+
+
+def _float_or_int(float_op: Callable, int_op: Callable) -> Callable:
+    return lambda a, d: float_op(*a) if _is_float(d) else int_op(*a)
+
+
+# ---------------------------------------------------------------- the table
+# name, arity, typing, emission, derivative (x: the inputs, z: the output, g: its cotangent)
+_row("add", 2, "upcast", _add, lambda x, z, g: [g, g])
+_row("sub", 2, "upcast", _float_or_int(arith.subf, arith.subi), lambda x, z, g: [g, -g])
+_row("mul", 2, "upcast", _mul, lambda x, z, g: [g * x[1], g * x[0]])
+_row("true_div", 2, "float", lambda a, d: arith.divf(*a),
+     lambda x, z, g: [g / x[1], -g * x[0] / (x[1] * x[1])])
+_row("int_div", 2, "upcast", _int_div)
+_row("mod", 2, "upcast", _mod, lambda x, z, g: [g, -g * floor(x[0] / x[1])])
+_row("pow", 2, "upcast", _float_or_int(math.powf, math.ipowi),
+     lambda x, z, g: [g * x[1] * x[0] ** (x[1] - 1), g * log(x[0]) * z])
+_row("maximum", 2, "upcast", _float_or_int(arith.maximumf, arith.maxsi),
+     lambda x, z, g: [g * ge(x[0], x[1]), g * lt(x[0], x[1])])
+_row("minimum", 2, "upcast", _float_or_int(arith.minimumf, arith.minsi),
+     lambda x, z, g: [g * le(x[0], x[1]), g * gt(x[0], x[1])])
+for _name in ("lt", "gt", "le", "ge", "eq", "neq"):
+    _row(_name, 2, "bool", _compare(_name))
+_row("and", 2, "int", lambda a, d: arith.andi(*a))
+_row("or", 2, "int", lambda a, d: arith.ori(*a))
+_row("xor", 2, "int", lambda a, d: arith.xori(*a))
+_row("invert", 1, "int", lambda a, d: arith.xori(a[0], _const(d, 1 if d == "bool" else -1)))
+_row("neg", 1, "upcast", lambda a, d: arith.negf(a[0]) if _is_float(d) else arith.subi(_const(d, 0), a[0]),
+     lambda x, z, g: [-g])
+_row("abs", 1, "upcast", _float_or_int(math.absf, math.absi), lambda x, z, g: [g * sgn(x[0])])
+_row("sign", 1, "upcast", _sign)
+_row("tanh", 1, "float", lambda a, d: tanh_f32(a[0]) if d == "float32" else math.tanh(a[0]),
+     lambda x, z, g: [g * (1 - z * z)])
+_row("exp", 1, "float", _math("exp"), lambda x, z, g: [g * z])
+_row("log", 1, "float", _math("log"), lambda x, z, g: [g / x[0]])
+_row("sqrt", 1, "float", _math("sqrt"), lambda x, z, g: [g / (2 * z)])
+_row("sin", 1, "float", _math("sin"), lambda x, z, g: [g * cos(x[0])])
+_row("cos", 1, "float", _math("cos"), lambda x, z, g: [-g * sin(x[0])])
+_row("sigmoid", 1, "float", _sigmoid, lambda x, z, g: [g * z * (1 - z)])
+_row("ceil", 1, "float", _math("ceil"))
+_row("floor", 1, "float", _math("floor"))
+_row("switch", 3, "switch", lambda a, d: arith.select(*a),
+     lambda x, z, g: [None, switch(x[0], g, 0), switch(x[0], 0, g)])
+del _name
+
+
+def scalar_op(name: str, args: list[ir.Value], dtype: str) -> ir.Value:
+    """One scalar function on arguments already converted to `dtype` (compute types)."""
+    return SCALAR_FUNCTIONS[name].emit(args, dtype)
+
+
+# ---------------------------------------------------------------- the Elemwise op
+def broadcast_pattern(types: Sequence[TensorType]) -> tuple[bool, ...]:
+    """Aesara's broadcasting: align on the right; a dim broadcasts only if marked so."""
+    ndim = max(t.ndim for t in types)
+    pattern = []
+    for axis in range(ndim):
+        flags = []
+        for t in types:
+            offset = axis - (ndim - t.ndim)
+            flags.append(True if offset < 0 else t.broadcastable[offset])
+        pattern.append(all(flags))
+    return tuple(pattern)
+
+
+class Elemwise(Op):
+    """A scalar function applied elementwise with broadcasting."""
+
+    def __init__(self, scalar: str):
+        if scalar not in SCALAR_FUNCTIONS:
+            raise KeyError(f"unknown elementwise op {scalar!r}")
+        self.scalar = scalar
+
+    def __str__(self) -> str:
+        return self.scalar
+
+    def compute_dtype(self, in_dtypes: Sequence[str]) -> str:
+        """The dtype the inputs are converted to before the scalar function runs."""
+        rule = SCALAR_FUNCTIONS[self.scalar].typing
+        if rule == "switch":
+            return dtypes.upcast(*in_dtypes[1:])
+        common = dtypes.upcast(*in_dtypes)
+        return dtypes.upgrade_to_float(common) if rule == "float" else common
+
+    def make_node(self, *inputs: Variable) -> Apply:
+        row = SCALAR_FUNCTIONS[self.scalar]
+        if len(inputs) != row.arity:
+            raise TypeError(f"{self.scalar} takes {row.arity} inputs, got {len(inputs)}")
+        in_dtypes = [v.dtype for v in inputs]
+        if row.typing == "int" and any(dtypes.is_float(d) for d in in_dtypes):
+            raise TypeError(f"{self.scalar} needs integer or bool inputs, got {', '.join(in_dtypes)}")
+        out = "bool" if row.typing == "bool" else self.compute_dtype(in_dtypes)
+        return Apply(self, inputs, [TensorType(out, broadcast_pattern([v.type for v in inputs]))])
+
+    def infer_shape(self, node, input_shapes):
+        out = node.outputs[0]
+        shape = []
+        for axis in range(out.ndim):
+            size = None
+            for var, in_shape in zip(node.inputs, input_shapes):
+                offset = axis - (out.ndim - var.ndim)
+                if offset >= 0 and not var.broadcastable[offset]:
+                    size = in_shape[offset]
+                    break
+            shape.append(size if size is not None else int_constant(1))
+        return [shape]
+
+
+def broadcast_dims(fe, values, types, out_type) -> list[ir.Value]:
+    """Output dims of a broadcast; mismatched dims set SHAPE_MISMATCH and use the smallest."""
+    out = []
+    for axis in range(out_type.ndim):
+        if out_type.broadcastable[axis]:
+            out.append(index_const(1))
+            continue
+        candidates = []
+        for v, t in zip(values, types):
+            offset = axis - (out_type.ndim - t.ndim)
+            if offset >= 0 and not t.broadcastable[offset]:
+                candidates.append(dim(v, offset))
+        size = candidates[0]
+        for other in candidates[1:]:
+            fe.check(arith.cmpi(arith.CmpIPredicate.eq, size, other), st.SHAPE_MISMATCH)
+            size = index_min(size, other)
+        out.append(size)
+    return out
+
+
+def input_map(t: TensorType, out_ndim: int) -> ir.AffineMap:
+    """The indexing map of a broadcast operand: broadcast dims read index 0."""
+    exprs = []
+    for axis in range(t.ndim):
+        if t.broadcastable[axis]:
+            exprs.append(ir.AffineConstantExpr.get(0))
+        else:
+            exprs.append(ir.AffineDimExpr.get(axis + out_ndim - t.ndim))
+    return ir.AffineMap.get(out_ndim, 0, exprs)
+
+
+def elementwise(fe, values, types, out_type, body) -> ir.Value:
+    """Apply `body(list of compute-type scalars) -> compute-type scalar` with broadcasting."""
+    in_dtypes = [t.dtype for t in types]
+    if out_type.ndim == 0:
+        scalars = [scalar_of(v, d) for v, d in zip(values, in_dtypes)]
+        return scalar_tensor(body(scalars), out_type.dtype)
+    sizes = broadcast_dims(fe, values, types, out_type)
+    init = empty(sizes, out_type)
+    maps = [input_map(t, out_type.ndim) for t in types]
+    maps.append(ir.AffineMap.get_identity(out_type.ndim))
+
+    def block(args):
+        scalars = [load_scalar(a, d) for a, d in zip(args, in_dtypes)]
+        return store_scalar(body(scalars), out_type.dtype)
+
+    return generic(values, init, maps, ["parallel"] * out_type.ndim, block)
+
+
+@rules.emission(Elemwise)
+def _emit_elemwise(fe, node: Apply, values):
+    types = [v.type for v in node.inputs]
+    compute = node.op.compute_dtype([t.dtype for t in types])
+    name = node.op.scalar
+
+    def body(scalars):
+        if name == "switch":  # the condition stays bool
+            return scalar_op(name, [scalars[0]] + [cast_scalar(s, t.dtype, compute)
+                                                   for s, t in zip(scalars[1:], types[1:])], compute)
+        converted = [cast_scalar(s, t.dtype, compute) for s, t in zip(scalars, types)]
+        return scalar_op(name, converted, compute)
+
+    return [elementwise(fe, values, types, node.outputs[0].type, body)]
+
+
+@rules.vjp(Elemwise)
+def _vjp_elemwise(node, cots, needed):
+    derivative = SCALAR_FUNCTIONS[node.op.scalar].derivative
+    if derivative is None or cots[0] is None:
+        return [None] * len(node.inputs)
+    return derivative(node.inputs, node.outputs[0], cots[0])
+
+
+# ---------------------------------------------------------------- Cast
+class Cast(Op):
+    """Conversion to another dtype (to bool means `!= 0`)."""
+
+    def __init__(self, dtype: str):
+        self.dtype = dtypes.check(dtype)
+
+    def __str__(self) -> str:
+        return f"cast_{self.dtype}"
+
+    def make_node(self, x: Variable) -> Apply:
+        return Apply(self, [x], [TensorType(self.dtype, x.broadcastable)])
+
+    def infer_shape(self, node, input_shapes):
+        return [list(input_shapes[0])]
+
+
+@rules.emission(Cast)
+def _emit_cast(fe, node, values):
+    src = node.inputs[0].dtype
+    return [elementwise(fe, values, [node.inputs[0].type], node.outputs[0].type,
+                        lambda s: cast_scalar(s[0], src, node.op.dtype))]
+
+
+@rules.vjp(Cast)
+def _vjp_cast(node, cots, needed):
+    return [cast(cots[0], node.inputs[0].dtype) if dtypes.is_float(node.inputs[0].dtype) else None]
+
+
+# ---------------------------------------------------------------- user functions
+def elemwise(name: str, *args: Any) -> Variable:
+    return Elemwise(name)(*[as_tensor_variable(a) for a in args])
+
+
+def _binary(name: str) -> Callable[[Any, Any], Variable]:
+    def op(a: Any, b: Any) -> Variable:
+        return elemwise(name, a, b)
+    op.__name__ = name
+    return op
+
+
+def _unary(name: str) -> Callable[[Any], Variable]:
+    def op(a: Any) -> Variable:
+        return elemwise(name, a)
+    op.__name__ = name
+    return op
+
+
+add, sub, mul, true_div, int_div, mod = (_binary(n) for n in ("add", "sub", "mul", "true_div", "int_div", "mod"))
+pow_, maximum, minimum = _binary("pow"), _binary("maximum"), _binary("minimum")
+lt, gt, le, ge, eq, neq = (_binary(n) for n in ("lt", "gt", "le", "ge", "eq", "neq"))
+and_, or_, xor = _binary("and"), _binary("or"), _binary("xor")
+neg, abs_, invert, sgn = _unary("neg"), _unary("abs"), _unary("invert"), _unary("sign")
+tanh, exp, log, sqrt = (_unary(n) for n in ("tanh", "exp", "log", "sqrt"))
+sin, cos, sigmoid, ceil, floor = (_unary(n) for n in ("sin", "cos", "sigmoid", "ceil", "floor"))
+
+
+def switch(cond: Any, ift: Any, iff: Any) -> Variable:
+    """Elementwise `ift if cond else iff` (cond is converted to bool)."""
+    c = as_tensor_variable(cond)
+    if c.dtype != "bool":
+        c = cast(c, "bool")
+    return elemwise("switch", c, ift, iff)
+
+
+def cast(x: Any, dtype: str) -> Variable:
+    x = as_tensor_variable(x)
+    dtype = dtypes.check(dtype)
+    return x if x.dtype == dtype else Cast(dtype)(x)

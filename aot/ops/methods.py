@@ -1,0 +1,59 @@
+"""Variable's operators and methods, as Aesara's tensor variables have them
+(`x + y`, `x[i]`, `x.T`, `x.sum()`, ...), installed on `graph.basic.Variable`."""
+from __future__ import annotations
+
+from ..graph.basic import Variable, as_tensor_variable
+from .elemwise import (abs_, add, and_, cast, ge, gt, int_div, invert, le, lt, mod, mul, neg, or_, pow_, sub,
+                       true_div, xor)
+from .indexing import getitem
+from .linalg import dot
+from .reduction import max, mean, min, prod, sum  # noqa: A004
+from .shape import dimshuffle, shape, transpose
+
+
+def _binary(fn, reflected: bool = False):
+    if reflected:
+        return lambda self, other: fn(as_tensor_variable(other), self)
+    return lambda self, other: fn(self, other)
+
+
+_OPERATORS = {"add": add, "sub": sub, "mul": mul, "truediv": true_div, "floordiv": int_div,
+              "mod": mod, "pow": pow_, "and": and_, "or": or_, "xor": xor}
+
+
+def _no_bool(self: Variable) -> bool:
+    raise TypeError(f"the truth value of the symbolic {self.describe()} is unknown while tracing; "
+                    "use at.switch(...) or scanaot.scan.utils.until(...) instead of Python `if`")
+
+
+def _no_iter(self: Variable):
+    raise TypeError(f"cannot iterate over the symbolic {self.describe()}; use scan over it")
+
+
+def install() -> None:
+    for name, fn in _OPERATORS.items():
+        setattr(Variable, f"__{name}__", _binary(fn))
+        setattr(Variable, f"__r{name}__", _binary(fn, reflected=True))
+    Variable.__lt__ = _binary(lt)
+    Variable.__gt__ = _binary(gt)
+    Variable.__le__ = _binary(le)
+    Variable.__ge__ = _binary(ge)
+    Variable.__neg__ = lambda self: neg(self)
+    Variable.__abs__ = lambda self: abs_(self)
+    Variable.__invert__ = lambda self: invert(self)
+    Variable.__getitem__ = getitem
+    Variable.__bool__ = _no_bool
+    Variable.__iter__ = _no_iter
+    Variable.shape = property(shape)
+    Variable.T = property(transpose)
+    Variable.dimshuffle = dimshuffle
+    Variable.sum = lambda self, axis=None, dtype=None: sum(self, axis, dtype)
+    Variable.prod = lambda self, axis=None, dtype=None: prod(self, axis, dtype)
+    Variable.mean = lambda self, axis=None: mean(self, axis)
+    Variable.max = lambda self, axis=None: max(self, axis)
+    Variable.min = lambda self, axis=None: min(self, axis)
+    Variable.astype = lambda self, dtype: cast(self, dtype)
+    Variable.dot = lambda self, other: dot(self, other)
+
+
+install()

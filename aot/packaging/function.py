@@ -1,0 +1,203 @@
+"""`scanaot.function`: compile a traced graph and call it with numpy values."""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from .. import config
+from ..graph.basic import Variable
+from ..runtime import load_bytes
+from ..runtime.library import by_position
+from ..runtime.status import StatusError
+from .artifact import build
+from .manifest import make_spec
+
+_recorders: list[list["Function"]] = []
+
+
+class Function:
+    """A compiled function. Call it like the Python function it stands for.
+
+    It runs through the same artifact path as `scanaot.compile`: a cached `.so`
+    loaded by `scanaot.runtime`. `f.ir(stage)` shows the IR at one of
+    `scanaot.targets.pipeline.STAGES`; `f.library_path` is the library.
+    """
+
+    def __init__(self, inputs: Sequence[Variable], outputs: Any, name: str = "main",
+                 updates: Any = None, cpu: str | None = None, fastmath: str | bool = "none",
+                 allow_input_downcast: bool | None = None):
+        if updates:
+            raise ValueError("updates are not supported: scanaot has no shared variables "
+                             "(scan's updates are always empty)")
+        self.spec = make_spec(name, inputs, outputs)
+        self.inputs = self.spec.inputs
+        self.name = name
+        built = build([self.spec], cpu=cpu, fastmath=fastmath, library=name, default_cpu="native")
+        self.library_path, self._stages, self.manifest = built.path, built.stages, built.manifest
+        self._kernel = load_bytes(built.data, str(built.path))[name]
+        self._downcast = allow_input_downcast
+        self._arity = len(self.inputs)
+        self._input_names = [v.name for v in self.inputs]
+        self._fast = self._kernel.fast_call(self._convert_and_call, _rounding(self.inputs, allow_input_downcast))
+        self._finish = _identity if self.spec.unpack else list if len(self.spec.outputs) > 1 else _one_list
+        self.calls: list[tuple[list, list]] = []  # filled only inside record_functions()
+        for recorder in _recorders:
+            recorder.append(self)
+
+    def ir(self, stage: str = "scan") -> str:
+        """The IR at `stage`: scan, scan-opt, scf, memref or llvm."""
+        if stage not in self._stages:
+            raise KeyError(f"unknown stage {stage!r}; expected one of {', '.join(self._stages)}")
+        return self._stages[stage]
+
+    def __call__(self, /, *args: Any, **kwargs: Any):  # an input may be named "self"
+        """Positional arrays of the inputs' dtypes go straight to the kernel's generated
+        call path; anything else (lists, keywords, casts) is converted first."""
+        if kwargs:
+            bound = by_position(args, kwargs, self._input_names)
+            if bound is None:
+                return self._call_general(args, kwargs)
+            args, kwargs = bound, {}
+        if _recorders or len(args) != self._arity:
+            return self._call_general(args, kwargs)
+        try:
+            return self._finish(self._fast(*args))
+        except (MemoryError, ValueError, StatusError):
+            # the kernel's checked path names what failed, or gives an until loop more room
+            return self._call_general(args, kwargs, checked=True)
+
+    def _convert_and_call(self, *args: Any):
+        """What the generated path hands over: convert every value, then call the kernel."""
+        arrays = [_convert(i, var, v, self._downcast) for i, (var, v) in enumerate(zip(self.inputs, args))]
+        return self._kernel(*arrays)
+
+    def _call_general(self, args: tuple, kwargs: dict, checked: bool = False):
+        values = _bind(self.inputs, args, kwargs)
+        arrays = [_convert(i, var, v, self._downcast) for i, (var, v) in enumerate(zip(self.inputs, values))]
+        results = (self._kernel.call_checked if checked else self._kernel)(*arrays)
+        if _recorders:
+            self.calls.append((arrays, list(results) if isinstance(results, tuple) else [results]))
+        return self._finish(results)
+
+
+def _identity(result: Any) -> Any:
+    return result
+
+
+def _one_list(result: Any) -> list:
+    return [result]
+
+
+def _rounding(inputs: Sequence[Variable], allow_downcast: bool | None) -> set[int]:
+    """The float scalar inputs that take any Python float, rounded: Aesara lets Python
+    floats round to floatX (and any float round with allow_input_downcast=True)."""
+    if allow_downcast is False:
+        return set()
+    return {i for i, v in enumerate(inputs)
+            if v.ndim == 0 and v.dtype.startswith("float") and (allow_downcast or v.dtype == config.floatX)}
+
+
+@contextlib.contextmanager
+def record_functions() -> Iterator[list[Function]]:
+    """Collect the Functions compiled inside the block, and their calls' arguments and
+    results (the demo and the artifact tests replay them through `scanaot.compile`)."""
+    made: list[Function] = []
+    _recorders.append(made)
+    try:
+        yield made
+    finally:
+        _recorders.remove(made)
+
+
+def function(inputs: Sequence[Variable], outputs: Any = None, updates: Any = None,
+             name: str = "main", cpu: str | None = None, fastmath: str | bool = "none",
+             allow_input_downcast: bool | None = None, **kwargs: Any) -> Function:
+    """Aesara's `aesara.function(inputs, outputs, updates=None, allow_input_downcast=None)`;
+    Aesara's other keywords (mode, on_unused_input, ...) are accepted and ignored. `cpu`
+    and `fastmath` are scanaot's compile options (docs/function.md).
+
+    Inputs convert as in Aesara: arrays and lists only without loss (a float64 array for
+    a float32 input is an error), except Python floats for floatX inputs; with
+    `allow_input_downcast=True` every value is cast to the input's dtype."""
+    if outputs is None:
+        raise ValueError("function() needs outputs")
+    return Function(inputs, outputs, name=name, updates=updates, cpu=cpu, fastmath=fastmath,
+                    allow_input_downcast=allow_input_downcast)
+
+
+def _bind(inputs: list[Variable], args: tuple, kwargs: dict) -> list[Any]:
+    if len(args) > len(inputs):
+        raise TypeError(f"expected {len(inputs)} arguments, got {len(args)}")
+    values = list(args) + [None] * (len(inputs) - len(args))
+    given = [True] * len(args) + [False] * (len(inputs) - len(args))
+    names = {v.name: i for i, v in enumerate(inputs) if v.name}
+    for key, value in kwargs.items():
+        if key not in names:
+            raise TypeError(f"unexpected keyword argument {key!r}; inputs are named "
+                            f"{', '.join(sorted(names)) or '(none)'}")
+        if given[names[key]]:
+            raise TypeError(f"argument {key!r} given twice")
+        values[names[key]], given[names[key]] = value, True
+    for i, ok in enumerate(given):
+        if not ok:
+            raise TypeError(f"missing argument {i} ({inputs[i].describe()})")
+    return values
+
+
+def _numbers(i: int, var: Variable, value: Any) -> np.ndarray:
+    """A Python value (number, list, range) or numpy value as an array of numbers."""
+    try:
+        raw = np.asarray(value if not isinstance(value, range) else list(value))
+    except (TypeError, ValueError):
+        raise TypeError(f"{_label(i, var)}: expected a {var.dtype} array, got {type(value).__name__}") from None
+    if raw.dtype.kind not in "biuf":
+        raise TypeError(f"{_label(i, var)}: expected {var.dtype} values, got {type(value).__name__}")
+    return raw
+
+
+def _cast(i: int, var: Variable, value: Any) -> np.ndarray:
+    """`value` cast to the input's dtype, losing what it must (allow_input_downcast)."""
+    raw = _numbers(i, var, value)
+    if np.dtype(var.dtype).kind in "iub" and raw.dtype.kind == "f" and not np.isfinite(raw).all():
+        raise TypeError(f"{_label(i, var)}: NaN or inf cannot be cast to {var.dtype}")
+    return raw.astype(var.dtype)
+
+
+def _label(i: int, var: Variable) -> str:
+    return f"argument {i} ({var.name!r})" if var.name else f"argument {i}"
+
+
+def _convert(i: int, var: Variable, value: Any, allow_downcast: bool | None = None) -> np.ndarray:
+    """The value as a C-contiguous array of the input's dtype, or a TypeError naming it."""
+    want = var.dtype
+    if isinstance(value, Variable):
+        raise TypeError(f"{_label(i, var)}: got a symbolic variable; pass a numpy value")
+    if allow_downcast or (allow_downcast is None and isinstance(value, (float, np.floating))
+                          and want == config.floatX):
+        arr = _cast(i, var, value)
+    elif isinstance(value, np.ndarray) or isinstance(value, np.generic):
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{_label(i, var)}: expected {want}, got an array of {arr.dtype}")
+        if str(arr.dtype) != want:
+            if not np.can_cast(arr.dtype, want, "safe"):
+                raise TypeError(f"{_label(i, var)}: expected {want}, got {arr.dtype}, which would "
+                                f"lose precision; cast it with .astype('{want}') if that is intended")
+            arr = arr.astype(want)
+    else:
+        raw = _numbers(i, var, value)
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN, inf, 2.5 into ints: refused below
+            arr = raw.astype(want)
+        if raw.size and not np.array_equal(arr.astype(raw.dtype), raw, equal_nan=raw.dtype.kind == "f"
+                                           and arr.dtype.kind == "f"):
+            raise TypeError(f"{_label(i, var)}: {value!r} cannot be represented as {want} exactly")
+    if arr.ndim != var.ndim:
+        raise TypeError(f"{_label(i, var)}: expected {var.ndim} dims ({want}), got {arr.ndim} "
+                        f"(shape {arr.shape})")
+    for axis, b in enumerate(var.broadcastable):
+        if b and arr.shape[axis] != 1:
+            raise ValueError(f"{_label(i, var)}: dim {axis} is broadcastable and must be 1, "
+                             f"got shape {arr.shape}")
+    return arr if arr.flags.c_contiguous else arr.copy(order="C")

