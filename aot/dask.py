@@ -8,7 +8,7 @@
 Each argument is a dask array split along its batch axis, or anything else (a numpy
 array, a number), given whole to every task. The result's chunks and dtypes come
 from the manifest's shape expressions, evaluated per chunk: nothing is computed to
-infer them. The kernel (its library's sealed bytes, runtime/library.py `__reduce__`)
+infer them. The kernel (its library's sealed bytes, runtime/library.py `Library.__reduce__`)
 and each whole argument sit in the task graph once, under one key each, so a
 distributed worker receives them once however many tasks it runs.
 

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .cuda import DeviceArray, DeviceView, Shim, device_view
-from .library import _STORAGE, ArgumentError, Kernel
+from .kernel import _STORAGE, ArgumentError, Kernel
 from .memref import descriptor_type
 from .status import check_status
 

@@ -170,7 +170,7 @@ def _constant(value: Any, path: str) -> None:
 
 
 def _expression(value: Any, path: str, depth: int = 0) -> None:
-    """A shape expression (scanaot/shape_expr.py): {const}, {dim: [arg, axis]}, {arg}, {op, args}."""
+    """A shape expression (scanaot/packaging/shape_expr.py): {const}, {dim: [arg, axis]}, {arg}, {op, args}."""
     if depth > MAX_EXPRESSION_DEPTH:
         _fail(path, f"an expression at most {MAX_EXPRESSION_DEPTH} levels deep", "a deeper one")
     keys = frozenset(value) if isinstance(value, dict) else None

@@ -1,4 +1,4 @@
-"""Evaluate the manifest's shape expressions (see scanaot/shape_expr.py) in plain Python."""
+"""Evaluate the manifest's shape expressions (see scanaot/packaging/shape_expr.py) in plain Python."""
 from __future__ import annotations
 
 import math

@@ -9,7 +9,7 @@ import pytest
 import scanaot
 import scanaot.runtime as rt
 import scanaot.tensor as at
-from scanaot.runtime import library as rt_library
+from scanaot.runtime import kernel as rt_library
 
 BIG = 10 ** 12
 

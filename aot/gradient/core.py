@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..graph import dtypes
-from ..graph.basic import Apply, Constant, Variable, as_tensor_variable, toposort
+from ..graph.basic import Constant, Variable, as_tensor_variable, toposort
 from ..graph.rules import NullGradientError, vjp_rule  # noqa: F401  (raised by vjp_rule)
 from ..ops.creation import ones_like, zeros_like
 from ..ops.elemwise import cast

@@ -16,6 +16,7 @@ from mlir.dialects import arith, tensor
 from ..emit.builders import (DYN, dim, dims, element_type, empty, fold_index, generic, index_const,
                              index_max, index_min, load_scalar, loop_index, scalar_of, scalar_tensor,
                              store_scalar, tensor_type, to_index)
+from ..emit.function import FunctionEmitter
 from ..graph import dtypes, rules
 from ..graph.basic import Apply, Constant, Op, TensorType, Variable, as_tensor_variable, int_constant
 from ..runtime import status as st
@@ -58,22 +59,6 @@ class Subtensor(Op):
             shape.append(slice_length(dim, start, stop, step))
         shape.extend(input_shapes[0][len(self.spec):])
         return [shape]
-
-
-class IncSubtensor(Op):
-    """`set_subtensor` / `inc_subtensor`: a copy of x with an indexed region replaced or incremented."""
-
-    def __init__(self, spec: tuple, set_instead_of_inc: bool):
-        self.spec, self.set = spec, set_instead_of_inc
-
-    def __str__(self) -> str:
-        return ("set" if self.set else "inc") + f"_subtensor{self.spec}"
-
-    def make_node(self, x: Variable, y: Variable, *indices: Variable) -> Apply:
-        return Apply(self, [x, y, *indices], [x.type])
-
-    def infer_shape(self, node, input_shapes):
-        return [list(input_shapes[0])]
 
 
 def index_region(fe: FunctionEmitter, spec, source: ir.Value, scalars, scalar_vars):
@@ -153,7 +138,7 @@ def _slice_op_args(offsets, sizes, strides):
 
 
 @rules.emission(Subtensor)
-def _subtensor(fe, node, values):
+def _emit_subtensor(fe, node, values):
     x = node.inputs[0]
     out = node.outputs[0].type
     spec = node.op.spec
@@ -198,8 +183,31 @@ def _is_constant(var, value) -> bool:
     return isinstance(v, Constant) and v.data.ndim == 0 and int(v.data) == value
 
 
+@rules.vjp(Subtensor)
+def _vjp_subtensor(node, cots, needed):
+    x, scalars = node.inputs[0], node.inputs[1:]
+    gx = IncSubtensor(node.op.spec, False)(zeros_like(x), cots[0], *scalars)
+    return [gx] + [None] * len(scalars)
+
+
+class IncSubtensor(Op):
+    """`set_subtensor` / `inc_subtensor`: a copy of x with an indexed region replaced or incremented."""
+
+    def __init__(self, spec: tuple, set_instead_of_inc: bool):
+        self.spec, self.set = spec, set_instead_of_inc
+
+    def __str__(self) -> str:
+        return ("set" if self.set else "inc") + f"_subtensor{self.spec}"
+
+    def make_node(self, x: Variable, y: Variable, *indices: Variable) -> Apply:
+        return Apply(self, [x, y, *indices], [x.type])
+
+    def infer_shape(self, node, input_shapes):
+        return [list(input_shapes[0])]
+
+
 @rules.emission(IncSubtensor)
-def _inc_subtensor(fe, node, values):
+def _emit_inc_subtensor(fe, node, values):
     x, y = node.inputs[:2]
     spec = node.op.spec
     regions = index_region(fe, spec, values[0], values[2:], node.inputs[2:])
@@ -287,16 +295,9 @@ def _to_static(patch, s_size, regions):
     return patch if patch.type == want else tensor.cast(want, patch)
 
 
-@rules.vjp(Subtensor)
-def _subtensor(node, cots, needed):
-    x, scalars = node.inputs[0], node.inputs[1:]
-    gx = IncSubtensor(node.op.spec, False)(zeros_like(x), cots[0], *scalars)
-    return [gx] + [None] * len(scalars)
-
-
 @rules.vjp(IncSubtensor)
-def _inc_subtensor(node, cots, needed):
-    _x, y, scalars = node.inputs[0], node.inputs[1], node.inputs[2:]
+def _vjp_inc_subtensor(node, cots, needed):
+    scalars = node.inputs[2:]
     g = cots[0]
     region = Subtensor(node.op.spec)(g, *scalars)
     gx = IncSubtensor(node.op.spec, True)(g, zeros_like(region), *scalars) if node.op.set else g
@@ -395,5 +396,3 @@ def set_subtensor(x: Variable, y: Any) -> Variable:
 def inc_subtensor(x: Variable, y: Any) -> Variable:
     """A copy of the tensor `x` was indexed from, with `y` added to that region."""
     return _inc_or_set(x, y, False)
-
-

@@ -39,37 +39,6 @@ class DimShuffle(Op):
         return [[int_constant(1) if o == "x" else input_shapes[0][o] for o in self.order]]
 
 
-class ShapeI(Op):
-    """The length of one dim, as an int64 scalar."""
-
-    def __init__(self, axis: int):
-        self.axis = axis
-
-    def __str__(self) -> str:
-        return f"shape_{self.axis}"
-
-    def make_node(self, x: Variable) -> Apply:
-        if not 0 <= self.axis < x.ndim:
-            raise IndexError(f"shape: axis {self.axis} out of range for {x.describe()}")
-        return Apply(self, [x], [TensorType("int64", [])])
-
-
-class MakeVector(Op):
-    """Scalars stacked into a vector (`x.shape`)."""
-
-    def __init__(self, dtype: str):
-        self.dtype = dtype
-
-    def make_node(self, *scalars: Variable) -> Apply:
-        return Apply(self, scalars, [TensorType(self.dtype, [len(scalars) == 1])])
-
-    def infer_shape(self, node, input_shapes):
-        return [[int_constant(len(node.inputs))]]
-
-    def known_elements(self, node):
-        return list(node.inputs)
-
-
 @rules.emission(DimShuffle)
 def _emit_dimshuffle(fe, node, values):
     x = node.inputs[0]
@@ -89,19 +58,6 @@ def _emit_dimshuffle(fe, node, values):
     return [generic([values[0]], empty(sizes, out), maps, ["parallel"] * out.ndim, lambda a: a[0])]
 
 
-@rules.emission(ShapeI)
-def _emit_shape_i(fe, node, values):
-    size = arith.index_cast(ir.IntegerType.get_signless(64), dim(values[0], node.op.axis))
-    return [scalar_tensor(size, "int64")]
-
-
-@rules.emission(MakeVector)
-def _emit_make_vector(fe, node, values):
-    elems = [store_scalar(scalar_of(v, var.dtype), var.dtype) for v, var in zip(values, node.inputs)]
-    static = ir.RankedTensorType.get([len(elems)], element_type(node.outputs[0].dtype))
-    return [tensor.from_elements(static, elems)]
-
-
 @rules.vjp(DimShuffle)
 def _vjp_dimshuffle(node, cots, needed):
     # the dims it added are broadcastable in the cotangent (the gradient engine sums
@@ -112,13 +68,58 @@ def _vjp_dimshuffle(node, cots, needed):
     return [dimshuffle(g, *order) if order != list(range(g.ndim)) else g]
 
 
+class ShapeI(Op):
+    """The length of one dim, as an int64 scalar."""
+
+    def __init__(self, axis: int):
+        self.axis = axis
+
+    def __str__(self) -> str:
+        return f"shape_{self.axis}"
+
+    def make_node(self, x: Variable) -> Apply:
+        if not 0 <= self.axis < x.ndim:
+            raise IndexError(f"shape: axis {self.axis} out of range for {x.describe()}")
+        return Apply(self, [x], [TensorType("int64", [])])
+
+
+@rules.emission(ShapeI)
+def _emit_shape_i(fe, node, values):
+    size = arith.index_cast(ir.IntegerType.get_signless(64), dim(values[0], node.op.axis))
+    return [scalar_tensor(size, "int64")]
+
+
 rules.vjp(ShapeI)(rules.no_gradient)
+
+
+class MakeVector(Op):
+    """Scalars stacked into a vector (`x.shape`)."""
+
+    def __init__(self, dtype: str):
+        self.dtype = dtype
+
+    def make_node(self, *scalars: Variable) -> Apply:
+        return Apply(self, scalars, [TensorType(self.dtype, [len(scalars) == 1])])
+
+    def infer_shape(self, node, input_shapes):
+        return [[int_constant(len(node.inputs))]]
+
+    def known_elements(self, node):
+        return list(node.inputs)
+
+
+@rules.emission(MakeVector)
+def _emit_make_vector(fe, node, values):
+    elems = [store_scalar(scalar_of(v, var.dtype), var.dtype) for v, var in zip(values, node.inputs)]
+    static = ir.RankedTensorType.get([len(elems)], element_type(node.outputs[0].dtype))
+    return [tensor.from_elements(static, elems)]
 
 
 @rules.vjp(MakeVector)
 def _vjp_make_vector(node, cots, needed):
     g = cots[0]
     return [getitem(g, i) for i in range(len(node.inputs))]
+
 
 
 # ---------------------------------------------------------------- user functions

@@ -9,7 +9,7 @@ import numpy as np
 from .. import config
 from ..graph.basic import Variable
 from ..runtime import load_bytes
-from ..runtime.library import by_position
+from ..runtime.kernel import by_position
 from ..runtime.status import StatusError
 from .artifact import build
 from .manifest import make_spec

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 from ..gradient.core import differentiable, vjp
 from ..graph.basic import Constant, Variable, free_inputs
 from ..ops.creation import zeros_like
-from ..runtime.library import MAX_PARAMETERS
+from ..runtime.kernel import MAX_PARAMETERS
 from ..runtime.schema import MAX_EXPRESSION_DEPTH, is_argument_name
 from ..targets.symbols import entry_symbol
 from .shape_expr import ExprBuilder, NotExpressible, depth, render

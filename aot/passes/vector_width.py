@@ -1,6 +1,6 @@
 """prefer-wide-vectors: kernels without calls get LLVM's 512-bit vectorization.
 
-Source and target: LLVM dialect. On an AVX-512 CPU (target_info.prefers_wide_vectors)
+Source and target: LLVM dialect. On an AVX-512 CPU (targets/cpu_features.prefers_wide_vectors)
 every function that calls nothing but the library's allocator gets the function
 attribute `prefer-vector-width=512`; a function calling libm keeps LLVM's 256-bit
 default, since each call would spill the wider vector registers.

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..graph import rules
 from ..graph.basic import Apply, Op, TensorType, Variable
 
 
