@@ -134,6 +134,10 @@ rules.vjp(ARange)(rules.no_gradient)
 
 
 # ---------------------------------------------------------------- user functions
+__all__ = [  # the user functions scanaot.tensor exports
+    "ones_like", "zeros_like", "alloc", "zeros", "ones", "arange",
+]
+
 def ones_like(x: Any, dtype: str | None = None) -> Variable:
     x = as_tensor_variable(x)
     return Fill(1, dtype or x.dtype)(x)

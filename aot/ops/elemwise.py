@@ -352,6 +352,12 @@ def _vjp_cast(node, cots, needed):
 
 
 # ---------------------------------------------------------------- user functions
+__all__ = [  # the user functions scanaot.tensor exports
+    "add", "sub", "mul", "true_div", "int_div", "mod", "pow_", "maximum", "minimum", "lt", "gt",
+    "le", "ge", "eq", "neq", "and_", "or_", "xor", "neg", "abs_", "invert", "sgn", "tanh", "exp",
+    "log", "sqrt", "sin", "cos", "sigmoid", "ceil", "floor", "switch", "cast",
+]
+
 def elemwise(name: str, *args: Any) -> Variable:
     return Elemwise(name)(*[as_tensor_variable(a) for a in args])
 
@@ -359,14 +365,14 @@ def elemwise(name: str, *args: Any) -> Variable:
 def _binary(name: str) -> Callable[[Any, Any], Variable]:
     def op(a: Any, b: Any) -> Variable:
         return elemwise(name, a, b)
-    op.__name__ = name
+    op.__name__ = op.__qualname__ = name
     return op
 
 
 def _unary(name: str) -> Callable[[Any], Variable]:
     def op(a: Any) -> Variable:
         return elemwise(name, a)
-    op.__name__ = name
+    op.__name__ = op.__qualname__ = name
     return op
 
 

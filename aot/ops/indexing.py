@@ -305,6 +305,10 @@ def _vjp_inc_subtensor(node, cots, needed):
 
 
 # ---------------------------------------------------------------- user functions
+__all__ = [  # the user functions scanaot.tensor exports
+    "set_subtensor", "inc_subtensor",
+]
+
 def slice_length(dim: Variable, start: Variable | None, stop: Variable | None, step: int) -> Variable:
     """Length of `range(dim)[start:stop:step]` as a graph (Python's slice semantics)."""
     dim = cast(dim, "int64")

@@ -170,6 +170,10 @@ def _vjp_dot(node, cots, needed):
 
 
 # ---------------------------------------------------------------- user functions
+__all__ = [  # the user functions scanaot.tensor exports
+    "dot",
+]
+
 def dot(x: Any, y: Any) -> Variable:
     """Matrix product for vectors/matrices; scalars multiply elementwise (Aesara's rule)."""
     x, y = as_tensor_variable(x), as_tensor_variable(y)

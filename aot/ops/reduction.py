@@ -102,6 +102,10 @@ def _vjp_reduce(node, cots, needed):
 
 
 # ---------------------------------------------------------------- user functions
+__all__ = [  # the user functions scanaot.tensor exports
+    "sum", "prod", "max", "min", "mean",
+]
+
 def _axes(x: Variable, axis: Any) -> tuple[int, ...]:
     if axis is None:
         return tuple(range(x.ndim))

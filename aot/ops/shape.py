@@ -123,6 +123,10 @@ def _vjp_make_vector(node, cots, needed):
 
 
 # ---------------------------------------------------------------- user functions
+__all__ = [  # the user functions scanaot.tensor exports
+    "shape", "stack", "dimshuffle", "transpose",
+]
+
 def shape_i(x: Any, axis: int) -> Variable:
     x = as_tensor_variable(x)
     if axis < 0:

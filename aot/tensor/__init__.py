@@ -7,15 +7,15 @@
 from __future__ import annotations
 
 from ..graph.basic import Constant, TensorType, Variable, as_tensor_variable, constant  # noqa: F401
-from ..ops.creation import alloc, arange, ones, ones_like, zeros, zeros_like  # noqa: F401
-from ..ops.elemwise import (abs_ as abs, add, and_, cast, ceil, cos, eq, exp, floor, ge, gt,  # noqa: F401
-                            int_div, invert, le, log, lt, maximum, minimum, mod, mul, neg, neq, or_, sgn,
-                            sigmoid, sin, sqrt, sub, switch, tanh, true_div, xor)
+# each op family lists its user functions in __all__
+from ..ops.creation import *  # noqa: F401,F403
+from ..ops.elemwise import *  # noqa: F401,F403
+from ..ops.elemwise import abs_ as abs  # noqa: F401,A004
 from ..ops.elemwise import pow_ as pow  # noqa: F401,A004
-from ..ops.indexing import inc_subtensor, set_subtensor  # noqa: F401
-from ..ops.linalg import dot  # noqa: F401
-from ..ops.reduction import max, mean, min, prod, sum  # noqa: F401,A004
-from ..ops.shape import dimshuffle, shape, stack, transpose  # noqa: F401
+from ..ops.indexing import *  # noqa: F401,F403
+from ..ops.linalg import *  # noqa: F401,F403
+from ..ops.reduction import *  # noqa: F401,F403
+from ..ops.shape import *  # noqa: F401,F403
 from .type import _make, tensor  # noqa: F401
 
 sign = sgn
