@@ -11,6 +11,7 @@ from ..graph.basic import Constant, TensorType, Variable, as_tensor_variable, co
 from ..ops.creation import *  # noqa: F401,F403
 from ..ops.elemwise import *  # noqa: F401,F403
 from ..ops.elemwise import abs_ as abs  # noqa: F401,A004
+from ..ops.elemwise import sgn
 from ..ops.elemwise import pow_ as pow  # noqa: F401,A004
 from ..ops.indexing import *  # noqa: F401,F403
 from ..ops.linalg import *  # noqa: F401,F403
