@@ -1,17 +1,28 @@
-"""Reductions over axes: `sum`, `prod`, `max`, `min` (Reduce) and `mean`."""
+"""Reductions over axes: `sum`, `prod`, `max`, `min`, `all`, `any` (Reduce), `argmax`/`argmin`
+(Argmax), `mean`, `var`, `std`; scans along an axis: `cumsum`/`cumprod` (Cumulative); and
+`sort`/`argsort` (Sort, by stable ranks: O(n^2) per row, fully parallel, no data-dependent
+control flow, so it runs on every target).
+
+`max`/`min`/`argmax` of a zero-size axis have no identity: numpy raises, the kernel returns
+a SHAPE_MISMATCH status naming the check.
+"""
 from __future__ import annotations
 
 from typing import Any
 
+import builtins
+
 import numpy as np
 from mlir import ir
-from mlir.dialects import arith, tensor
+from mlir.dialects import arith, linalg, scf, tensor
 
-from ..emit.builders import cast_scalar, dim, element_type, empty, fill, generic, load_scalar, store_scalar
+from ..emit.builders import (DYN, affine_maps, cast_scalar, dim, element_type, empty, fill, fold_index, generic,
+                             index_const, iterator_types, load_scalar, loop_index, store_scalar)
 from ..graph import dtypes, rules
 from ..graph.basic import Apply, Op, TensorType, Variable, as_tensor_variable, int_constant
+from ..runtime import status as st
 from .creation import ones_like
-from .elemwise import cast, eq, scalar_op, true_div
+from .elemwise import cast, eq, maximum, scalar_op, sqrt, true_div
 from .shape import dimshuffle, shape_i
 
 
@@ -32,7 +43,7 @@ class Reduce(Op):
         return [[d for i, d in enumerate(input_shapes[0]) if i not in self.axes]]
 
 
-_IDENTITY = {"sum": 0, "prod": 1}
+_IDENTITY = {"sum": 0, "prod": 1, "all": 1, "any": 0}
 
 
 def reduce_identity(kind: str, dtype: str) -> ir.Value:
@@ -48,30 +59,46 @@ def reduce_identity(kind: str, dtype: str) -> ir.Value:
     return arith.constant(t, int(info.min if kind == "max" else info.max))
 
 
+def check_not_empty(fe, value: ir.Value, axes, what: str) -> None:
+    """max/min/argmax have no identity: a zero-size reduced axis is an error (numpy raises)."""
+    for a in axes:
+        n = dim(value, a)
+        fe.check(arith.cmpi(arith.CmpIPredicate.sgt, n, index_const(0)), st.SHAPE_MISMATCH,
+                 f"{what} over a zero-size axis {a} (it has no identity)")
+
+
+def _combine(kind: str, acc: ir.Value, v: ir.Value, dtype: str) -> ir.Value:
+    """One accumulation step of a Reduce of `kind` (compute types)."""
+    is_float, is_bool = dtype.startswith("float"), dtype == "bool"
+    if kind == "sum":
+        return scalar_op("add", [acc, v], dtype)
+    if kind == "prod":
+        return scalar_op("mul", [acc, v], dtype)
+    if kind == "all" or (kind == "min" and is_bool):
+        return arith.andi(acc, v)
+    if kind == "any" or (kind == "max" and is_bool):
+        return arith.ori(acc, v)
+    if kind == "max":
+        return arith.maximumf(acc, v) if is_float else arith.maxsi(acc, v)
+    return arith.minimumf(acc, v) if is_float else arith.minsi(acc, v)
+
+
 @rules.emission(Reduce)
 def _emit_reduce(fe, node, values):
     x = node.inputs[0]
     op = node.op
     out = node.outputs[0].type
+    if op.kind in ("max", "min"):
+        check_not_empty(fe, values[0], op.axes, op.kind)
     kept = [a for a in range(x.ndim) if a not in op.axes]
     init = fill(reduce_identity(op.kind, out.dtype), empty([dim(values[0], a) for a in kept], out)
                 if kept else tensor.empty([], element_type(out.dtype)))
     out_map = ir.AffineMap.get(x.ndim, 0, [ir.AffineDimExpr.get(a) for a in kept])
     kinds = ["reduction" if a in op.axes else "parallel" for a in range(x.ndim)]
-    is_float = out.dtype.startswith("float")
 
     def body(args):
         v = cast_scalar(load_scalar(args[0], x.dtype), x.dtype, out.dtype)
-        acc = load_scalar(args[1], out.dtype)
-        if op.kind == "sum":
-            r = scalar_op("add", [acc, v], out.dtype)
-        elif op.kind == "prod":
-            r = scalar_op("mul", [acc, v], out.dtype)
-        elif op.kind == "max":
-            r = arith.maximumf(acc, v) if is_float else (arith.ori(acc, v) if out.dtype == "bool" else arith.maxsi(acc, v))
-        else:
-            r = arith.minimumf(acc, v) if is_float else (arith.andi(acc, v) if out.dtype == "bool" else arith.minsi(acc, v))
-        return store_scalar(r, out.dtype)
+        return store_scalar(_combine(op.kind, load_scalar(args[1], out.dtype), v, out.dtype), out.dtype)
 
     return [generic([values[0]], init, [ir.AffineMap.get_identity(x.ndim), out_map], kinds, body)]
 
@@ -91,6 +118,8 @@ def _expand(g, x, axes):
 @rules.vjp(Reduce)
 def _vjp_reduce(node, cots, needed):
     x, z = node.inputs[0], node.outputs[0]
+    if node.op.kind in ("all", "any"):
+        return [None]  # bool results: piecewise constant
     g = _expand(cots[0], x, node.op.axes)
     if node.op.kind == "sum":
         return [g * ones_like(x)]
@@ -100,60 +129,448 @@ def _vjp_reduce(node, cots, needed):
     return [g * eq(x, z_full)]
 
 
+class Argmax(Op):
+    """Index of the first max (or min) over `axes`; several axes count in their
+    flattened row-major order, as Aesara's argmax with axis=None."""
+
+    def __init__(self, kind: str, axes: tuple[int, ...]):
+        self.kind, self.axes = kind, axes
+
+    def __str__(self) -> str:
+        return f"arg{self.kind}{list(self.axes)}"
+
+    def make_node(self, x: Variable) -> Apply:
+        bcast = [b for i, b in enumerate(x.broadcastable) if i not in self.axes]
+        return Apply(self, [x], [TensorType("int64", bcast)])
+
+    def infer_shape(self, node, input_shapes):
+        return [[d for i, d in enumerate(input_shapes[0]) if i not in self.axes]]
+
+
+def _better(kind: str, v, acc, i, acc_i, dtype: str) -> ir.Value:
+    """Whether element (v, i) replaces the running (acc, acc_i): larger (smaller), NaN
+    first as numpy, ties to the lower index (so the loop order does not matter)."""
+    earlier = arith.cmpi(arith.CmpIPredicate.slt, i, acc_i)
+    if not dtype.startswith("float"):
+        pred = arith.CmpIPredicate.sgt if kind == "max" else arith.CmpIPredicate.slt
+        return arith.ori(arith.cmpi(pred, v, acc),
+                         arith.andi(arith.cmpi(arith.CmpIPredicate.eq, v, acc), earlier))
+    v_nan = arith.cmpf(arith.CmpFPredicate.UNO, v, v)
+    acc_nan = arith.cmpf(arith.CmpFPredicate.UNO, acc, acc)
+    pred = arith.CmpFPredicate.OGT if kind == "max" else arith.CmpFPredicate.OLT
+    true = arith.constant(ir.IntegerType.get_signless(1), 1)
+    beats = arith.ori(arith.cmpf(pred, v, acc), arith.andi(v_nan, arith.xori(acc_nan, true)))
+    same = arith.ori(arith.cmpf(arith.CmpFPredicate.OEQ, v, acc), arith.andi(v_nan, acc_nan))
+    return arith.ori(beats, arith.andi(same, earlier))
+
+
+@rules.emission(Argmax)
+def _emit_argmax(fe, node, values):
+    x, op = node.inputs[0], node.op
+    source = values[0]
+    check_not_empty(fe, source, op.axes, f"arg{op.kind}")
+    # bool compares as its stored i8 (0/1)
+    dtype = "int8" if x.dtype == "bool" else x.dtype
+    kept = [a for a in range(x.ndim) if a not in op.axes]
+    sizes = [dim(source, a) for a in kept]
+    i64 = ir.IntegerType.get_signless(64)
+    best = fill(reduce_identity(op.kind, dtype), tensor.empty([fold_index(v) for v in sizes], element_type(dtype)))
+    where = fill(arith.constant(i64, np.iinfo("int64").max), tensor.empty([fold_index(v) for v in sizes], i64))
+    strides, stride = {}, index_const(1)
+    for a in reversed(op.axes):
+        strides[a] = stride
+        stride = arith.muli(stride, dim(source, a))
+    out_map = ir.AffineMap.get(x.ndim, 0, [ir.AffineDimExpr.get(a) for a in kept])
+    kinds = ["reduction" if a in op.axes else "parallel" for a in range(x.ndim)]
+    gen = linalg.GenericOp([best.type, where.type], [source], [best, where],
+                           affine_maps([ir.AffineMap.get_identity(x.ndim), out_map, out_map]), iterator_types(kinds))
+    block = gen.regions[0].blocks.append(element_type(dtype), element_type(dtype), i64)
+    with ir.InsertionPoint(block):
+        v, acc, acc_i = block.arguments
+        flat = index_const(0)
+        for a in op.axes:
+            flat = arith.addi(flat, arith.muli(loop_index(a), strides[a]))
+        i = arith.index_cast(i64, flat)
+        take = _better(op.kind, v, acc, i, acc_i, dtype)
+        linalg.YieldOp([arith.select(take, v, acc), arith.select(take, i, acc_i)])
+    return [gen.results[1]]
+
+
+rules.vjp(Argmax)(rules.no_gradient)
+
+
+class Cumulative(Op):
+    """Running sum ("add") or product ("mul") along one axis; `reverse` runs from the end
+    (the VJP of a cumsum is a reversed cumsum)."""
+
+    def __init__(self, mode: str, axis: int, reverse: bool = False):
+        self.mode, self.axis, self.reverse = mode, axis, reverse
+
+    def __str__(self) -> str:
+        return f"cum{'sum' if self.mode == 'add' else 'prod'}{{axis={self.axis}{', reverse' if self.reverse else ''}}}"
+
+    def make_node(self, x: Variable) -> Apply:
+        return Apply(self, [x], [x.type])
+
+    def infer_shape(self, node, input_shapes):
+        return [list(input_shapes[0])]
+
+
+def _axis_slice(value: ir.Value, axis: int, at: ir.Value) -> tuple[list, list, list, ir.Type]:
+    """extract/insert_slice arguments of the rank-kept slice `value[..., at:at+1, ...]`."""
+    rtype = ir.RankedTensorType(value.type)
+    static = [1 if a == axis else rtype.shape[a] for a in range(rtype.rank)]
+    dyn_sizes = [dim(value, a) for a in range(rtype.rank) if a != axis and rtype.shape[a] == DYN]
+    offsets = [DYN if a == axis else 0 for a in range(rtype.rank)]
+    return [at], dyn_sizes, (offsets, static), ir.RankedTensorType.get(static, rtype.element_type)
+
+
+@rules.emission(Cumulative)
+def _emit_cumulative(fe, node, values):
+    """An scf.for along the axis; each step adds the previous row of the result to the
+    current row of x (one parallel linalg.generic per step)."""
+    op, x = node.op, node.inputs[0]
+    source = values[0]
+    rank = x.ndim
+    n = dim(source, op.axis)
+    zero, one = index_const(0), index_const(1)
+    result = tensor.empty([fold_index(v) for v in (dim(source, a) for a in range(rank))],
+                          element_type(x.dtype))
+    loop = scf.ForOp(zero, n, one, [result])
+    with ir.InsertionPoint(loop.body):
+        i = loop.induction_variable
+        out = loop.inner_iter_args[0]
+        last = arith.subi(n, one)
+        at = arith.subi(last, i) if op.reverse else i
+        prev = index_min_max(arith.addi(at, one) if op.reverse else arith.subi(at, one), zero, last)
+        first = arith.cmpi(arith.CmpIPredicate.eq, i, zero)
+        dyn_off, dyn_size, (s_off, s_size), row_type = _axis_slice(source, op.axis, at)
+        row = tensor.ExtractSliceOp(row_type, source, dyn_off, dyn_size, [], s_off, s_size, [1] * rank).result
+        p_off, _, _, _ = _axis_slice(source, op.axis, prev)
+        before = tensor.ExtractSliceOp(row_type, out, p_off, dyn_size, [], s_off, s_size, [1] * rank).result
+        ident = arith.constant(element_type(x.dtype), _identity_value(op.mode, x.dtype))
+
+        def body(args):
+            v, b = load_scalar(args[0], x.dtype), load_scalar(args[1], x.dtype)
+            b = arith.select(first, load_scalar(ident, x.dtype), b)
+            return store_scalar(scalar_op(op.mode, [b, v], x.dtype), x.dtype)
+
+        new = generic([row, before], tensor.empty(_row_sizes(row), row_type.element_type),
+                      [ir.AffineMap.get_identity(rank)] * 3, ["parallel"] * rank, body)
+        out = tensor.InsertSliceOp(new, out, dyn_off, dyn_size, [], s_off, s_size, [1] * rank).result
+        scf.YieldOp([out])
+    return [loop.results[0]]
+
+
+def _identity_value(mode: str, dtype: str):
+    v = 0 if mode == "add" else 1
+    return float(v) if dtype.startswith("float") else v
+
+
+def _row_sizes(row: ir.Value) -> list:
+    return [fold_index(dim(row, a)) for a in range(ir.RankedTensorType(row.type).rank)]
+
+
+def index_min_max(v: ir.Value, low: ir.Value, high: ir.Value) -> ir.Value:
+    return arith.maxsi(arith.minsi(v, high), low)
+
+
+@rules.vjp(Cumulative)
+def _vjp_cumulative(node, cots, needed):
+    op, x, z = node.op, node.inputs[0], node.outputs[0]
+    back = Cumulative("add", op.axis, not op.reverse)
+    if op.mode == "add":
+        return [back(cots[0])]
+    # Aesara's CumOp: cumsum((z * g)[::-1])[::-1] / x (x with no zeros)
+    return [back(z * cots[0]) / x]
+
+
+class Sort(Op):
+    """`kind` "sort" (values), "argsort" (int64 indices) or "rank" (each element's place in
+    the sorted order: the inverse permutation, used by the VJP) along `axis`."""
+
+    def __init__(self, kind: str, axis: int):
+        self.kind, self.axis = kind, axis
+
+    def __str__(self) -> str:
+        return f"{self.kind}{{axis={self.axis}}}"
+
+    def make_node(self, x: Variable) -> Apply:
+        dtype = x.dtype if self.kind == "sort" else "int64"
+        return Apply(self, [x], [TensorType(dtype, x.broadcastable)])
+
+    def infer_shape(self, node, input_shapes):
+        return [list(input_shapes[0])]
+
+
+def _partner_map(rank: int, axis: int) -> ir.AffineMap:
+    """Over rank+1 loop dims: the input read at the extra dim instead of `axis`."""
+    return ir.AffineMap.get(rank + 1, 0, [ir.AffineDimExpr.get(rank if a == axis else a) for a in range(rank)])
+
+
+def _own_map(rank: int) -> ir.AffineMap:
+    return ir.AffineMap.get(rank + 1, 0, [ir.AffineDimExpr.get(a) for a in range(rank)])
+
+
+def _before(a, b, ia, ib, dtype: str) -> ir.Value:
+    """a (at ia) sorts before b (at ib): smaller, NaN last as numpy, ties by index (stable)."""
+    earlier = arith.cmpi(arith.CmpIPredicate.slt, ia, ib)
+    if not dtype.startswith("float"):
+        return arith.ori(arith.cmpi(arith.CmpIPredicate.slt, a, b),
+                         arith.andi(arith.cmpi(arith.CmpIPredicate.eq, a, b), earlier))
+    a_nan = arith.cmpf(arith.CmpFPredicate.UNO, a, a)
+    b_nan = arith.cmpf(arith.CmpFPredicate.UNO, b, b)
+    true = arith.constant(ir.IntegerType.get_signless(1), 1)
+    less = arith.ori(arith.cmpf(arith.CmpFPredicate.OLT, a, b), arith.andi(b_nan, arith.xori(a_nan, true)))
+    same = arith.ori(arith.cmpf(arith.CmpFPredicate.OEQ, a, b), arith.andi(a_nan, b_nan))
+    return arith.ori(less, arith.andi(same, earlier))
+
+
+def _ranks(source: ir.Value, axis: int, dtype: str) -> ir.Value:
+    """rank[..., i, ...] = how many elements of the row sort before element i."""
+    rank = ir.RankedTensorType(source.type).rank
+    i64 = ir.IntegerType.get_signless(64)
+    init = fill(arith.constant(i64, 0), tensor.empty([fold_index(dim(source, a)) for a in range(rank)], i64))
+
+    def body(args):
+        mine, other, count = args
+        before = _before(other, mine, loop_index(rank), loop_index(axis), dtype)
+        return arith.addi(count, arith.extui(i64, before))
+
+    return generic([source, source], init, [_own_map(rank), _partner_map(rank, axis), _own_map(rank)],
+                   ["parallel"] * rank + ["reduction"], body)
+
+
+@rules.emission(Sort)
+def _emit_sort(fe, node, values):
+    x, op = node.inputs[0], node.op
+    source, rank = values[0], x.ndim
+    dtype = "int8" if x.dtype == "bool" else x.dtype
+    ranks = _ranks(source, op.axis, dtype)
+    if op.kind == "rank":
+        return [ranks]
+    # out[..., k, ...] = the element whose rank is k
+    i64 = ir.IntegerType.get_signless(64)
+    elem = element_type(x.dtype) if op.kind == "sort" else i64
+    zero = arith.constant(elem, 0.0 if x.dtype.startswith("float") and op.kind == "sort" else 0)
+    init = fill(zero, tensor.empty([fold_index(dim(source, a)) for a in range(rank)], elem))
+
+    def body(args):
+        r, v, acc = args
+        k = arith.index_cast(i64, loop_index(op.axis))
+        hit = arith.cmpi(arith.CmpIPredicate.eq, r, k)
+        value = v if op.kind == "sort" else arith.index_cast(i64, loop_index(rank))
+        return arith.select(hit, value, acc)
+
+    maps = [_partner_map(rank, op.axis), _partner_map(rank, op.axis), _own_map(rank)]
+    return [generic([ranks, source], init, maps, ["parallel"] * rank + ["reduction"], body)]
+
+
+@rules.vjp(Sort)
+def _vjp_sort(node, cots, needed):
+    if node.op.kind != "sort":
+        return [None]
+    x = node.inputs[0]
+    return [TakeAlong(node.op.axis)(cots[0], Sort("rank", node.op.axis)(x))]
+
+
+class TakeAlong(Op):
+    """out[..., i, ...] = g[..., idx[..., i, ...], ...] along `axis` (numpy's
+    take_along_axis; idx in range by construction: the sort's ranks)."""
+
+    def __init__(self, axis: int):
+        self.axis = axis
+
+    def __str__(self) -> str:
+        return f"take_along{{axis={self.axis}}}"
+
+    def make_node(self, g: Variable, idx: Variable) -> Apply:
+        return Apply(self, [g, idx], [g.type])
+
+    def infer_shape(self, node, input_shapes):
+        return [list(input_shapes[0])]
+
+
+@rules.emission(TakeAlong)
+def _emit_take_along(fe, node, values):
+    g, idx = values
+    rank = node.inputs[0].ndim
+    out = node.outputs[0].type
+
+    def body(args):
+        at = [loop_index(a) for a in range(rank)]
+        last = arith.subi(dim(g, node.op.axis), index_const(1))
+        at[node.op.axis] = index_min_max(arith.index_cast(ir.IndexType.get(), args[0]), index_const(0), last)
+        return tensor.extract(g, at)
+
+    init = empty([dim(g, a) for a in range(rank)], out)
+    return [generic([idx], init, [ir.AffineMap.get_identity(rank)] * 2, ["parallel"] * rank, body)]
+
+
+@rules.vjp(TakeAlong)
+def _vjp_take_along(node, cots, needed):
+    raise rules.NullGradientError("the second derivative of sort is not implemented "
+                                  "(take_along, its gradient's gather, has no VJP)")
+
 
 # ---------------------------------------------------------------- user functions
 __all__ = [  # the user functions scanaot.tensor exports
-    "sum", "prod", "max", "min", "mean",
+    "sum", "prod", "max", "min", "mean", "all", "any", "argmax", "argmin", "max_and_argmax",
+    "var", "std", "cumsum", "cumprod", "sort", "argsort",
 ]
+
 
 def _axes(x: Variable, axis: Any) -> tuple[int, ...]:
     if axis is None:
         return tuple(range(x.ndim))
-    axes = [axis] if isinstance(axis, int) else list(axis)
+    axes = [axis] if isinstance(axis, (int, np.integer)) else axis
+    if not isinstance(axes, (list, tuple)) or not builtins.all(isinstance(a, (int, np.integer)) for a in axes):
+        raise TypeError(f"axis must be None, an int or a tuple of ints, got {axis!r}")
     out = []
     for a in axes:
         if not -x.ndim <= a < x.ndim:
             raise ValueError(f"axis {a} is out of range for {x.describe()}")
-        out.append(a % x.ndim)
-    return tuple(sorted(set(out)))
+        out.append(int(a) % x.ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"axis {axis!r} repeats an axis")
+    return tuple(sorted(out))
 
 
-def _reduce(kind: str, x: Any, axis: Any, dtype: str | None) -> Variable:
+def _one_axis(x: Variable, axis: Any, what: str) -> int:
+    if not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{what}: axis must be an int (or None), got {axis!r}")
+    return _axes(x, axis)[0]
+
+
+def _keep(result: Variable, x: Variable, axes: tuple[int, ...], keepdims: bool) -> Variable:
+    return _expand(result, x, axes) if keepdims else result
+
+
+def _reduce(kind: str, x: Any, axis: Any, dtype: str | None, keepdims: bool = False) -> Variable:
     x = as_tensor_variable(x)
     axes = _axes(x, axis)
     if dtype is None:
         if kind in ("sum", "prod") and (x.dtype == "bool" or dtypes.is_int(x.dtype)):
             dtype = "int64"  # Aesara accumulates small ints in int64
+        elif kind in ("all", "any"):
+            dtype = "bool"
         else:
             dtype = x.dtype
     if not axes:
         return cast(x, dtype)
-    return Reduce(kind, axes, dtypes.check(dtype))(x)
+    return _keep(Reduce(kind, axes, dtypes.check(dtype))(x), x, axes, keepdims)
 
 
-def sum(x: Any, axis: Any = None, dtype: str | None = None) -> Variable:  # noqa: A001
-    return _reduce("sum", x, axis, dtype)
+def sum(x: Any, axis: Any = None, dtype: str | None = None, keepdims: bool = False) -> Variable:  # noqa: A001
+    return _reduce("sum", x, axis, dtype, keepdims)
 
 
-def prod(x: Any, axis: Any = None, dtype: str | None = None) -> Variable:
-    return _reduce("prod", x, axis, dtype)
+def prod(x: Any, axis: Any = None, dtype: str | None = None, keepdims: bool = False) -> Variable:
+    return _reduce("prod", x, axis, dtype, keepdims)
 
 
-def max(x: Any, axis: Any = None) -> Variable:  # noqa: A001
-    return _reduce("max", x, axis, None)
+def max(x: Any, axis: Any = None, keepdims: bool = False) -> Variable:  # noqa: A001
+    return _reduce("max", x, axis, None, keepdims)
 
 
-def min(x: Any, axis: Any = None) -> Variable:  # noqa: A001
-    return _reduce("min", x, axis, None)
+def min(x: Any, axis: Any = None, keepdims: bool = False) -> Variable:  # noqa: A001
+    return _reduce("min", x, axis, None, keepdims)
 
 
-def mean(x: Any, axis: Any = None) -> Variable:
-    x = as_tensor_variable(x)
-    axes = _axes(x, axis)
-    total = _reduce("sum", x, axes, dtypes.upgrade_to_float(x.dtype))
+def all(x: Any, axis: Any = None, keepdims: bool = False) -> Variable:  # noqa: A001
+    """Whether every element (along `axis`) is nonzero; a bool tensor."""
+    return _reduce("all", x, axis, None, keepdims)
+
+
+def any(x: Any, axis: Any = None, keepdims: bool = False) -> Variable:  # noqa: A001
+    """Whether some element (along `axis`) is nonzero; a bool tensor."""
+    return _reduce("any", x, axis, None, keepdims)
+
+
+def _count(x: Variable, axes: tuple[int, ...]) -> Variable:
     count = int_constant(1)
     for a in axes:
         count = count * shape_i(x, a)
-    return true_div(total, cast(count, total.dtype))
+    return count
 
 
+def mean(x: Any, axis: Any = None, dtype: str | None = None, keepdims: bool = False) -> Variable:
+    x = as_tensor_variable(x)
+    axes = _axes(x, axis)
+    total = _reduce("sum", x, axes, dtype or dtypes.upgrade_to_float(x.dtype), keepdims)
+    return true_div(total, cast(_count(x, axes), total.dtype))
+
+
+def var(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False, corrected: bool = False) -> Variable:
+    """Variance, two-pass (mean first) as Aesara; `ddof` divides by n - ddof (at least 0)."""
+    if not isinstance(ddof, (int, np.integer)) or ddof < 0:
+        raise ValueError(f"var: ddof must be a non-negative int, got {ddof!r}")
+    x = as_tensor_variable(x)
+    axes = _axes(x, axis)
+    centered = x - mean(x, axes, keepdims=True)
+    total = sum(centered * centered, axes, keepdims=keepdims)
+    n = cast(maximum(_count(x, axes) - int(ddof), 0), total.dtype)
+    return true_div(total, n)
+
+
+def std(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False, corrected: bool = False) -> Variable:
+    """Standard deviation: sqrt(var)."""
+    return sqrt(var(x, axis, ddof, keepdims, corrected))
+
+
+def _arg(kind: str, x: Any, axis: Any, keepdims: bool) -> Variable:
+    x = as_tensor_variable(x)
+    axes = _axes(x, axis)
+    if x.ndim == 0:
+        return int_constant(0)
+    return _keep(Argmax(kind, axes)(x), x, axes, keepdims)
+
+
+def argmax(x: Any, axis: Any = None, keepdims: bool = False) -> Variable:
+    """Index of the first maximum; axis=None (or several axes) counts in the flattened order."""
+    return _arg("max", x, axis, keepdims)
+
+
+def argmin(x: Any, axis: Any = None, keepdims: bool = False) -> Variable:
+    """Index of the first minimum; axis=None (or several axes) counts in the flattened order."""
+    return _arg("min", x, axis, keepdims)
+
+
+def max_and_argmax(x: Any, axis: Any = None, keepdims: bool = False) -> list[Variable]:
+    return [max(x, axis, keepdims), argmax(x, axis, keepdims)]
+
+
+def _flat_axis(x: Variable, axis: Any, what: str) -> int:
+    """axis=None flattens, which needs a reshape: allowed where x is already a vector."""
+    if axis is None:
+        if x.ndim > 1:
+            raise NotImplementedError(f"{what}(x, axis=None) flattens a {x.ndim}-d tensor, which scanaot "
+                                      "cannot express yet; pass an axis")
+        axis = 0
+    if x.ndim == 0:
+        raise ValueError(f"{what}: x must have at least one dim, got {x.describe()}")
+    return _one_axis(x, axis, what)
+
+
+def cumsum(x: Any, axis: Any = None) -> Variable:
+    """Running sum along `axis` (ints accumulate in their own dtype, as Aesara)."""
+    x = as_tensor_variable(x)
+    return Cumulative("add", _flat_axis(x, axis, "cumsum"))(cast(x, "int64") if x.dtype == "bool" else x)
+
+
+def cumprod(x: Any, axis: Any = None) -> Variable:
+    """Running product along `axis`; its gradient divides by x (as Aesara: no zeros)."""
+    x = as_tensor_variable(x)
+    return Cumulative("mul", _flat_axis(x, axis, "cumprod"))(cast(x, "int64") if x.dtype == "bool" else x)
+
+
+def sort(x: Any, axis: Any = -1, kind: str = "quicksort", order: Any = None) -> Variable:
+    """Sorted copy along `axis` (stable, NaN last as numpy)."""
+    x = as_tensor_variable(x)
+    return Sort("sort", _flat_axis(x, axis, "sort"))(x)
+
+
+def argsort(x: Any, axis: Any = -1, kind: str = "quicksort", order: Any = None) -> Variable:
+    """Indices that sort x along `axis` (stable: ties keep their order)."""
+    x = as_tensor_variable(x)
+    return Sort("argsort", _flat_axis(x, axis, "argsort"))(x)
