@@ -6,7 +6,7 @@ from ..graph.basic import Variable, as_tensor_variable
 from .elemwise import (abs_, add, and_, cast, ge, gt, int_div, invert, le, lt, mod, mul, neg, or_, pow_, sub,
                        true_div, xor)
 from .indexing import getitem
-from .linalg import dot
+from .linalg import dot, matmul
 from .reduction import max, mean, min, prod, sum  # noqa: A004
 from .shape import dimshuffle, shape, transpose
 
@@ -54,6 +54,8 @@ def install() -> None:
     Variable.min = lambda self, axis=None: min(self, axis)
     Variable.astype = lambda self, dtype: cast(self, dtype)
     Variable.dot = lambda self, other: dot(self, other)
+    Variable.__matmul__ = lambda self, other: matmul(self, other)
+    Variable.__rmatmul__ = lambda self, other: matmul(as_tensor_variable(other), self)
 
 
 install()

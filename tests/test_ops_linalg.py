@@ -1,0 +1,167 @@
+"""Products (ops/linalg.py): dot of every rank pair, tensordot, outer, batched_dot,
+matmul and `x @ y` against numpy; bad input; gradients against finite differences;
+a matrix recurrence in a scan; a cuda compile."""
+import numpy as np
+import pytest
+
+import scanaot
+import scanaot as aesara
+import scanaot.tensor as at
+from conftest import assert_close, sample
+from scanaot.runtime import StatusError
+
+
+def numeric_grad(f, args, i, eps=1e-6):
+    """Central finite differences of the scalar f wrt args[i] (float64)."""
+    args = [np.array(a, dtype="float64") for a in args]
+    g = np.zeros_like(args[i])
+    for idx in np.ndindex(args[i].shape):
+        old = args[i][idx]
+        args[i][idx] = old + eps
+        plus = float(f(*args))
+        args[i][idx] = old - eps
+        minus = float(f(*args))
+        args[i][idx] = old
+        g[idx] = (plus - minus) / (2 * eps)
+    return g
+
+
+def check_grads(inputs, cost, args, rtol=1e-5, atol=1e-7):
+    """Every input's gradient of `cost` against finite differences, one compile each way."""
+    f_cost = aesara.function(inputs, cost)
+    got = aesara.function(inputs, aesara.grad(cost, inputs))(*args)
+    for i, g in enumerate(got):
+        np.testing.assert_allclose(g, numeric_grad(f_cost, args, i), rtol=rtol, atol=atol,
+                                   err_msg=f"gradient wrt input {i}")
+
+
+def var(dtype, ndim, name=None, broadcastable=None):
+    return at.tensor(dtype, broadcastable or [False] * ndim, name=name)
+
+
+DOT_SHAPES = [((), (3,)), ((2, 3), ()), ((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((2, 3), (3, 4)),
+              ((2, 5, 3), (3,)), ((2, 5, 3), (3, 4)), ((3,), (2, 3, 4)), ((2, 3), (5, 3, 4)),
+              ((2, 2, 3), (4, 3, 5)), ((0, 3), (3, 4)), ((2, 0), (0, 4)), ((2, 1, 0), (0, 3))]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32"])
+def test_dot_of_every_rank_pair(dtype, rng):
+    ins, outs, args = [], [], []
+    for xs, ys in DOT_SHAPES:
+        x, y = var(dtype, len(xs)), var(dtype, len(ys))
+        ins += [x, y]
+        outs.append(at.dot(x, y))
+        args += [sample(rng, xs, dtype), sample(rng, ys, dtype)]
+    got = aesara.function(ins, outs)(*args)
+    for r, (xv, yv) in zip(got, zip(args[::2], args[1::2])):
+        assert_close(r, np.dot(xv, yv), dtype)
+
+
+def test_dot_keeps_the_matrix_path_and_upcasts():
+    x, y = at.fmatrix(), at.dmatrix()
+    assert type(at.dot(x, x).owner.op).__name__ == "Dot"
+    assert at.dot(x, y).dtype == "float64"
+    assert at.dot(at.ivector(), at.ltensor3()).dtype == "int64"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
+def test_tensordot_outer_batched_dot(dtype, rng):
+    a, b, c = var(dtype, 3), var(dtype, 4), var(dtype, 3)
+    u, v, m = var(dtype, 1), var(dtype, 1), var(dtype, 2)
+    outs = [at.tensordot(a, b, [[1, 2], [3, 2]]), at.tensordot(a, c.dimshuffle(1, 2, 0)), at.tensordot(a, c, 0),
+            at.tensordot(a, m.T, [[2], [0]]), at.tensordot(u, v, 1), at.tensordot(u, v, 0),
+            at.outer(u, v), at.batched_dot(a, c.dimshuffle(0, 2, 1)), at.batched_dot(a, m),
+            at.batched_dot(u, a), at.batched_dot(m, u)]
+    av, bv, cv = sample(rng, (2, 3, 4), dtype), sample(rng, (5, 6, 4, 3), dtype), sample(rng, (2, 3, 4), dtype)
+    uv, vv, mv = sample(rng, (2,), dtype), sample(rng, (2,), dtype), sample(rng, (2, 4), dtype)
+    got = aesara.function([a, b, c, u, v, m], outs)(av, bv, cv, uv, vv, mv)
+    ref = [np.tensordot(av, bv, [[1, 2], [3, 2]]), np.tensordot(av, cv.transpose(1, 2, 0)), np.tensordot(av, cv, 0),
+           np.tensordot(av, mv.T, [[2], [0]]), np.tensordot(uv, vv, 1), np.tensordot(uv, vv, 0), np.outer(uv, vv),
+           np.einsum("nij,njk->nik", av, cv.transpose(0, 2, 1)), np.einsum("nij,nj->ni", av, mv),
+           uv[:, None, None] * av, mv * uv[:, None]]
+    for r, e in zip(got, ref):
+        assert_close(r, e, dtype)
+
+
+MATMUL_SHAPES = [((3,), (3,)), ((2, 3), (3, 4)), ((3,), (2, 3, 4)), ((2, 5, 3), (3,)), ((5, 2, 3), (3, 4)),
+                 ((2, 3), (5, 3, 4)), ((5, 2, 3), (5, 3, 4)), ((1, 2, 3), (5, 3, 4)), ((6, 1, 2, 3), (5, 3, 4)),
+                 ((0, 2, 3), (0, 3, 4)), ((5, 2, 0), (5, 0, 4))]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32"])
+def test_matmul_broadcasts_batch_dims(dtype, rng):
+    ins, outs, args = [], [], []
+    for xs, ys in MATMUL_SHAPES:
+        x = var(dtype, len(xs), broadcastable=[s == 1 for s in xs])
+        y = var(dtype, len(ys), broadcastable=[s == 1 for s in ys])
+        ins += [x, y]
+        outs.append(x @ y if len(outs) % 2 else at.matmul(x, y))
+        args += [sample(rng, xs, dtype), sample(rng, ys, dtype)]
+    got = aesara.function(ins, outs)(*args)
+    for r, (xv, yv) in zip(got, zip(args[::2], args[1::2])):
+        assert_close(r, np.matmul(xv, yv), dtype)
+
+
+def test_rmatmul_and_dtype():
+    m = at.dmatrix()
+    f = aesara.function([m], [[[1.0, 0.0], [0.0, 1.0]] @ m, at.matmul(m, m, dtype="float32")])
+    mv = np.arange(4.0).reshape(2, 2)
+    r = f(mv)
+    assert_close(r[0], mv)
+    assert_close(r[1], (mv @ mv).astype("float32"), "float32")
+
+
+def test_bad_arguments_are_named():
+    x, v, s = at.dtensor3(), at.dvector(), at.dscalar()
+    with pytest.raises(ValueError, match="matmul: inputs cannot be scalars"):
+        at.matmul(s, v)
+    with pytest.raises(ValueError, match="tensordot: axes=4"):
+        at.tensordot(x, x, 4)
+    with pytest.raises(ValueError, match="tensordot: b axis 3 is out of range"):
+        at.tensordot(x, x, [[0], [3]])
+    with pytest.raises(ValueError, match="name 2 axes of a but 1 of b"):
+        at.tensordot(x, x, [[0, 1], [0]])
+    with pytest.raises(ValueError, match="pair of axis lists"):
+        at.tensordot(x, x, "ab")
+    with pytest.raises(TypeError, match="outer: expected x to be a vector"):
+        at.outer(x, v)
+    with pytest.raises(TypeError, match="batched_dot: b must have at least one"):
+        at.batched_dot(x, s)
+
+
+def test_mismatched_run_time_dims_set_the_status():
+    a, b = at.dtensor3(), at.dtensor3()
+    f = aesara.function([a, b], [at.batched_dot(a, b), a @ b])
+    with pytest.raises(StatusError, match="incompatible shapes"):
+        f(np.ones((2, 3, 4)), np.ones((2, 5, 2)))
+    with pytest.raises(StatusError, match="incompatible shapes"):
+        f(np.ones((2, 3, 4)), np.ones((3, 4, 2)))
+
+
+def test_gradients_against_finite_differences(rng):
+    a, b, c = at.dtensor3("a"), at.dtensor3("b"), at.tensor("float64", [True, False, False], name="c")
+    m, v = at.dmatrix("m"), at.dvector("v")
+    cost = (at.tanh(at.dot(a, m)).sum() + at.sin(at.dot(v, b)).sum() + (at.batched_dot(a, b) ** 2).sum()
+            + at.cos(at.tensordot(a, b, [[0, 2], [0, 1]])).sum() + (a @ m + c @ m).sum() ** 2 / 50
+            + at.outer(v, v).prod() + at.dot(v, at.dot(m, v)))
+    shapes = [(2, 3, 4), (2, 4, 3), (1, 3, 4), (4, 4), (4,)]
+    check_grads([a, b, c, m, v], cost, [rng.uniform(-0.9, 0.9, s) for s in shapes])
+
+
+def test_matrix_recurrence_in_a_scan(rng):
+    h0, W = at.dmatrix("h0"), at.dtensor3("W")
+    hs, _ = scanaot.scan(lambda Wt, h: at.dot(h, Wt) @ Wt, sequences=W, outputs_info=h0)
+    f = aesara.function([h0, W], hs)
+    h0v, Wv = rng.normal(size=(2, 3)), rng.normal(size=(4, 3, 3)) / 2
+    expect, h = [], h0v
+    for Wt in Wv:
+        h = h @ Wt @ Wt
+        expect.append(h)
+    assert_close(f(h0v, Wv), np.stack(expect))
+
+
+def test_products_compile_for_cuda(tmp_path):
+    a, b, m = at.ftensor3("a"), at.ftensor3("b"), at.fmatrix("m")
+    outs = [a @ b, at.dot(a, m), at.batched_dot(a, b), at.tensordot(a, b, [[1, 2], [2, 1]])]
+    art = scanaot.compile([a, b, m], outs, name="prods", target="cuda", out_dir=tmp_path, grad_wrt=[a])
+    assert art.library.exists()
