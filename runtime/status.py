@@ -27,6 +27,7 @@ BAD_ALLOC = 32
 EMPTY_LAST = 64
 OUTPUT_FULL = 128
 CPU_UNSUPPORTED = 256
+LINALG_ERROR = 512
 
 SITE_SHIFT = 16
 KIND_MASK = (1 << SITE_SHIFT) - 1
@@ -44,6 +45,7 @@ MESSAGES = {
     OUTPUT_FULL: "an until loop filled its results' capacity before its condition fired (rerun with "
                  "larger outputs)",
     CPU_UNSUPPORTED: "this CPU lacks instructions every kernel variant in the library needs",
+    LINALG_ERROR: "a matrix was singular (matrix_inverse, solve) or not positive definite (cholesky)",
 }
 
 

@@ -36,7 +36,7 @@ def check_grads(inputs, cost, args, rtol=1e-5, atol=1e-7):
 
 
 def var(dtype, ndim, name=None, broadcastable=None):
-    return at.tensor(dtype, broadcastable or [False] * ndim, name=name)
+    return at.tensor(dtype, broadcastable=broadcastable or [False] * ndim, name=name)
 
 
 DOT_SHAPES = [((), (3,)), ((2, 3), ()), ((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((2, 3), (3, 4)),
