@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import builtins
+
 import numpy as np
 from mlir import ir
-from mlir.dialects import arith, tensor
+from mlir.dialects import arith, scf, tensor
 
-from ..emit.builders import (DYN, dim, dims, element_type, empty, fold_index, generic, index_const,
+from ..emit.builders import (DYN, dim, dims, element_type, empty, fill, fold_index, generic, index_const,
                              index_max, index_min, load_scalar, loop_index, scalar_of, scalar_tensor,
                              store_scalar, tensor_type, to_index)
 from ..emit.function import FunctionEmitter
@@ -304,9 +306,63 @@ def _vjp_inc_subtensor(node, cots, needed):
     return [gx, region] + [None] * len(scalars)
 
 
+class Newaxis(Op):
+    """`x[None]`: broadcastable dims inserted at the output positions `axes` (or, with
+    `drop`, removed from there: the VJP). Indexing precedes shape in the family order,
+    so this small form stands in for a dimshuffle."""
+
+    def __init__(self, axes: tuple[int, ...], drop: bool = False):
+        self.axes, self.drop = axes, drop
+
+    def __str__(self) -> str:
+        return f"{'drop' if self.drop else 'new'}axis{list(self.axes)}"
+
+    def make_node(self, x: Variable) -> Apply:
+        if self.drop:
+            bcast = [b for a, b in enumerate(x.broadcastable) if a not in self.axes]
+        else:
+            bcast, it = [], iter(x.broadcastable)
+            for a in range(x.ndim + len(self.axes)):
+                bcast.append(True if a in self.axes else next(it))
+        return Apply(self, [x], [TensorType(x.dtype, bcast)])
+
+    def infer_shape(self, node, input_shapes):
+        shape = list(input_shapes[0])
+        if self.drop:
+            return [[d for a, d in enumerate(shape) if a not in self.axes]]
+        for a in self.axes:
+            shape.insert(a, int_constant(1))
+        return [shape]
+
+
+@rules.emission(Newaxis)
+def _emit_newaxis(fe, node, values):
+    out = node.outputs[0].type
+    axes = node.op.axes
+    if node.op.drop:  # read the dropped (size 1) dims at 0
+        kept = iter(range(out.ndim))
+        exprs = [ir.AffineConstantExpr.get(0) if a in axes else ir.AffineDimExpr.get(next(kept))
+                 for a in range(node.inputs[0].ndim)]
+        sizes = [dim(values[0], a) for a in range(node.inputs[0].ndim) if a not in axes]
+    else:
+        exprs = [ir.AffineDimExpr.get(a) for a in range(out.ndim) if a not in axes]
+        it = iter(range(node.inputs[0].ndim))
+        sizes = [index_const(1) if a in axes else dim(values[0], next(it)) for a in range(out.ndim)]
+    if out.ndim == 0:
+        return [tensor.from_elements(ir.RankedTensorType.get([], element_type(out.dtype)),
+                                     [tensor.extract(values[0], [index_const(0)] * node.inputs[0].ndim)])]
+    maps = [ir.AffineMap.get(out.ndim, 0, exprs), ir.AffineMap.get_identity(out.ndim)]
+    return [generic([values[0]], empty(sizes, out), maps, ["parallel"] * out.ndim, lambda a: a[0])]
+
+
+@rules.vjp(Newaxis)
+def _vjp_newaxis(node, cots, needed):
+    return [Newaxis(node.op.axes, not node.op.drop)(cots[0])]
+
+
 # ---------------------------------------------------------------- user functions
 __all__ = [  # the user functions scanaot.tensor exports
-    "set_subtensor", "inc_subtensor",
+    "set_subtensor", "inc_subtensor", "take",
 ]
 
 def slice_length(dim: Variable, start: Variable | None, stop: Variable | None, step: int) -> Variable:
@@ -330,13 +386,9 @@ def _clip_index(i: Variable, dim: Variable, low: int) -> Variable:
     return minimum(maximum(i, low), dim + (low if low < 0 else 0))
 
 
-def _index_spec(x: Variable, key: Any) -> tuple[tuple, list[Variable]]:
-    if not isinstance(key, tuple):
-        key = (key,)
+def _index_spec(x: Variable, key: tuple) -> tuple[tuple, list[Variable]]:
     spec, scalars = [], []
     for entry in key:
-        if entry is Ellipsis or entry is None:
-            raise IndexError("Ellipsis and None (newaxis) indices are not supported; use dimshuffle")
         if len(spec) >= x.ndim:
             raise IndexError(f"too many indices for {x.describe()}")
         if isinstance(entry, slice):
@@ -364,32 +416,104 @@ def _index_scalar(value: Any, what: str) -> Variable:
     return cast(v, "int64")
 
 
+def _is_array(entry: Any) -> bool:
+    if isinstance(entry, Variable):
+        return entry.ndim > 0
+    return isinstance(entry, (list, np.ndarray)) and np.ndim(entry) > 0
+
+
+def _expand_ellipsis(x: Variable, key: tuple) -> tuple:
+    """`...` becomes as many full slices as the dims the other entries leave."""
+    count = builtins.sum(e is Ellipsis for e in key)
+    if count > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    if count == 0:
+        return key
+    at = next(i for i, e in enumerate(key) if e is Ellipsis)
+    used = len([e for e in key if e is not None and e is not Ellipsis])
+    return key[:at] + (slice(None),) * builtins.max(x.ndim - used, 0) + key[at + 1:]
+
+
+def _array_index(x: Variable, key: tuple) -> Variable:
+    """`x[idx]`: one integer array on the first axis (Aesara's AdvancedSubtensor1)."""
+    idx = as_tensor_variable(key[0])
+    if idx.dtype == "bool":
+        raise IndexError("boolean mask indexing x[mask] has a data-dependent shape, which a compiled "
+                         "kernel cannot allocate; use at.switch(mask, x, 0) or a reduction "
+                         "such as at.sum(at.switch(mask, x, 0))")
+    if len(key) != 1 or not dtypes.is_int(idx.dtype) or idx.ndim != 1:
+        raise IndexError("advanced indexing supports x[idx] with one integer vector idx "
+                         f"(got {len(key)} indices, the array being {idx.describe()}); "
+                         "use take(x, idx, axis) for other axes")
+    if x.ndim == 0:
+        raise IndexError(f"cannot index the scalar {x.describe()} with an array")
+    return AdvancedSubtensor1(0)(x, idx)
+
+
 def getitem(x: Variable, key: Any) -> Variable:
-    if isinstance(key, Variable) and key.ndim > 0:
-        raise IndexError("advanced (array) indexing is not supported; index with scalars and slices")
     # x.shape[i] is the i-th dim itself, as in Aesara's shape feature
     elements = x.owner.op.known_elements(x.owner) if x.owner is not None else None
     if elements is not None and isinstance(key, (int, np.integer)):
         return elements[int(key)]
-    spec, scalars = _index_spec(x, key)
-    return Subtensor(spec)(x, *scalars)
+    key = _expand_ellipsis(x, key if isinstance(key, tuple) else (key,))
+    if builtins.any(_is_array(e) for e in key):
+        return _array_index(x, key)
+    new_axes, out_axis = [], 0
+    for entry in key:
+        if entry is None:
+            new_axes.append(out_axis)
+            out_axis += 1
+        elif isinstance(entry, slice):
+            out_axis += 1
+    spec, scalars = _index_spec(x, tuple(e for e in key if e is not None))
+    out = Subtensor(spec)(x, *scalars) if spec else x
+    return Newaxis(tuple(new_axes))(out) if new_axes else out
+
+
+def take(a: Any, indices: Any, axis: int | None = None, mode: str = "raise") -> Variable:
+    """Rows of `a` at `indices` along `axis` (numpy's take; out of bounds raises at run time).
+    axis=None flattens, which scanaot supports for vectors only."""
+    a = as_tensor_variable(a)
+    if mode != "raise":
+        raise ValueError(f"take: mode must be 'raise' (indices are checked at run time), got {mode!r}")
+    if axis is None:
+        if a.ndim != 1:
+            raise NotImplementedError(f"take(a, indices, axis=None) flattens a {a.ndim}-d tensor; pass an axis")
+        axis = 0
+    if not isinstance(axis, (int, np.integer)) or not -a.ndim <= axis < a.ndim:
+        raise ValueError(f"take: axis must be an int in [-{a.ndim}, {a.ndim}) for {a.describe()}, got {axis!r}")
+    axis = int(axis) % a.ndim
+    idx = as_tensor_variable(indices)
+    if not dtypes.is_int(idx.dtype) or idx.ndim > 1:
+        raise IndexError(f"take: indices must be an integer scalar or vector, got {idx.describe()}")
+    if idx.ndim == 0:
+        return getitem(a, (slice(None),) * axis + (idx,))
+    return AdvancedSubtensor1(axis)(a, idx)
 
 
 def _inc_or_set(x: Variable, y: Any, set_: bool) -> Variable:
     node = x.owner
+    if node is not None and isinstance(node.op, AdvancedSubtensor1):
+        base, idx = node.inputs
+        return AdvancedIncSubtensor1(set_, node.op.axis)(base, _value_for(base, x, y), idx)
     if node is None or not isinstance(node.op, Subtensor):
         what = "set_subtensor" if set_ else "inc_subtensor"
         raise TypeError(f"{what}: the first argument must be an indexed tensor such as x[i, 1:3], "
                         f"got {x.describe()}")
     base, scalars = node.inputs[0], node.inputs[1:]
+    return IncSubtensor(node.op.spec, set_)(base, _value_for(base, x, y), *scalars)
+
+
+def _value_for(base: Variable, region: Variable, y: Any) -> Variable:
+    """y checked against the indexed region and cast to the tensor's dtype."""
     y = as_tensor_variable(y)
-    if y.ndim > x.ndim:
-        raise TypeError(f"the value has {y.ndim} dims but the indexed region has {x.ndim}")
+    if y.ndim > region.ndim:
+        raise TypeError(f"the value has {y.ndim} dims but the indexed region has {region.ndim}")
     if y.dtype != base.dtype:
         if not isinstance(y, Constant) and not np.can_cast(y.dtype, base.dtype, "same_kind"):
             raise TypeError(f"cannot write {y.describe()} into a {base.dtype} tensor without a downcast")
         y = cast(y, base.dtype)
-    return IncSubtensor(node.op.spec, set_)(base, y, *scalars)
+    return y
 
 
 def set_subtensor(x: Variable, y: Any) -> Variable:
@@ -400,3 +524,181 @@ def set_subtensor(x: Variable, y: Any) -> Variable:
 def inc_subtensor(x: Variable, y: Any) -> Variable:
     """A copy of the tensor `x` was indexed from, with `y` added to that region."""
     return _inc_or_set(x, y, False)
+
+
+# ---------------------------------------------------------------- integer-array indexing
+class AdvancedSubtensor1(Op):
+    """`x[idx]` / `take(x, idx, axis)` with an int vector idx: rows of x along `axis`.
+    Indices may be negative; each is checked (INDEX_OUT_OF_BOUNDS) and clamped."""
+
+    def __init__(self, axis: int = 0):
+        self.axis = axis
+
+    def __str__(self) -> str:
+        return f"advanced_subtensor1{{axis={self.axis}}}"
+
+    def make_node(self, x: Variable, idx: Variable) -> Apply:
+        bcast = list(x.broadcastable)
+        bcast[self.axis] = idx.broadcastable[0]
+        return Apply(self, [x, idx], [TensorType(x.dtype, bcast)])
+
+    def infer_shape(self, node, input_shapes):
+        shape = list(input_shapes[0])
+        shape[self.axis] = input_shapes[1][0]
+        return [shape]
+
+
+def _normalized(i: ir.Value, n: ir.Value) -> ir.Value:
+    """A (possibly negative) index value as an index counted from the start."""
+    i = arith.index_cast(ir.IndexType.get(), i)
+    return arith.select(arith.cmpi(arith.CmpIPredicate.slt, i, index_const(0)), arith.addi(i, n), i)
+
+
+def _clamped(i: ir.Value, n: ir.Value) -> ir.Value:
+    return index_max(index_min(i, arith.subi(n, index_const(1))), index_const(0))
+
+
+def _check_indices(fe, idx: ir.Value, n: ir.Value) -> None:
+    """One run-time check that every entry of the index vector lies in [-n, n)."""
+    i8 = ir.IntegerType.get_signless(8)
+    init = fill(arith.constant(i8, 0), tensor.empty([], i8))
+
+    def body(args):
+        i = _normalized(args[0], n)
+        bad = arith.ori(arith.cmpi(arith.CmpIPredicate.slt, i, index_const(0)),
+                        arith.cmpi(arith.CmpIPredicate.sge, i, n))
+        return arith.ori(args[1], arith.extui(i8, bad))
+
+    bad = generic([idx], init, [ir.AffineMap.get_identity(1), ir.AffineMap.get(1, 0, [])], ["reduction"], body)
+    fe.check(arith.cmpi(arith.CmpIPredicate.eq, tensor.extract(bad, []), arith.constant(i8, 0)),
+             st.INDEX_OUT_OF_BOUNDS)
+
+
+@rules.emission(AdvancedSubtensor1)
+def _emit_advanced_subtensor1(fe, node, values):
+    source, idx = values
+    axis, out = node.op.axis, node.outputs[0].type
+    n = dim(source, axis)
+    _check_indices(fe, idx, n)
+    sizes = dims(source)
+    sizes[axis] = dim(idx, 0)
+    rank = len(sizes)
+    elem = element_type(out.dtype)
+    idx_map = ir.AffineMap.get(rank, 0, [ir.AffineDimExpr.get(axis)])
+
+    def body(args):
+        at = [loop_index(a) for a in range(rank)]
+        at[axis] = _clamped(_normalized(args[0], n), n)
+        # an empty axis has nothing to read (the check above failed): never load
+        branch = scf.IfOp(arith.cmpi(arith.CmpIPredicate.sgt, n, index_const(0)), [elem], has_else=True)
+        with ir.InsertionPoint(branch.then_block):
+            scf.YieldOp([tensor.extract(source, at)])
+        with ir.InsertionPoint(branch.else_block):
+            scf.YieldOp([arith.constant(elem, 0.0 if out.dtype.startswith("float") else 0)])
+        return branch.results[0]
+
+    return [generic([idx], empty(sizes, out), [idx_map, ir.AffineMap.get_identity(rank)],
+                    ["parallel"] * rank, body)]
+
+
+@rules.vjp(AdvancedSubtensor1)
+def _vjp_advanced_subtensor1(node, cots, needed):
+    x, idx = node.inputs
+    return [AdvancedIncSubtensor1(False, node.op.axis)(zeros_like(x), cots[0], idx), None]
+
+
+class AdvancedIncSubtensor1(Op):
+    """A copy of x with the rows `idx` (along `axis`) set to, or incremented by, y.
+    Rows are written in order, so a repeated index accumulates (inc) or the last write
+    wins (set), as numpy's `np.add.at` / fancy assignment."""
+
+    def __init__(self, set_instead_of_inc: bool, axis: int = 0):
+        self.set, self.axis = set_instead_of_inc, axis
+
+    def __str__(self) -> str:
+        return ("set" if self.set else "inc") + f"_advanced_subtensor1{{axis={self.axis}}}"
+
+    def make_node(self, x: Variable, y: Variable, idx: Variable) -> Apply:
+        return Apply(self, [x, y, idx], [x.type])
+
+    def infer_shape(self, node, input_shapes):
+        return [list(input_shapes[0])]
+
+
+def _row_args(value: ir.Value, axis: int, at: ir.Value, sizes: list):
+    """extract/insert_slice arguments for `value[..., at:at+1, ...]` with `sizes` elsewhere."""
+    rank = len(sizes)
+    offsets = [at if a == axis else index_const(0) for a in range(rank)]
+    row_sizes = [index_const(1) if a == axis else sizes[a] for a in range(rank)]
+    return _slice_op_args(offsets, row_sizes, [1] * rank)
+
+
+@rules.emission(AdvancedIncSubtensor1)
+def _emit_advanced_inc_subtensor1(fe, node, values):
+    """An scf.for over the indices: each step updates one row, so duplicates accumulate."""
+    x, y, _ = node.inputs
+    source, y_value, idx = values
+    axis, rank = node.op.axis, x.ndim
+    n, count = dim(source, axis), dim(idx, 0)
+    _check_indices(fe, idx, n)
+    # y broadcasts to x's shape with len(idx) at `axis`; a mismatch shrinks the row
+    row_sizes = dims(source)
+    offset = rank - y.ndim
+    for a in range(y.ndim):
+        if y.broadcastable[a]:
+            continue
+        want = count if a + offset == axis else row_sizes[a + offset]
+        fe.check(arith.cmpi(arith.CmpIPredicate.eq, dim(y_value, a), want), st.SHAPE_MISMATCH)
+        if a + offset != axis:
+            row_sizes[a + offset] = index_min(dim(y_value, a), row_sizes[a + offset])
+    y_row_axis = axis - offset
+    y_walks = y_row_axis >= 0 and not y.broadcastable[y_row_axis]
+    zero, one = index_const(0), index_const(1)
+    upper = arith.select(arith.cmpi(arith.CmpIPredicate.sgt, n, zero), count, zero)
+    loop = scf.ForOp(zero, upper, one, [source])
+    with ir.InsertionPoint(loop.body):
+        k = loop.induction_variable
+        out = loop.inner_iter_args[0]
+        at = _clamped(_normalized(tensor.extract(idx, [k]), n), n)
+        y_row, y_type = y_value, y.type
+        if y_walks:
+            y_row_sizes = dims(y_value)
+            y_row = _extract_row(y_value, y_row_axis, index_min(k, arith.subi(dim(y_value, y_row_axis), one)),
+                                 y_row_sizes)
+            bcast = list(y.broadcastable)
+            bcast[y_row_axis] = True
+            y_type = TensorType(y.dtype, bcast)
+        dyn_off, dyn_size, s_off, s_size, s_stride = _row_args(out, axis, at, row_sizes)
+        row_type = ir.RankedTensorType.get([DYN if s == DYN else s for s in s_size], element_type(x.dtype))
+        current = tensor.ExtractSliceOp(row_type, out, dyn_off, dyn_size, [], s_off, s_size, s_stride).result
+        dtype = x.dtype
+
+        def body(args):
+            if node.op.set:
+                return args[0]
+            return store_scalar(scalar_op("add", [load_scalar(args[1], dtype), load_scalar(args[0], dtype)],
+                                          dtype), dtype)
+
+        maps = [input_map(y_type, rank), ir.AffineMap.get_identity(rank), ir.AffineMap.get_identity(rank)]
+        init = tensor.empty([fold_index(dim(current, a)) for a in range(rank)], element_type(dtype))
+        new = generic([y_row, current], init, maps, ["parallel"] * rank, body)
+        out = tensor.InsertSliceOp(new, out, dyn_off, dyn_size, [], s_off, s_size, s_stride).result
+        scf.YieldOp([out])
+    return [loop.results[0]]
+
+
+def _extract_row(value: ir.Value, axis: int, at: ir.Value, sizes: list) -> ir.Value:
+    dyn_off, dyn_size, s_off, s_size, s_stride = _row_args(value, axis, at, sizes)
+    row_type = ir.RankedTensorType.get(s_size, ir.RankedTensorType(value.type).element_type)
+    return tensor.ExtractSliceOp(row_type, value, dyn_off, dyn_size, [], s_off, s_size, s_stride).result
+
+
+@rules.vjp(AdvancedIncSubtensor1)
+def _vjp_advanced_inc_subtensor1(node, cots, needed):
+    x, y, idx = node.inputs
+    g, axis = cots[0], node.op.axis
+    gy = AdvancedSubtensor1(axis)(g, idx)
+    if node.op.set:
+        zero = as_tensor_variable(np.zeros((), x.dtype))
+        g = AdvancedIncSubtensor1(True, axis)(g, zero, idx)
+    return [g, gy, None]
