@@ -8,13 +8,15 @@ gradient engine's unbroadcast).
 
 Typing rules: "upcast" (the inputs' common dtype), "float" (upcast, then integers
 become floats: Aesara's upgrade_to_float), "bool" (comparisons), "int" (upcast;
-integer or bool inputs only), "switch" (cond ? a : b).
+integer or bool inputs only), "float_only" (float inputs only, same dtype out: Aesara's
+rounding), "switch" (cond ? a : b).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+import numpy as np
 from mlir import ir
 from mlir.dialects import arith, math
 
@@ -147,6 +149,197 @@ def _float_or_int(float_op: Callable, int_op: Callable) -> Callable:
     return lambda a, d: float_op(*a) if _is_float(d) else int_op(*a)
 
 
+# ---------------------------------------------------------------- special functions
+# No math-dialect op exists for these; they are emitted as branch-free arith code
+# (every branch computed, one chosen by select) so they vectorize and lower for
+# every target without a library call.
+def _horner(x: ir.Value, coefficients: Sequence[float], d: str) -> ir.Value:
+    """coefficients[0] * x**(n-1) + ... + coefficients[-1]."""
+    p = _const(d, coefficients[0])
+    for c in coefficients[1:]:
+        p = arith.addf(arith.mulf(p, x), _const(d, c))
+    return p
+
+
+def _below(x: ir.Value, bound: float, d: str) -> ir.Value:
+    return arith.cmpf(arith.CmpFPredicate.OLT, x, _const(d, bound))
+
+
+_SHIFT = 6  # the asymptotic series below are accurate to ~1e-13 from 6 up
+
+
+def _shift_up(x: ir.Value, d: str) -> tuple[ir.Value, ir.Value, list[ir.Value]]:
+    """(y, shifted, terms): y = x + 6 where x < 6 (else x), and x, x+1, ..., x+5, the
+    terms the recurrences f(x) = f(x+6) - sum(term(x+k)) of lgamma/psi/psi' need."""
+    shifted = _below(x, _SHIFT, d)
+    terms = [x] + [arith.addf(x, _const(d, k)) for k in range(1, _SHIFT)]
+    return arith.select(shifted, arith.addf(x, _const(d, _SHIFT)), x), shifted, terms
+
+
+def _reflected(x: ir.Value, d: str, positive: Callable, reflect: Callable, pole: float) -> ir.Value:
+    """positive(x) for x >= 0; reflect(x, positive(1 - x)) for x < 0, and `pole` at the
+    negative integers (where sin(pi x) rounds to a tiny nonzero number instead of 0)."""
+    negative = _below(x, 0.0, d)
+    base = positive(arith.select(negative, arith.subf(_const(d, 1.0), x), x))
+    at_pole = arith.andi(negative, arith.cmpf(arith.CmpFPredicate.OEQ, math.floor(x), x))
+    return arith.select(at_pole, _const(d, pole), arith.select(negative, reflect(x, base), base))
+
+
+def _sum(values: list[ir.Value]) -> ir.Value:
+    total = values[0]
+    for v in values[1:]:
+        total = arith.addf(total, v)
+    return total
+
+
+def _sin_pi(x: ir.Value, d: str) -> ir.Value:
+    return math.sin(arith.mulf(_const(d, _PI), x))
+
+
+_PI = 3.141592653589793
+_LN2, _LN10 = 0.6931471805599453, 2.302585092994046
+_TWO_OVER_SQRT_PI = 1.1283791670955126
+_HALF_LOG_2PI = 0.9189385332046728
+# Stirling's series of lgamma, digamma's and trigamma's asymptotic series (Bernoulli
+# numbers), highest power of 1/y**2 first
+_LGAMMA_SERIES = [1 / 156, -691 / 360360, 1 / 1188, -1 / 1680, 1 / 1260, -1 / 360, 1 / 12]
+_DIGAMMA_SERIES = [1 / 12, -691 / 32760, 1 / 132, -1 / 240, 1 / 252, -1 / 120, 1 / 12, 0.0]
+_TRIGAMMA_SERIES = [7 / 6, -691 / 2730, 5 / 66, -1 / 30, 1 / 42, -1 / 30, 1 / 6, 0.0]
+
+
+def _gammaln(a, d):
+    def positive(x):
+        y, shifted, terms = _shift_up(x, d)
+        inv = arith.divf(_const(d, 1.0), y)
+        half = arith.subf(y, _const(d, 0.5))
+        # (y - 1/2)(ln y - 1) - 1/2 is (y - 1/2) ln y - y, and stays inf at y = inf
+        stirling = arith.addf(arith.subf(arith.mulf(half, arith.subf(math.log(y), _const(d, 1.0))),
+                                         _const(d, 0.5)), _const(d, _HALF_LOG_2PI))
+        stirling = arith.addf(stirling, arith.mulf(inv, _horner(arith.mulf(inv, inv), _LGAMMA_SERIES, d)))
+        product = terms[0]
+        for t in terms[1:]:
+            product = arith.mulf(product, t)
+        return arith.select(shifted, arith.subf(stirling, math.log(product)), stirling)
+
+    def reflect(x, base):  # lgamma(x) = log(pi / |sin(pi x)|) - lgamma(1 - x)
+        return arith.subf(math.log(arith.divf(_const(d, _PI), math.absf(_sin_pi(x, d)))), base)
+
+    return _reflected(a[0], d, positive, reflect, float("inf"))
+
+
+def _digamma(a, d):
+    def positive(x):
+        y, shifted, terms = _shift_up(x, d)
+        inv = arith.divf(_const(d, 1.0), y)
+        series = _horner(arith.mulf(inv, inv), _DIGAMMA_SERIES, d)
+        psi = arith.subf(arith.subf(math.log(y), arith.mulf(_const(d, 0.5), inv)), series)
+        recurrence = _sum([arith.divf(_const(d, 1.0), t) for t in terms])
+        return arith.select(shifted, arith.subf(psi, recurrence), psi)
+
+    def reflect(x, base):  # psi(x) = psi(1 - x) - pi / tan(pi x)
+        return arith.subf(base, arith.divf(_const(d, _PI), math.tan(arith.mulf(_const(d, _PI), x))))
+
+    return _reflected(a[0], d, positive, reflect, float("nan"))
+
+
+def _trigamma(a, d):
+    def positive(x):
+        y, shifted, terms = _shift_up(x, d)
+        inv = arith.divf(_const(d, 1.0), y)
+        series = arith.mulf(inv, _horner(arith.mulf(inv, inv), _TRIGAMMA_SERIES, d))
+        psi1 = _sum([inv, arith.mulf(_const(d, 0.5), arith.mulf(inv, inv)), series])
+        recurrence = _sum([arith.divf(_const(d, 1.0), arith.mulf(t, t)) for t in terms])
+        return arith.select(shifted, arith.addf(psi1, recurrence), psi1)
+
+    def reflect(x, base):  # psi'(x) = pi^2 / sin^2(pi x) - psi'(1 - x)
+        s = _sin_pi(x, d)
+        return arith.subf(arith.divf(_const(d, _PI * _PI), arith.mulf(s, s)), base)
+
+    return _reflected(a[0], d, positive, reflect, float("inf"))
+
+
+# Giles, "Approximating the erfinv function" (GPU Computing Gems, 2011): single precision
+_ERFINV_CENTRAL = [2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
+                   -0.00125372503, -0.00417768164, 0.246640727, 1.50140941]
+_ERFINV_TAIL = [-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
+                -0.0076224613, 0.00943887047, 1.00167406, 2.83297682]
+
+
+def _erfinv_newton(x: ir.Value, a: ir.Value, d: str) -> ir.Value:
+    """Four Newton steps solving erf(x) = a: on erf below 1/2, on log(erfc(x)) = log(1 - a)
+    above (1 - a is exact there, and log erfc is near-quadratic, so the far tail, where the
+    single-precision start is a few % off, converges as fast as the centre)."""
+    use_erf = _below(a, 0.5, d)
+    one = _const(d, 1.0)
+    for _ in range(4):
+        density = arith.mulf(_const(d, _TWO_OVER_SQRT_PI), math.exp(arith.negf(arith.mulf(x, x))))
+        tail = math.erfc(x)
+        step_erf = arith.divf(arith.subf(math.erf(x), a), density)
+        step_log = arith.divf(arith.mulf(arith.subf(math.log(arith.subf(one, a)), math.log(tail)), tail), density)
+        x = arith.subf(x, arith.select(use_erf, step_erf, step_log))
+    return x
+
+
+def _erfinv(args, d):
+    """Giles' approximation; in float64, refined to full precision by Newton steps."""
+    y = args[0]
+    one = _const(d, 1.0)
+    a = math.absf(y)
+    w = arith.negf(math.log(arith.mulf(arith.subf(one, a), arith.addf(one, a))))
+    central = _horner(arith.subf(w, _const(d, 2.5)), _ERFINV_CENTRAL, d)
+    tail = _horner(arith.subf(math.sqrt(w), _const(d, 3.0)), _ERFINV_TAIL, d)
+    x = arith.mulf(arith.select(_below(w, 5.0, d), central, tail), a)
+    if d == "float64":
+        x = _erfinv_newton(x, a, d)
+    x = arith.select(arith.cmpf(arith.CmpFPredicate.OEQ, a, one), _const(d, float("inf")), x)
+    x = arith.select(arith.cmpf(arith.CmpFPredicate.UGT, a, one), _const(d, float("nan")), x)
+    return arith.select(_below(y, 0.0, d), arith.negf(x), x)
+
+
+def _round_half_away(a, d):
+    return math.round(a[0])
+
+
+def _round_half_even(a, d):
+    return math.roundeven(a[0])
+
+
+def _is_class(float_test: Callable) -> Callable:
+    """isnan/isinf: integers are never nan or inf."""
+    return lambda a, d: float_test(a[0], d) if _is_float(d) else _const("bool", 0)
+
+
+def _isnan(x, d):
+    return arith.cmpf(arith.CmpFPredicate.UNO, x, x)
+
+
+def _isinf(x, d):
+    return arith.cmpf(arith.CmpFPredicate.OEQ, math.absf(x), _const(d, float("inf")))
+
+
+def _clip(args, d):
+    """Aesara's `x < min ? min : x > max ? max : x` (min wins when min > max)."""
+    x, low, high = args
+    below, above = _compare("lt")([x, low], d), _compare("gt")([x, high], d)
+    return arith.select(below, low, arith.select(above, high, x))
+
+
+def _arctan2_derivative(x, z, g):
+    """d/dy atan2(y, x) = x / (x^2 + y^2), d/dx = -y / (x^2 + y^2)."""
+    r2 = x[0] * x[0] + x[1] * x[1]
+    return [g * x[1] / r2, -g * x[0] / r2]
+
+
+def _no_trigamma_gradient(x, z, g):
+    raise rules.NullGradientError("tri_gamma has no gradient (Aesara's is not implemented either): "
+                                  "stop the gradient before it or differentiate digamma once only")
+
+
+def _k(value: float, like: Variable) -> Variable:
+    """A constant in `like`'s float dtype (a Python float would be floatX)."""
+    return as_tensor_variable(np.asarray(value, dtype=like.dtype))
+
+
 # ---------------------------------------------------------------- the table
 # name, arity, typing, emission, derivative (x: the inputs, z: the output, g: its cotangent)
 _row("add", 2, "upcast", _add, lambda x, z, g: [g, g])
@@ -184,6 +377,36 @@ _row("ceil", 1, "float", _math("ceil"))
 _row("floor", 1, "float", _math("floor"))
 _row("switch", 3, "switch", lambda a, d: arith.select(*a),
      lambda x, z, g: [None, switch(x[0], g, 0), switch(x[0], 0, g)])
+_row("sqr", 1, "upcast", lambda a, d: _mul([a[0], a[0]], d), lambda x, z, g: [g * 2 * x[0]])
+_row("reciprocal", 1, "float", lambda a, d: arith.divf(_const(d, 1.0), a[0]), lambda x, z, g: [-g * z * z])
+_row("log1p", 1, "float", _math("log1p"), lambda x, z, g: [g / (1 + x[0])])
+_row("expm1", 1, "float", _math("expm1"), lambda x, z, g: [g * (z + 1)])
+_row("log2", 1, "float", _math("log2"), lambda x, z, g: [g / (x[0] * _k(_LN2, z))])
+_row("log10", 1, "float", _math("log10"), lambda x, z, g: [g / (x[0] * _k(_LN10, z))])
+_row("exp2", 1, "float", _math("exp2"), lambda x, z, g: [g * z * _k(_LN2, z)])
+_row("erf", 1, "float", _math("erf"), lambda x, z, g: [g * _k(_TWO_OVER_SQRT_PI, z) * exp(-x[0] * x[0])])
+_row("erfc", 1, "float", _math("erfc"), lambda x, z, g: [-g * _k(_TWO_OVER_SQRT_PI, z) * exp(-x[0] * x[0])])
+_row("erfinv", 1, "float", _erfinv, lambda x, z, g: [g * _k(1 / _TWO_OVER_SQRT_PI, z) * exp(z * z)])
+_row("gammaln", 1, "float", _gammaln, lambda x, z, g: [g * digamma(x[0])])
+_row("psi", 1, "float", _digamma, lambda x, z, g: [g * tri_gamma(x[0])])
+_row("tri_gamma", 1, "float", _trigamma, _no_trigamma_gradient)
+_row("tan", 1, "float", _math("tan"), lambda x, z, g: [g * (1 + z * z)])
+_row("arcsin", 1, "float", _math("asin"), lambda x, z, g: [g / sqrt(1 - x[0] * x[0])])
+_row("arccos", 1, "float", _math("acos"), lambda x, z, g: [-g / sqrt(1 - x[0] * x[0])])
+_row("arctan", 1, "float", _math("atan"), lambda x, z, g: [g / (1 + x[0] * x[0])])
+_row("arctan2", 2, "float", lambda a, d: math.atan2(*a), _arctan2_derivative)
+_row("sinh", 1, "float", _math("sinh"), lambda x, z, g: [g * cosh(x[0])])
+_row("cosh", 1, "float", _math("cosh"), lambda x, z, g: [g * sinh(x[0])])
+_row("arcsinh", 1, "float", _math("asinh"), lambda x, z, g: [g / sqrt(x[0] * x[0] + 1)])
+_row("arccosh", 1, "float", _math("acosh"), lambda x, z, g: [g / sqrt(x[0] * x[0] - 1)])
+_row("arctanh", 1, "float", _math("atanh"), lambda x, z, g: [g / (1 - x[0] * x[0])])
+_row("round_half_away_from_zero", 1, "float_only", _round_half_away)
+_row("round_half_to_even", 1, "float_only", _round_half_even)
+_row("trunc", 1, "float", _math("trunc"))
+_row("clip", 3, "upcast", _clip,
+     lambda x, z, g: [g * and_(ge(x[0], x[1]), le(x[0], x[2])), g * lt(x[0], x[1]), g * gt(x[0], x[2])])
+_row("isnan", 1, "bool", _is_class(_isnan))
+_row("isinf", 1, "bool", _is_class(_isinf))
 del _name
 
 
@@ -232,6 +455,8 @@ class Elemwise(Op):
         in_dtypes = [v.dtype for v in inputs]
         if row.typing == "int" and any(dtypes.is_float(d) for d in in_dtypes):
             raise TypeError(f"{self.scalar} needs integer or bool inputs, got {', '.join(in_dtypes)}")
+        if row.typing == "float_only" and not all(dtypes.is_float(d) for d in in_dtypes):
+            raise TypeError(f"{self.scalar} needs float inputs (as in Aesara), got {', '.join(in_dtypes)}")
         out = "bool" if row.typing == "bool" else self.compute_dtype(in_dtypes)
         return Apply(self, inputs, [TensorType(out, broadcast_pattern([v.type for v in inputs]))])
 
@@ -356,6 +581,10 @@ __all__ = [  # the user functions scanaot.tensor exports
     "add", "sub", "mul", "true_div", "int_div", "mod", "pow_", "maximum", "minimum", "lt", "gt",
     "le", "ge", "eq", "neq", "and_", "or_", "xor", "neg", "abs_", "invert", "sgn", "tanh", "exp",
     "log", "sqrt", "sin", "cos", "sigmoid", "ceil", "floor", "switch", "cast",
+    "sqr", "square", "reciprocal", "inv", "log1p", "expm1", "log2", "log10", "exp2", "erf", "erfc",
+    "erfinv", "gammaln", "psi", "digamma", "tri_gamma", "tan", "arcsin", "arccos", "arctan", "arctan2",
+    "sinh", "cosh", "arcsinh", "arccosh", "arctanh", "round", "round_half_to_even",
+    "round_half_away_from_zero", "iround", "trunc", "clip", "isnan", "isinf", "where", "expit",
 ]
 
 def elemwise(name: str, *args: Any) -> Variable:
@@ -383,6 +612,36 @@ and_, or_, xor = _binary("and"), _binary("or"), _binary("xor")
 neg, abs_, invert, sgn = _unary("neg"), _unary("abs"), _unary("invert"), _unary("sign")
 tanh, exp, log, sqrt = (_unary(n) for n in ("tanh", "exp", "log", "sqrt"))
 sin, cos, sigmoid, ceil, floor = (_unary(n) for n in ("sin", "cos", "sigmoid", "ceil", "floor"))
+sqr, reciprocal, log1p, expm1 = (_unary(n) for n in ("sqr", "reciprocal", "log1p", "expm1"))
+log2, log10, exp2, erf, erfc, erfinv = (_unary(n) for n in ("log2", "log10", "exp2", "erf", "erfc", "erfinv"))
+gammaln, psi, tri_gamma = _unary("gammaln"), _unary("psi"), _unary("tri_gamma")
+tan, arcsin, arccos, arctan = (_unary(n) for n in ("tan", "arcsin", "arccos", "arctan"))
+sinh, cosh, arcsinh, arccosh, arctanh = (_unary(n) for n in ("sinh", "cosh", "arcsinh", "arccosh", "arctanh"))
+round_half_to_even = _unary("round_half_to_even")
+round_half_away_from_zero = _unary("round_half_away_from_zero")
+trunc, isnan, isinf, arctan2 = _unary("trunc"), _unary("isnan"), _unary("isinf"), _binary("arctan2")
+square, inv, digamma, expit = sqr, reciprocal, psi, sigmoid  # Aesara's aliases
+
+_ROUNDING = {"half_to_even": round_half_to_even, "half_away_from_zero": round_half_away_from_zero}
+
+
+def round(a: Any, mode: str | None = None) -> Variable:  # noqa: A001
+    """Aesara's `round`: mode "half_to_even" (the default, as numpy) or "half_away_from_zero"."""
+    if mode is None:
+        mode = "half_to_even"
+    if mode not in _ROUNDING:
+        raise ValueError(f"round: mode must be one of {', '.join(map(repr, _ROUNDING))}, got {mode!r}")
+    return _ROUNDING[mode](a)
+
+
+def iround(a: Any, mode: str | None = None) -> Variable:
+    """`round(a, mode)` as int64."""
+    return cast(round(a, mode), "int64")
+
+
+def clip(x: Any, min: Any, max: Any) -> Variable:  # noqa: A002
+    """`min` where x < min, `max` where x > max, else x (min wins if min > max, as Aesara)."""
+    return elemwise("clip", x, min, max)
 
 
 def switch(cond: Any, ift: Any, iff: Any) -> Variable:
@@ -391,6 +650,9 @@ def switch(cond: Any, ift: Any, iff: Any) -> Variable:
     if c.dtype != "bool":
         c = cast(c, "bool")
     return elemwise("switch", c, ift, iff)
+
+
+where = switch  # numpy's spelling, as aesara.tensor has it
 
 
 def cast(x: Any, dtype: str) -> Variable:
