@@ -13,3 +13,4 @@ Importing this package registers every rule and Variable's operators (methods.py
 The scan op, the loop itself, lives in `scanaot.scan` with the same three rules.
 """
 from . import creation, elemwise, indexing, linalg, methods, nlinalg, reduction, shape  # noqa: F401
+from . import join  # noqa: F401  (after reduction: joining, split, repeat, tile, roll)

@@ -17,6 +17,7 @@ from ..ops.indexing import *  # noqa: F401,F403
 from ..ops.linalg import *  # noqa: F401,F403
 from ..ops.nlinalg import *  # noqa: F401,F403
 from ..ops.reduction import *  # noqa: F401,F403
+from ..ops.join import *  # noqa: F401,F403
 from ..ops.shape import *  # noqa: F401,F403
 from .type import _make, tensor  # noqa: F401
 
