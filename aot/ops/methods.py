@@ -8,7 +8,9 @@ from .elemwise import (abs_, add, and_, cast, ge, gt, int_div, invert, le, lt, m
 from .indexing import getitem
 from .linalg import dot, matmul
 from .reduction import max, mean, min, prod, sum  # noqa: A004
-from .shape import dimshuffle, shape, transpose
+from .join import repeat
+from .shape import dimshuffle, flatten, reshape, shape, squeeze, swapaxes, transpose
+from .creation import diagonal
 
 
 def _binary(fn, reflected: bool = False):
@@ -30,6 +32,13 @@ def _no_iter(self: Variable):
     raise TypeError(f"cannot iterate over the symbolic {self.describe()}; use scan over it")
 
 
+def _axes_argument(axes: tuple):
+    """`x.transpose()`, `x.transpose(1, 0)` and `x.transpose((1, 0))` as numpy takes them."""
+    if len(axes) == 1 and isinstance(axes[0], (list, tuple)):
+        return axes[0]
+    return axes or None
+
+
 def install() -> None:
     for name, fn in _OPERATORS.items():
         setattr(Variable, f"__{name}__", _binary(fn))
@@ -47,6 +56,14 @@ def install() -> None:
     Variable.shape = property(shape)
     Variable.T = property(transpose)
     Variable.dimshuffle = dimshuffle
+    Variable.reshape = lambda self, shape, ndim=None: reshape(self, shape, ndim)
+    Variable.flatten = lambda self, ndim=1: flatten(self, ndim)
+    Variable.ravel = lambda self: flatten(self)
+    Variable.swapaxes = lambda self, axis1, axis2: swapaxes(self, axis1, axis2)
+    Variable.squeeze = lambda self, axis=None: squeeze(self, axis)
+    Variable.transpose = lambda self, *axes: transpose(self, _axes_argument(axes))
+    Variable.repeat = lambda self, repeats, axis=None: repeat(self, repeats, axis)
+    Variable.diagonal = lambda self, offset=0, axis1=0, axis2=1: diagonal(self, offset, axis1, axis2)
     Variable.sum = lambda self, axis=None, dtype=None: sum(self, axis, dtype)
     Variable.prod = lambda self, axis=None, dtype=None: prod(self, axis, dtype)
     Variable.mean = lambda self, axis=None: mean(self, axis)
