@@ -26,12 +26,23 @@ _LAZY = {
     "gradient": ("scanaot.gradient", None),
     "tensor": ("scanaot.tensor", None),
     "config": ("scanaot.config", None),
+    "map": ("scanaot.scan.views", "map"),
+    "reduce": ("scanaot.scan.views", "reduce"),
+    "foldl": ("scanaot.scan.views", "foldl"),
+    "foldr": ("scanaot.scan.views", "foldr"),
+    "jacobian": ("scanaot.gradient", "jacobian"),
+    "hessian": ("scanaot.gradient", "hessian"),
+    "printing": ("scanaot.printing", None),
+    "debugprint": ("scanaot.printing", "debugprint"),
 }
 
 
 def __getattr__(name: str) -> Any:
     if name not in _LAZY:
-        raise AttributeError(f"module 'scanaot' has no attribute {name!r}")
+        if name.startswith("__"):
+            raise AttributeError(f"module 'scanaot' has no attribute {name!r}")
+        raise AttributeError(f"module 'scanaot' has no attribute {name!r}: {name!r} is not supported by "
+                             "scanaot (the supported names are listed in docs/tensor.md)")
     module_name, attr = _LAZY[name]
     module = importlib.import_module(module_name)
     value = module if attr is None else getattr(module, attr)

@@ -36,6 +36,7 @@ ALLOWED = {
                   "runtime", "config"},
     "tensor": {"graph", "ops", "emit", "runtime", "config"},
     "dask": {"runtime"},
+    "printing": {"graph", "config"},  # debugprint reads the graph only
     "tools": None,  # the command line may use every room
     "__main__": {"tools"},
     "": set(),  # scanaot/__init__.py: names load lazily

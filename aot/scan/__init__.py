@@ -10,6 +10,7 @@ and `from scanaot.scan.utils import until` all work, as with `aesara.scan`.
     grad.py         the VJP: a reversed scan (registered in graph.rules)
     checkpoints.py  scan_checkpoints
     utils.py        until
+    views.py        map, reduce, foldl, foldr
 """
 from __future__ import annotations
 
@@ -17,12 +18,14 @@ import sys
 import types
 from typing import Any
 
-from . import emit, grad, utils  # noqa: F401  (emit and grad register the scan op's rules)
+from . import emit, grad, utils, views  # noqa: F401  (emit and grad register the scan op's rules)
 from .basic import ScanError, scan
 from .checkpoints import scan_checkpoints
 from .utils import until
+from .views import foldl, foldr, map, reduce  # noqa: A004
 
-__all__ = ["scan", "until", "scan_checkpoints", "ScanError", "utils"]
+__all__ = ["scan", "until", "scan_checkpoints", "ScanError", "utils", "views", "map", "reduce",
+           "foldl", "foldr"]
 
 
 class _CallableModule(types.ModuleType):

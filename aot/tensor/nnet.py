@@ -1,0 +1,11 @@
+"""`scanaot.tensor.nnet`: Aesara's `aesara.tensor.nnet`: sigmoid, softplus, softmax, relu, ...
+
+Names Aesara keeps here but scanaot defines in another family are still found
+(module `__getattr__`); a name scanaot lacks is an AttributeError naming docs/tensor.md.
+"""
+from __future__ import annotations
+
+from ..ops.elemwise import sigmoid  # noqa: F401
+from ._exports import module_getattr, package_namespace
+
+__getattr__ = module_getattr(__name__, package_namespace)

@@ -1,0 +1,11 @@
+"""`scanaot.tensor.subtensor`: Aesara's `aesara.tensor.subtensor`: set_subtensor, inc_subtensor.
+
+Names Aesara keeps here but scanaot defines in another family are still found
+(module `__getattr__`); a name scanaot lacks is an AttributeError naming docs/tensor.md.
+"""
+from __future__ import annotations
+
+from ..ops.indexing import *  # noqa: F401,F403
+from ._exports import module_getattr, package_namespace
+
+__getattr__ = module_getattr(__name__, package_namespace)
