@@ -12,5 +12,5 @@ and its VJP, registered in `graph.rules`, and the user functions that build it.
 Importing this package registers every rule and Variable's operators (methods.py).
 The scan op, the loop itself, lives in `scanaot.scan` with the same three rules.
 """
-from . import creation, elemwise, indexing, linalg, methods, nlinalg, reduction, shape  # noqa: F401
+from . import creation, elemwise, indexing, linalg, methods, nlinalg, nnet, reduction, shape  # noqa: F401
 from . import join  # noqa: F401  (after reduction: joining, split, repeat, tile, roll)
