@@ -31,8 +31,9 @@ def _check_matrix(op: str, name: str, v: Variable) -> None:
         raise TypeError(f"{op}: expected {name} to be a float matrix, got {v.describe()}")
 
 
-class _MatrixOp(Op):
-    """One float matrix in, one result of its dtype out (`out_ndim` 2: the matrix's shape)."""
+class _OneMatrix:
+    """Typing shared by the one-matrix ops (a mixin, not an op): one float matrix in,
+    one result of its dtype out (`out_ndim` 2: the matrix's shape; 0: a scalar)."""
     out_ndim = 2
 
     def make_node(self, x: Variable) -> Apply:
@@ -43,16 +44,16 @@ class _MatrixOp(Op):
         return [list(input_shapes[0][:1]) * self.out_ndim]
 
 
-class MatrixInverse(_MatrixOp):
+class MatrixInverse(_OneMatrix, Op):
     """inv(x) by Gauss-Jordan elimination with partial pivoting."""
 
 
-class Det(_MatrixOp):
+class Det(_OneMatrix, Op):
     """det(x) by LU factorization with partial pivoting."""
     out_ndim = 0
 
 
-class Cholesky(_MatrixOp):
+class Cholesky(_OneMatrix, Op):
     """The lower-triangular L with L @ L.T == x (x's lower triangle is read)."""
 
 
