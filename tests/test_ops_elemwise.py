@@ -232,3 +232,10 @@ def test_compiles_for_cuda(tmp_path):
     art = aesara.compile([x, y], outs, name="elemwise_special", target="cuda", out_dir=tmp_path)
     assert art.manifest["target"]["name"] == "cuda"
     assert art.manifest["target"]["device_code"]["kernels"] >= 1
+
+
+def test_variable_methods():
+    x = at.dvector("x")
+    f = aesara.function([x], [x.clip(0, 1), x.round(), x.round("half_away_from_zero")])
+    clipped, even, away = f(np.array([-0.5, 0.5, 1.5, 2.5]))
+    assert list(clipped) == [0, 0.5, 1, 1] and list(even) == [-0, 0, 2, 2] and list(away) == [-1, 1, 2, 3]

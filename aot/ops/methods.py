@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..graph.basic import Variable, as_tensor_variable
-from .elemwise import (abs_, add, and_, cast, ge, gt, int_div, invert, le, lt, mod, mul, neg, or_, pow_, sub,
+from .elemwise import round as round_  # noqa: I001
+from .elemwise import (abs_, add, and_, cast, clip, ge, gt, int_div, invert, le, lt, mod, mul, neg, or_, pow_, sub,
                        true_div, xor)
 from .indexing import getitem
 from .linalg import dot, matmul
@@ -70,6 +71,8 @@ def install() -> None:
     Variable.max = lambda self, axis=None: max(self, axis)
     Variable.min = lambda self, axis=None: min(self, axis)
     Variable.astype = lambda self, dtype: cast(self, dtype)
+    Variable.clip = lambda self, a_min, a_max: clip(self, a_min, a_max)
+    Variable.round = lambda self, mode=None: round_(self, mode)
     Variable.dot = lambda self, other: dot(self, other)
     Variable.__matmul__ = lambda self, other: matmul(self, other)
     Variable.__rmatmul__ = lambda self, other: matmul(as_tensor_variable(other), self)

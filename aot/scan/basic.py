@@ -56,8 +56,8 @@ def _normalize_sequence(i: int, seq: Any) -> tuple[Variable, list[int]]:
                         "dim to iterate over")
     if not all(isinstance(t, (int, np.integer)) for t in taps):
         raise ScanError(f"sequences[{i}]: taps must be ints, got {taps}")
-    if sorted(set(taps)) != list(taps):
-        raise ScanError(f"sequences[{i}]: taps must be distinct and in increasing order, got {taps}")
+    if len(set(taps)) != len(taps):
+        raise ScanError(f"sequences[{i}]: taps must be distinct, got {taps}")
     return var, [int(t) for t in taps]
 
 
@@ -77,8 +77,8 @@ def _normalize_output(i: int, info: Any) -> tuple[Variable | None, list[int]]:
         init, taps = as_tensor_variable(info), [-1]
     if not all(isinstance(t, (int, np.integer)) and t < 0 for t in taps):
         raise ScanError(f"outputs_info[{i}]: output taps must be negative ints (past values), got {taps}")
-    if sorted(set(taps)) != list(taps):
-        raise ScanError(f"outputs_info[{i}]: taps must be distinct and in increasing order, got {taps}")
+    if len(set(taps)) != len(taps):
+        raise ScanError(f"outputs_info[{i}]: taps must be distinct, got {taps}")
     if taps != [-1] and init.ndim == 0:
         raise ScanError(
             f"outputs_info[{i}]: taps {taps} need an initial block with a leading dim of at least "
@@ -163,7 +163,23 @@ def _state_output(i: int, out: Variable, tap_type: TensorType, fn_name: str) -> 
                 f"state has dtype {tap_type.dtype}: storing it would be an implicit downcast. Give the "
                 f"initial state dtype {out.dtype}, e.g. at.as_tensor_variable(np.asarray(0, '{out.dtype}'))")
         out = cast(out, tap_type.dtype)
+    _check_broadcast(i, out, tap_type, fn_name)
     return out
+
+
+def _check_broadcast(i: int, out: Variable, tap_type: TensorType, fn_name: str) -> None:
+    """A state dim fixed to length 1 (broadcastable) cannot take a new value whose dim
+    may have any length (Aesara raises a TypeError here too). The other way round
+    fits: a length-1 value is one value of a dim of any length."""
+    bad = [a for a, (s, o) in enumerate(zip(tap_type.broadcastable, out.broadcastable)) if s and not o]
+    if bad:
+        raise ScanError(
+            f"output {i} of {fn_name} ({out.describe()}) has broadcast pattern {tuple(out.broadcastable)} "
+            f"but its initial state has {tuple(tap_type.broadcastable)}: dim {bad[0]} of the state is "
+            "fixed to length 1 (as by a constant or a shape=(1,) input) and the step's value may have any "
+            "length. Give the initial state the step's pattern (a dim that is not a constant 1, as in "
+            "at.zeros((n,)) with a symbolic n, or an input with shape=(None,)), or make the step "
+            "return a length-1 dim (Aesara: at.unbroadcast / at.specify_shape)")
 
 
 def scan(fn: Callable, sequences: Any = None, outputs_info: Any = None, non_sequences: Any = None,
@@ -193,11 +209,12 @@ def scan(fn: Callable, sequences: Any = None, outputs_info: Any = None, non_sequ
             state_types.append(tap_type)
             for tap in taps:
                 inner_args.append(tap_type(name=f"{init.name or f'outputs_info[{i}]'}[t{tap:+d}]"))
-        inner_params = [TensorType(p.dtype, p.broadcastable)(name=p.name) for p in params]
+        inner_params = _inner_params(params)
         inner_args.extend(inner_params)
         _check_arity(fn, fn_name, inner_args)
         ret = fn(*inner_args)
         results, condition = _step_results(ret, len(outs) if outs else None)
+    inner_args, seqs, outs = _in_tap_order(inner_args, seqs, outs)
 
     if not outs:
         outs = [(None, [])] * len(results)
@@ -276,6 +293,40 @@ def hoist_invariants(outputs: list[Variable], varying: list[Variable], inner_par
     outer = clone_replace(frontier, dict(zip(inner_params, outer_params)))
     inner = [v.type(name=v.name) for v in frontier]
     return clone_replace(outputs, dict(zip(frontier, inner))), inner, outer
+
+
+def _inner_params(params: list[Variable]) -> list[Variable]:
+    """What the step receives for the non-sequences: the outer variables themselves, as
+    in Aesara (its tutorial's Jacobian takes `grad(y[i], x)` inside the step, which
+    needs the outer graph of y); the emitter binds them to the step's trailing
+    parameters, as it does free variables. Constants and repeated variables get an
+    inner copy, since one variable can bind one parameter only."""
+    inner: list[Variable] = []
+    for p in params:
+        if isinstance(p, Constant) or p in inner:
+            inner.append(TensorType(p.dtype, p.broadcastable)(name=p.name))
+        else:
+            inner.append(p)
+    return inner
+
+
+def _in_tap_order(inner_args: list[Variable], seqs: list, outs: list):
+    """The step receives each input's taps in the order the user listed them (Aesara's
+    rule); the loop reads them in increasing order. Reorder the traced arguments to
+    match, so `taps=[-1, -2]` means what it says."""
+    ordered: list[Variable] = []
+    k = 0
+    new_seqs, new_outs = [], []
+    for group, target in ((seqs, new_seqs), (outs, new_outs)):
+        for var, taps in group:
+            if var is None:
+                target.append((var, taps))
+                continue
+            pairs = sorted(zip(taps, inner_args[k:k + len(taps)]), key=lambda p: p[0])
+            ordered.extend(v for _, v in pairs)
+            target.append((var, [t for t, _ in pairs]))
+            k += len(taps)
+    return ordered + inner_args[k:], new_seqs, new_outs
 
 
 def _check_arity(fn: Callable, fn_name: str, args: list[Variable]) -> None:

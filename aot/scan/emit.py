@@ -5,13 +5,13 @@ from mlir import ir
 from mlir.dialects import arith, func
 
 from ..dialects.scan import loop_type
-from ..emit.builders import (dim, index_const, index_max, index_min, merge_status, scalar_of, tensor_type,
-                             to_index)
+from ..emit.builders import (dim, index_const, index_max, index_min, merge_status, scalar_of, scalar_tensor,
+                             tensor_type, to_index)
 from ..emit.function import FunctionEmitter, describe_value
 from ..graph import rules
 from ..graph.basic import Apply
 from ..runtime import status as st
-from .op import FinalValue, ScanOp
+from .op import FinalValue, ScanOp, StepsRun
 
 
 def _chain(name: str, loop: ir.Value, operands=(), attributes=None) -> ir.Value:
@@ -162,3 +162,11 @@ def _emit_final_value(fe, node, values):
     """`scan.final`: scan-keep-last turns it into a keep="final" output when it can."""
     out_type = tensor_type(node.outputs[0].type)
     return [ir.Operation.create("scan.final", results=[out_type], operands=values).result]
+
+
+@rules.emission(StepsRun)
+def _emit_steps_run(fe, node, values):
+    return [scalar_tensor(arith.index_cast(ir.IntegerType.get_signless(64), dim(values[0], 0)), "int64")]
+
+
+rules.vjp(StepsRun)(rules.no_gradient)

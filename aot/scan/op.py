@@ -54,13 +54,13 @@ class ScanOp(Op):
         return Apply(self, inputs, types_)
 
     def infer_shape(self, node, input_shapes):
-        if self.condition is not None:
-            return None  # the number of steps is known only when the loop has run
         parts = self.split_inputs(node.inputs)
         shapes = self.split_inputs(input_shapes)
-        n = parts["n_steps"]
         out, state_i, collect_i, dims_i = [], 0, 0, 0
-        for kind, taps in zip(self.out_kinds, self.out_taps):
+        for kind, taps, var in zip(self.out_kinds, self.out_taps, node.outputs):
+            # with until, the number of steps is known only when the loop has run;
+            # the per-step dims are known before
+            n = parts["n_steps"] if self.condition is None else StepsRun()(var)
             if kind == "state":
                 init_shape = shapes["initial"][state_i]
                 out.append([n] + list(init_shape if taps == [-1] else init_shape[1:]))
@@ -86,3 +86,18 @@ class FinalValue(Op):
 
     def infer_shape(self, node, input_shapes):
         return [list(input_shapes[1])]
+
+
+class StepsRun(Op):
+    """How many steps an `until` loop ran: the length of one of its results.
+
+    Its shape rule gives this as dim 0 (the per-step dims are known before the loop
+    runs). Not `shape_i`, whose shape-rule lookup would find this dim again."""
+
+    def make_node(self, stacked: Variable) -> Apply:
+        if stacked.ndim < 1:
+            raise TypeError(f"steps run: {stacked.describe()} is not a stack of steps")
+        return Apply(self, [stacked], [TensorType("int64", [])])
+
+    def infer_shape(self, node, input_shapes):
+        return [[]]
