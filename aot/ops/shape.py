@@ -9,7 +9,7 @@ import numpy as np
 from mlir import ir
 from mlir.dialects import arith, tensor
 
-from ..emit.builders import (DYN, dim, dims, element_type, empty, generic, index_const,
+from ..emit.builders import (DYN, dim, dims, element_type, empty, generic, index_const, loop_index,
                              scalar_of, scalar_tensor, store_scalar, tensor_type, to_index)
 from ..graph import dtypes, rules
 from ..graph.basic import (SEQUENCE_PACKERS, Apply, Constant, Op, TensorType, Variable, as_tensor_variable,
@@ -209,22 +209,46 @@ def _emit_reshape(fe, node, values):
     sizes = [to_index(v, var.dtype) for v, var in zip(values[1:], node.inputs[1:])]
     sizes, ok = _resolve_sizes(sizes, total, out.broadcastable)
     fe.check(ok, st.SHAPE_MISMATCH)
-    vector = ir.RankedTensorType.get([DYN], element_type(out.dtype))
-    flat = tensor.reshape(vector, values[0], tensor.from_elements(
-        ir.RankedTensorType.get([1], ir.IndexType.get()), [total]))
+    flat = _to_vector(values[0])
     if all(out.broadcastable):  # every size is 1: the first element (x may be empty after a failed check)
         one = fit(flat, [index_const(1)], out.dtype)
         if out.ndim == 0:
             return [tensor.from_elements(ir.RankedTensorType.get([], element_type(out.dtype)),
                                          [tensor.extract(one, [index_const(0)])])]
-        sizes = [index_const(1)] * out.ndim
-    else:  # after a failed check, a shape that holds x's elements
-        first = out.broadcastable.index(False)
-        safe = [total if a == first else index_const(1) for a in range(out.ndim)]
-        sizes = [arith.select(ok, s, f) for s, f in zip(sizes, safe)]
-        one = flat
-    shape = tensor.from_elements(ir.RankedTensorType.get([out.ndim], ir.IndexType.get()), sizes)
-    return [tensor.reshape(tensor_type(out), one, shape)]
+        return [_from_vector(one, [index_const(1)] * out.ndim, out)]
+    # after a failed check, a shape that holds x's elements
+    first = out.broadcastable.index(False)
+    safe = [total if a == first else index_const(1) for a in range(out.ndim)]
+    return [_from_vector(flat, [arith.select(ok, s, f) for s, f in zip(sizes, safe)], out)]
+
+
+def _to_vector(value: ir.Value) -> ir.Value:
+    """A tensor's elements in order, as a vector (collapse_shape: no copy when contiguous)."""
+    rtype = ir.RankedTensorType(value.type)
+    if rtype.rank == 0:
+        return tensor.from_elements(ir.RankedTensorType.get([1], rtype.element_type), [tensor.extract(value, [])])
+    if rtype.rank == 1:
+        return value
+    size = 1 if all(d == 1 for d in rtype.shape) else DYN
+    group = ir.ArrayAttr.get([ir.IntegerAttr.get(ir.IntegerType.get_signless(64), a) for a in range(rtype.rank)])
+    return tensor.CollapseShapeOp(ir.RankedTensorType.get([size], rtype.element_type), value,
+                                  ir.ArrayAttr.get([group])).result
+
+
+def _from_vector(flat: ir.Value, sizes: Sequence[ir.Value], out: TensorType) -> ir.Value:
+    """The vector `flat` as a tensor of `sizes` (they multiply to its length): each
+    element reads its row-major position. A copy, but it lowers on every target
+    (expand_shape with several dynamic sizes and memref.reshape do not)."""
+    if out.ndim == 1:
+        return tensor.cast(tensor_type(out), flat)
+
+    def body(args):
+        linear = loop_index(0)
+        for a in range(1, out.ndim):
+            linear = arith.addi(arith.muli(linear, sizes[a]), loop_index(a))
+        return tensor.extract(flat, [linear])
+
+    return generic([], empty(sizes, out), [ir.AffineMap.get_identity(out.ndim)], ["parallel"] * out.ndim, body)
 
 
 @rules.vjp(Reshape)
