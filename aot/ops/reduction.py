@@ -14,10 +14,10 @@ import builtins
 
 import numpy as np
 from mlir import ir
-from mlir.dialects import arith, linalg, scf, tensor
+from mlir.dialects import arith, scf, tensor
 
-from ..emit.builders import (DYN, affine_maps, cast_scalar, dim, element_type, empty, fill, fold_index, generic,
-                             index_const, iterator_types, load_scalar, loop_index, store_scalar)
+from ..emit.builders import (DYN, cast_scalar, dim, element_type, empty, fill, fold_index, generic,
+                             index_const, load_scalar, loop_index, store_scalar)
 from ..graph import dtypes, rules
 from ..graph.basic import Apply, Op, TensorType, Variable, as_tensor_variable, int_constant
 from ..runtime import status as st
@@ -147,53 +147,49 @@ class Argmax(Op):
         return [[d for i, d in enumerate(input_shapes[0]) if i not in self.axes]]
 
 
-def _better(kind: str, v, acc, i, acc_i, dtype: str) -> ir.Value:
-    """Whether element (v, i) replaces the running (acc, acc_i): larger (smaller), NaN
-    first as numpy, ties to the lower index (so the loop order does not matter)."""
-    earlier = arith.cmpi(arith.CmpIPredicate.slt, i, acc_i)
+def _same(v, best, dtype: str) -> ir.Value:
+    """v is the extreme `best` (NaN counts as equal to NaN: numpy's argmax finds the first NaN)."""
     if not dtype.startswith("float"):
-        pred = arith.CmpIPredicate.sgt if kind == "max" else arith.CmpIPredicate.slt
-        return arith.ori(arith.cmpi(pred, v, acc),
-                         arith.andi(arith.cmpi(arith.CmpIPredicate.eq, v, acc), earlier))
-    v_nan = arith.cmpf(arith.CmpFPredicate.UNO, v, v)
-    acc_nan = arith.cmpf(arith.CmpFPredicate.UNO, acc, acc)
-    pred = arith.CmpFPredicate.OGT if kind == "max" else arith.CmpFPredicate.OLT
-    true = arith.constant(ir.IntegerType.get_signless(1), 1)
-    beats = arith.ori(arith.cmpf(pred, v, acc), arith.andi(v_nan, arith.xori(acc_nan, true)))
-    same = arith.ori(arith.cmpf(arith.CmpFPredicate.OEQ, v, acc), arith.andi(v_nan, acc_nan))
-    return arith.ori(beats, arith.andi(same, earlier))
+        return arith.cmpi(arith.CmpIPredicate.eq, v, best)
+    both_nan = arith.andi(arith.cmpf(arith.CmpFPredicate.UNO, v, v), arith.cmpf(arith.CmpFPredicate.UNO, best, best))
+    return arith.ori(arith.cmpf(arith.CmpFPredicate.OEQ, v, best), both_nan)
 
 
 @rules.emission(Argmax)
 def _emit_argmax(fe, node, values):
+    """Two single-result passes (the extreme, NaN-propagating; then the lowest flat index
+    holding it), so ties go to the first occurrence whatever the loop order."""
     x, op = node.inputs[0], node.op
     source = values[0]
     check_not_empty(fe, source, op.axes, f"arg{op.kind}")
-    # bool compares as its stored i8 (0/1)
-    dtype = "int8" if x.dtype == "bool" else x.dtype
+    dtype = "int8" if x.dtype == "bool" else x.dtype  # bool compares as its stored 0/1
     kept = [a for a in range(x.ndim) if a not in op.axes]
-    sizes = [dim(source, a) for a in kept]
+    shape = [fold_index(dim(source, a)) for a in kept]
     i64 = ir.IntegerType.get_signless(64)
-    best = fill(reduce_identity(op.kind, dtype), tensor.empty([fold_index(v) for v in sizes], element_type(dtype)))
-    where = fill(arith.constant(i64, np.iinfo("int64").max), tensor.empty([fold_index(v) for v in sizes], i64))
+    out_map = ir.AffineMap.get(x.ndim, 0, [ir.AffineDimExpr.get(a) for a in kept])
+    identity = ir.AffineMap.get_identity(x.ndim)
+    kinds = ["reduction" if a in op.axes else "parallel" for a in range(x.ndim)]
+    best = fill(reduce_identity(op.kind, dtype), tensor.empty(shape, element_type(dtype)))
+    best = generic([source], best, [identity, out_map], kinds,
+                   lambda a: _combine(op.kind, a[1], a[0], dtype))
     strides, stride = {}, index_const(1)
     for a in reversed(op.axes):
         strides[a] = stride
         stride = arith.muli(stride, dim(source, a))
-    out_map = ir.AffineMap.get(x.ndim, 0, [ir.AffineDimExpr.get(a) for a in kept])
-    kinds = ["reduction" if a in op.axes else "parallel" for a in range(x.ndim)]
-    gen = linalg.GenericOp([best.type, where.type], [source], [best, where],
-                           affine_maps([ir.AffineMap.get_identity(x.ndim), out_map, out_map]), iterator_types(kinds))
-    block = gen.regions[0].blocks.append(element_type(dtype), element_type(dtype), i64)
-    with ir.InsertionPoint(block):
-        v, acc, acc_i = block.arguments
+
+    def body(args):
+        v, b, acc = args
         flat = index_const(0)
         for a in op.axes:
             flat = arith.addi(flat, arith.muli(loop_index(a), strides[a]))
         i = arith.index_cast(i64, flat)
-        take = _better(op.kind, v, acc, i, acc_i, dtype)
-        linalg.YieldOp([arith.select(take, v, acc), arith.select(take, i, acc_i)])
-    return [gen.results[1]]
+        return arith.select(_same(v, b, dtype), arith.minsi(i, acc), acc)
+
+    # distinct start values per kind: the pipeline otherwise merges the two identical
+    # fills of an argmax and an argmin of the same x into one buffer both write
+    start = np.iinfo("int64").max - (op.kind == "min")
+    where = fill(arith.constant(i64, int(start)), tensor.empty(shape, i64))
+    return [generic([source, best], where, [identity, out_map, out_map], kinds, body)]
 
 
 rules.vjp(Argmax)(rules.no_gradient)
