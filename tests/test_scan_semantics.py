@@ -133,3 +133,58 @@ def test_broadcastable_step_output_fits_a_state_of_any_length():
         s = s + s.sum()
         ref.append(s)
     np.testing.assert_allclose(aesara.function([s0], out)(np.array([1.0, 2.0])), ref)
+
+
+def _rnn_cost():
+    """A loop whose gradient is a reversed scan: the cost, its inputs and sample values."""
+    x, W, u = at.dvector("x"), at.dmatrix("W"), at.dmatrix("u")
+
+    def step(u_t, h, W, x):
+        return at.tanh(at.dot(W, h) * x + u_t)
+    hs, _ = aesara.scan(step, sequences=u, outputs_info=x, non_sequences=[W, x])
+    rng = np.random.default_rng(1)
+    values = [rng.standard_normal(3) * 0.5, rng.standard_normal((3, 3)) * 0.4, rng.standard_normal((4, 3)) * 0.3]
+    return (hs ** 2).sum() + hs[-1].sum(), [x, W, u], values
+
+
+def test_hessian_vector_product_through_scan():
+    cost, (x, W, u), (xv, Wv, uv) = _rnn_cost()
+    v = at.dvector("v")
+    g = aesara.grad(cost, x)
+    hv = aesara.grad((g * v).sum(), x)
+    grad_f = aesara.function([x, W, u], g)
+    hv_f = aesara.function([x, W, u, v], hv)
+    vv = np.array([0.3, -1.0, 0.5])
+    eps = 1e-6
+    ref = (grad_f(xv + eps * vv, Wv, uv) - grad_f(xv - eps * vv, Wv, uv)) / (2 * eps)
+    np.testing.assert_allclose(hv_f(xv, Wv, uv, vv), ref, rtol=1e-6, atol=1e-8)
+
+
+def test_hessian_via_scan_matches_finite_differences_of_the_gradient():
+    cost, (x, W, u), (xv, Wv, uv) = _rnn_cost()
+    g = aesara.grad(cost, x)
+    H, _ = aesara.scan(lambda i, g, x: aesara.grad(g[i], x), sequences=at.arange(g.shape[0]),
+                       non_sequences=[g, x])
+    grad_f = aesara.function([x, W, u], g)
+    H_f = aesara.function([x, W, u], H)
+    ref = _fd_jacobian(lambda xx: grad_f(xx, Wv, uv), xv)
+    got = H_f(xv, Wv, uv)
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(got, got.T, rtol=1e-9, atol=1e-12)
+
+
+def test_second_derivative_through_until_and_several_taps():
+    x0, a = at.dvector("x0"), at.dscalar("a")
+
+    def step(p2, p1, a):
+        new = at.sin(p1 * a) + 0.5 * p2
+        return new, aesara.scan.until(new.sum() > 50)
+    out, _ = aesara.scan(step, outputs_info=dict(initial=x0, taps=[-2, -1]), non_sequences=a, n_steps=5)
+    cost = (out ** 2).sum()
+    ga = aesara.grad(cost, a)
+    gaa = aesara.grad(ga, a)
+    f_ga = aesara.function([x0, a], ga)
+    f_gaa = aesara.function([x0, a], gaa)
+    xv, av, eps = np.array([0.2, -0.4]), 0.7, 1e-6
+    ref = (f_ga(xv, av + eps) - f_ga(xv, av - eps)) / (2 * eps)
+    np.testing.assert_allclose(f_gaa(xv, av), ref, rtol=1e-6, atol=1e-8)

@@ -23,10 +23,10 @@ from __future__ import annotations
 from ..graph import rules
 from ..graph.basic import as_tensor_variable, clone_replace
 from ..gradient.core import differentiable, vjp
-from ..ops.creation import alloc, zeros_like
-from ..ops.elemwise import ge, minimum, switch
+from ..ops.creation import alloc, arange, zeros_like
+from ..ops.elemwise import eq, ge, minimum, switch
 from ..ops.indexing import inc_subtensor, set_subtensor
-from ..ops.shape import shape_i
+from ..ops.shape import dimshuffle, shape_i
 from ..ops.shape_inference import shape_of
 from .basic import scan
 from .op import FinalValue, ScanOp
@@ -34,6 +34,21 @@ from .op import FinalValue, ScanOp
 
 def final(stacked, initial):
     return FinalValue()(stacked, initial)
+
+
+@rules.vjp(FinalValue)
+def _final_value_vjp(node, cots, needed):
+    """The cotangent goes to the last row, or to `initial` when there is none: a mask
+    (not an indexed write, which would read row -1 of an empty stack). Gradients of
+    gradients through scan need it: the VJP of a scan ends in FinalValue."""
+    stacked, initial = node.inputs
+    g = cots[0]
+    n = shape_i(stacked, 0)
+    is_last = dimshuffle(eq(arange(n), n - 1), 0, *["x"] * initial.ndim)
+    row = dimshuffle(g, "x", *range(initial.ndim))
+    g_stacked = switch(is_last, row, zeros_like(stacked)) if needed[0] else None
+    g_initial = switch(eq(n, 0), g, zeros_like(g)) if needed[1] else None
+    return [g_stacked, g_initial]
 
 
 @rules.vjp(ScanOp)
