@@ -188,3 +188,15 @@ def test_second_derivative_through_until_and_several_taps():
     xv, av, eps = np.array([0.2, -0.4]), 0.7, 1e-6
     ref = (f_ga(xv, av + eps) - f_ga(xv, av - eps)) / (2 * eps)
     np.testing.assert_allclose(f_gaa(xv, av), ref, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("steps", [0, 3])
+def test_hessian_vector_product_after_zero_steps(steps):
+    x, v, n = at.dvector("x"), at.dvector("v"), at.iscalar("n")
+    hs, _ = aesara.scan(lambda h, x: at.sin(h) * x, outputs_info=x, non_sequences=x, n_steps=n)
+    g = aesara.grad((hs ** 2).sum() + (x ** 3).sum(), x)
+    hv_f = aesara.function([x, v, n], aesara.grad((g * v).sum(), x))
+    grad_f = aesara.function([x, n], g)
+    xv, vv, eps = np.array([0.4, -0.9]), np.array([1.0, 2.0]), 1e-6
+    ref = (grad_f(xv + eps * vv, steps) - grad_f(xv - eps * vv, steps)) / (2 * eps)
+    np.testing.assert_allclose(hv_f(xv, vv, steps), ref, rtol=1e-6, atol=1e-8)
