@@ -20,9 +20,21 @@ def test_literal_typing():
     assert at.as_tensor_variable(0).dtype == "int8"
     assert at.as_tensor_variable(300).dtype == "int16"
     assert at.as_tensor_variable(2 ** 40).dtype == "int64"
-    assert at.as_tensor_variable(1.5).dtype == aesara.config.floatX
     assert at.as_tensor_variable(np.asarray(0, "int32")).dtype == "int32"
-    assert at.constant(1.).dtype == aesara.config.floatX
+    assert at.as_tensor_variable(True).dtype == "bool"
+
+
+def test_float_literals_follow_aesaras_cast_policy():
+    """floatX float64: float32 where exact (`fvector * 0.5` stays float32), else float64;
+    floatX float32: float32."""
+    with aesara.config.change_flags(floatX="float64"):
+        assert at.as_tensor_variable(1.5).dtype == "float32"
+        assert at.constant(0.1).dtype == "float64"
+        assert (at.fvector() * 0.5).dtype == "float32"
+        assert (at.fvector() * 0.1).dtype == "float64"
+    with aesara.config.change_flags(floatX="float32"):
+        assert at.constant(0.1).dtype == "float32"
+        assert (at.fvector() * 0.1).dtype == "float32"
     assert at.as_tensor_variable(True).dtype == "bool"
 
 

@@ -47,7 +47,7 @@ def literal_array(value: object, dtype: str | None = None) -> np.ndarray:
     """A Python or numpy value as an array with Aesara's typing of literals.
 
     Python ints get the narrowest signed int that holds them (`0` is int8), Python
-    floats get `config.floatX`, bools are bool; numpy values keep their dtype.
+    floats `float_literal_dtype`, bools are bool; numpy values keep their dtype.
     """
     if dtype is not None:
         return np.asarray(value, dtype=check(dtype))
@@ -66,7 +66,7 @@ def literal_array(value: object, dtype: str | None = None) -> np.ndarray:
                 return np.asarray(value, dtype=name)
         raise OverflowError(f"integer {value} does not fit in int64")
     if isinstance(value, float):
-        return np.asarray(value, dtype=config.floatX)
+        return np.asarray(value, dtype=float_literal_dtype(value))
     arr = np.asarray(value)
     if arr.dtype.kind in "iu" and not isinstance(value, (np.ndarray, np.generic)):
         # Python lists of ints: the narrowest type that holds every element.
@@ -82,6 +82,15 @@ def literal_array(value: object, dtype: str | None = None) -> np.ndarray:
         return _widen_unsigned(arr)
     check(arr.dtype)
     return arr
+
+
+def float_literal_dtype(value: float) -> str:
+    """Aesara's "custom" cast policy for a Python float: floatX when that is float32;
+    with floatX float64, float32 where it holds the value exactly (`fvector * 0.5`
+    stays float32), else float64 (`fvector * 0.1` is float64, as in Aesara)."""
+    if config.floatX == "float32":
+        return "float32"
+    return "float32" if float(np.float32(value)) == value else "float64"
 
 
 def _widen_unsigned(arr: np.ndarray) -> np.ndarray:
