@@ -160,7 +160,7 @@ def test_grad_errors():
     x = at.dvector("x")
     with pytest.raises(TypeError, match="must be a scalar"):
         aesara.grad(x * 2, x)
-    with pytest.raises(DisconnectedInputError, match="does not depend on 'y'"):
+    with pytest.raises(DisconnectedInputError, match="with respect to 'y'"):
         aesara.grad(x.sum(), at.dvector("y"))
     with pytest.raises(TypeError, match="not a float"):
         aesara.grad(x.sum(), at.ivector("i"))

@@ -1,24 +1,16 @@
 """`jacobian` and `hessian`, as Aesara builds them: a scan over the rows of the
 expression, each step taking one row's gradient, so the result is one compiled loop
 whatever the length.
-
-The loop is `scanaot.scan`, which itself imports this package (its VJP is a reversed
-scan); it is therefore looked up when `jacobian` is called, as the package's lazy
-names are, never imported at module load (no import circle).
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from ..graph.basic import Variable, as_tensor_variable
 from ..ops.creation import arange
 from ..ops.shape import shape_i
-from .core import grad
-
-
-def _loop() -> Callable[..., Any]:
-    return importlib.import_module("scanaot.scan").scan
+from ..autodiff.core import grad
+from ..scan.basic import scan
 
 
 def _wrt_list(function: str, wrt: Any) -> tuple[list[Variable], bool]:
@@ -45,7 +37,7 @@ def jacobian(expression: Any, wrt: Any, consider_constant: Sequence[Variable] | 
         return grad(expression[i], wrt_list, consider_constant=consider_constant,
                     disconnected_inputs=disconnected_inputs)
 
-    rows, _ = _loop()(row, sequences=[arange(shape_i(expression, 0))], return_list=True)
+    rows, _ = scan(row, sequences=[arange(shape_i(expression, 0))], return_list=True)
     return rows[0] if single else rows
 
 

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from ..gradient.core import differentiable, vjp
+from ..autodiff.core import differentiable, vjp
 from ..graph.basic import Constant, Variable, free_inputs
 from ..ops.creation import zeros_like
 from ..runtime.kernel import MAX_PARAMETERS

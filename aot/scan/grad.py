@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from ..graph import rules
 from ..graph.basic import as_tensor_variable, clone_replace
-from ..gradient.core import differentiable, vjp
+from ..autodiff.core import differentiable, vjp
 from ..ops.creation import alloc, arange, zeros_like
 from ..ops.elemwise import eq, ge, minimum, switch
 from ..ops.indexing import inc_subtensor, set_subtensor
