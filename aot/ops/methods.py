@@ -6,9 +6,10 @@ from ..graph.basic import Variable, as_tensor_variable
 from .elemwise import round as round_  # noqa: I001
 from .elemwise import (abs_, add, and_, cast, clip, ge, gt, int_div, invert, le, lt, mod, mul, neg, or_, pow_, sub,
                        true_div, xor)
-from .indexing import getitem
+from .indexing import getitem, take
 from .linalg import dot, matmul
-from .reduction import max, mean, min, prod, sum  # noqa: A004
+from .reduction import (all, any, argmax, argmin, argsort, cumprod, cumsum, max, mean, min, prod, sort,  # noqa: A004
+                        std, sum, var)
 from .join import repeat
 from .shape import dimshuffle, flatten, reshape, shape, squeeze, swapaxes, transpose
 from .creation import diagonal
@@ -65,11 +66,22 @@ def install() -> None:
     Variable.transpose = lambda self, *axes: transpose(self, _axes_argument(axes))
     Variable.repeat = lambda self, repeats, axis=None: repeat(self, repeats, axis)
     Variable.diagonal = lambda self, offset=0, axis1=0, axis2=1: diagonal(self, offset, axis1, axis2)
-    Variable.sum = lambda self, axis=None, dtype=None: sum(self, axis, dtype)
-    Variable.prod = lambda self, axis=None, dtype=None: prod(self, axis, dtype)
-    Variable.mean = lambda self, axis=None: mean(self, axis)
-    Variable.max = lambda self, axis=None: max(self, axis)
-    Variable.min = lambda self, axis=None: min(self, axis)
+    Variable.sum = lambda self, axis=None, dtype=None, keepdims=False: sum(self, axis, dtype, keepdims)
+    Variable.prod = lambda self, axis=None, dtype=None, keepdims=False: prod(self, axis, dtype, keepdims)
+    Variable.mean = lambda self, axis=None, dtype=None, keepdims=False: mean(self, axis, dtype, keepdims)
+    Variable.max = lambda self, axis=None, keepdims=False: max(self, axis, keepdims)
+    Variable.min = lambda self, axis=None, keepdims=False: min(self, axis, keepdims)
+    Variable.all = lambda self, axis=None, keepdims=False: all(self, axis, keepdims)
+    Variable.any = lambda self, axis=None, keepdims=False: any(self, axis, keepdims)
+    Variable.argmax = lambda self, axis=None, keepdims=False: argmax(self, axis, keepdims)
+    Variable.argmin = lambda self, axis=None, keepdims=False: argmin(self, axis, keepdims)
+    Variable.var = lambda self, axis=None, ddof=0, keepdims=False: var(self, axis, ddof, keepdims)
+    Variable.std = lambda self, axis=None, ddof=0, keepdims=False: std(self, axis, ddof, keepdims)
+    Variable.cumsum = lambda self, axis=None: cumsum(self, axis)
+    Variable.cumprod = lambda self, axis=None: cumprod(self, axis)
+    Variable.sort = lambda self, axis=-1: sort(self, axis)
+    Variable.argsort = lambda self, axis=-1: argsort(self, axis)
+    Variable.take = lambda self, indices, axis=None: take(self, indices, axis)
     Variable.astype = lambda self, dtype: cast(self, dtype)
     Variable.clip = lambda self, a_min, a_max: clip(self, a_min, a_max)
     Variable.round = lambda self, mode=None: round_(self, mode)

@@ -20,8 +20,8 @@ from ..ops.elemwise import sgn
 from ..ops.elemwise import pow_ as pow  # noqa: F401,A004
 from ..ops.indexing import *  # noqa: F401,F403
 from ..ops.linalg import *  # noqa: F401,F403
-from ..ops.nnet import *  # noqa: F401,F403
 from ..ops.nlinalg import *  # noqa: F401,F403
+from ..ops.nnet import *  # noqa: F401,F403
 from ..ops.reduction import *  # noqa: F401,F403
 from ..ops.join import *  # noqa: F401,F403
 from ..ops.shape import *  # noqa: F401,F403
