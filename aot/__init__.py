@@ -18,6 +18,7 @@ _LAZY = {
     "scan_checkpoints": ("scanaot.scan", "scan_checkpoints"),
     "function": ("scanaot.packaging.function", "function"),
     "Function": ("scanaot.packaging.function", "Function"),
+    "UnusedInputError": ("scanaot.packaging.function", "UnusedInputError"),
     "compile": ("scanaot.packaging.artifact", "compile"),
     "compile_many": ("scanaot.packaging.artifact", "compile_many"),
     "Artifact": ("scanaot.packaging.artifact", "Artifact"),

@@ -10,6 +10,15 @@ os.environ.setdefault("SCANAOT_CACHE", os.path.join(tempfile.gettempdir(), "scan
 DTYPES = ["float32", "float64", "int32", "int64"]
 
 
+@pytest.fixture(scope="module")
+def float32_programs():
+    """floatX=float32, as deployments set it (Aesara's default, and scanaot's, is
+    float64): for tests whose programs and IR checks are written in float32."""
+    from scanaot import config
+    with config.change_flags(floatX="float32"):
+        yield
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

@@ -140,7 +140,7 @@ def test_map_reduce_foldl_foldr_against_numpy():
     x = at.dvector("x")
     mapped, _ = scanaot.map(lambda v: v * 2 + 1, sequences=[x])
     step = lambda v, acc: acc * 2 + v  # noqa: E731 - order matters, so foldl and foldr differ
-    zero = at.constant(0.0)
+    zero = at.constant(0.0, dtype="float64")  # 0.0 alone is float32 (exact), as in Aesara
     left, _ = scanaot.foldl(step, sequences=[x], outputs_info=[zero])
     right, _ = scanaot.foldr(step, sequences=[x], outputs_info=[zero])
     total, _ = scanaot.reduce(lambda v, acc: acc + v, sequences=[x], outputs_info=[zero])
@@ -251,7 +251,7 @@ def test_debugprint_prints_the_tree_with_ids():
 
 def test_debugprint_of_a_scan_and_of_a_function(capsys):
     x = at.dvector("x")
-    out, _ = scanaot.scan(lambda v, acc: acc + v, sequences=[x], outputs_info=[at.constant(0.0)])
+    out, _ = scanaot.scan(lambda v, acc: acc + v, sequences=[x], outputs_info=[at.constant(0.0, dtype="float64")])
     text = scanaot.debugprint(out, file="str")
     assert "Inner graphs:" in text and " >add" in text
     f = scanaot.function([x], out[-1])

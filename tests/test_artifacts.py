@@ -14,6 +14,13 @@ import scanaot.tensor as at
 from scanaot.runtime import manifest as manifest_mod
 
 
+
+@pytest.fixture(scope="module", autouse=True)
+def _float32(float32_programs):
+    """This module's programs are written in float32, as deployed (floatX=float32),
+    also those its module-scoped fixtures build."""
+
+
 def power_graph():
     k = at.iscalar("k")
     A = at.vector("A")

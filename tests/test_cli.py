@@ -14,7 +14,7 @@ from scanaot.tools import bench, cli
 
 MODEL = """
 import scanaot, scanaot.tensor as at
-k = at.iscalar("k"); A = at.vector("A")
+k = at.iscalar("k"); A = at.fvector("A")
 result, _ = scanaot.scan(lambda p, A: p * A, outputs_info=at.ones_like(A), non_sequences=A, n_steps=k)
 EXPORTS = {"power": ([A, k], result[-1]), "total": ([A, k], result[-1].sum(), [A])}
 """

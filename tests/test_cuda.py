@@ -22,6 +22,13 @@ from scanaot.runtime import manifest as manifest_mod
 from scanaot.runtime.cuda import can_run
 from scanaot.tools import guide_examples
 
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _float32(float32_programs):
+    """This module's programs are written in float32, as deployed (floatX=float32),
+    also those its module-scoped fixtures build."""
+
 HAS_PTXAS = to_gpu.ptxas_path() is not None
 HERE = Path(__file__).parent
 # a scalar step and a final sum: nothing parallel is left once its arange is

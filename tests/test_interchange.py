@@ -11,6 +11,13 @@ from scanaot.targets import cpu as cpu_target
 from scanaot.runtime.status import StatusError
 
 
+
+@pytest.fixture(scope="module", autouse=True)
+def _float32(float32_programs):
+    """This module's programs are written in float32, as deployed (floatX=float32),
+    also those its module-scoped fixtures build."""
+
+
 def interchanged(f) -> bool:
     return "scan.interchanged" in f.ir("scf")
 

@@ -18,6 +18,13 @@ from scanaot.passes.lower_scan import lower_scan_to_scf
 from scanaot.tools import guide_examples
 
 
+
+@pytest.fixture(scope="module", autouse=True)
+def _float32(float32_programs):
+    """This module's programs are written in float32, as deployed (floatX=float32),
+    also those its module-scoped fixtures build."""
+
+
 @pytest.fixture
 def ctx():
     with ir.Context() as context, ir.Location.unknown():
@@ -184,17 +191,17 @@ def _call_with_buffers(f, args, outs):
 def test_results_are_written_in_place_into_exactly_shaped_outputs():
     f = _function_of("triangular")
     memref_ir = f.ir("memref")
-    assert "scf.if" in memref_ir and "scf.yield %arg1 : memref<?xi32>" in memref_ir
-    want = np.cumsum(np.arange(1000)).astype("int32")
+    assert "scf.if" in memref_ir and "scf.yield %arg1 : memref<?xi64>" in memref_ir
+    want = np.cumsum(np.arange(1000))  # int64: at.arange of ints is int64, as in Aesara
     np.testing.assert_array_equal(f(1000), want)
     # a larger buffer takes the temporary-and-copy path, and a smaller one stays
     # memory-safe with the shape bit set
-    big = np.full(1500, -7, "int32")
+    big = np.full(1500, -7, "int64")
     status, dims = _call_with_buffers(f, [np.asarray(1000, "int32")], [big])
     assert status == 0 and dims[0] == 1000
     np.testing.assert_array_equal(big[:1000], want)
     assert (big[1000:] == -7).all()
-    guarded = np.full(600, -7, "int32")
+    guarded = np.full(600, -7, "int64")
     small = guarded[:500]
     status, dims = _call_with_buffers(f, [np.asarray(1000, "int32")], [small])
     assert status & 0xFFFF == 2 and dims[0] == 500  # the kind bits; the site is above them

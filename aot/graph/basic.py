@@ -83,6 +83,17 @@ class Variable:
             return f"{self.owner.op}.out{self.index}"
         return f"<{self.type.dtype} {self.type.ndim}-d variable>"
 
+    # numpy defers to the Variable's reflected operators (`array @ x`, `array * x`)
+    __array_ufunc__ = None
+    __array_priority__ = 1000
+
+    def __getattr__(self, name: str):
+        """Only reached for a missing attribute: an Aesara method scanaot lacks is named."""
+        if name.startswith("__") or name.startswith("_"):
+            raise AttributeError(name)
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}: not supported by scanaot "
+                             "(the supported operations and methods are listed in docs/tensor.md)")
+
     def describe(self) -> str:
         """How error messages name this variable."""
         label = repr(self.name) if self.name else "an unnamed variable"

@@ -47,7 +47,8 @@ def literal_array(value: object, dtype: str | None = None) -> np.ndarray:
     """A Python or numpy value as an array with Aesara's typing of literals.
 
     Python ints get the narrowest signed int that holds them (`0` is int8), Python
-    floats `float_literal_dtype`, bools are bool; numpy values keep their dtype.
+    floats `float_literal_dtype`, bools are bool; numpy values keep their dtype;
+    lists get numpy's dtype (Aesara 2.9's rules).
     """
     if dtype is not None:
         return np.asarray(value, dtype=check(dtype))
@@ -67,16 +68,10 @@ def literal_array(value: object, dtype: str | None = None) -> np.ndarray:
         raise OverflowError(f"integer {value} does not fit in int64")
     if isinstance(value, float):
         return np.asarray(value, dtype=float_literal_dtype(value))
+    # Python lists and tuples: numpy's dtype (int64, float64, bool), as Aesara's
+    # constant(); an empty one is floatX
     arr = np.asarray(value)
-    if arr.dtype.kind in "iu" and not isinstance(value, (np.ndarray, np.generic)):
-        # Python lists of ints: the narrowest type that holds every element.
-        if arr.size == 0:
-            return arr.astype("int8")
-        for name in INTS:
-            info = np.iinfo(name)
-            if info.min <= arr.min() and arr.max() <= info.max:
-                return arr.astype(name)
-    if arr.dtype.kind == "f" and not isinstance(value, (np.ndarray, np.generic)):
+    if arr.size == 0 and arr.dtype == np.float64:
         return arr.astype(config.floatX)
     if arr.dtype.kind == "u":
         return _widen_unsigned(arr)

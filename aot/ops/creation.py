@@ -448,7 +448,8 @@ def linspace(start: Any, stop: Any, num: Any = 50, dtype: str | None = None) -> 
         if v.ndim != 0:
             raise TypeError(f"linspace: {what} must be a scalar, got {v.describe()}")
     num = _int_scalar(num, "linspace", "num")
-    dtype = dtypes.check(dtype) if dtype else dtypes.upgrade_to_float(dtypes.upcast(start.dtype, stop.dtype))
+    common = dtypes.upcast(start.dtype, stop.dtype)
+    dtype = dtypes.check(dtype) if dtype else common if dtypes.is_float(common) else config.floatX
     start, stop = cast(start, dtype), cast(stop, dtype)
     i = cast(arange(num), dtype)
     step = true_div(sub(stop, start), cast(maximum(sub(num, 1), 1), dtype))
@@ -462,7 +463,11 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: str | None = None
     if stop is None:
         start, stop = 0, start
     start, stop, step = as_tensor_variable(start), as_tensor_variable(stop), as_tensor_variable(step)
-    dtype = dtypes.check(dtype) if dtype else dtypes.upcast(start.dtype, stop.dtype, step.dtype)
+    if dtype:
+        dtype = dtypes.check(dtype)
+    else:  # Aesara: the bounds' upcast, but integer ranges are int64 (no overflow)
+        dtype = dtypes.upcast(start.dtype, stop.dtype, step.dtype)
+        dtype = "int64" if dtypes.is_int(dtype) or dtype == "bool" else dtype
     if isinstance(step, Constant) and not np.all(step.data):
         raise ValueError("arange: step must not be zero")
     return ARange(dtype)(cast(start, dtype), cast(stop, dtype), cast(step, dtype))

@@ -7,7 +7,8 @@ The `Elemwise` op applies a row over broadcast tensors; its emission builds one
 gradient engine's unbroadcast).
 
 Typing rules: "upcast" (the inputs' common dtype), "float" (upcast, then integers
-become floats: Aesara's upgrade_to_float), "bool" (comparisons), "int" (upcast;
+become floats: Aesara's upgrade_to_float), "div" (upcast; integers divide into
+floatX, Aesara's TrueDiv), "bool" (comparisons), "int" (upcast;
 integer or bool inputs only), "float_only" (float inputs only, same dtype out: Aesara's
 rounding), "switch" (cond ? a : b).
 """
@@ -20,10 +21,11 @@ import numpy as np
 from mlir import ir
 from mlir.dialects import arith, math
 
+from .. import config
 from ..emit.builders import (cast_scalar, compute_type, dim, empty, generic, index_const, index_min,
                              load_scalar, scalar_of, scalar_tensor, store_scalar)
 from ..graph import dtypes, rules
-from ..graph.basic import Apply, Op, TensorType, Variable, as_tensor_variable, int_constant
+from ..graph.basic import Apply, Constant, Op, TensorType, Variable, as_tensor_variable, int_constant
 from ..runtime import status as st
 
 
@@ -345,7 +347,7 @@ def _k(value: float, like: Variable) -> Variable:
 _row("add", 2, "upcast", _add, lambda x, z, g: [g, g])
 _row("sub", 2, "upcast", _float_or_int(arith.subf, arith.subi), lambda x, z, g: [g, -g])
 _row("mul", 2, "upcast", _mul, lambda x, z, g: [g * x[1], g * x[0]])
-_row("true_div", 2, "float", lambda a, d: arith.divf(*a),
+_row("true_div", 2, "div", lambda a, d: arith.divf(*a),
      lambda x, z, g: [g / x[1], -g * x[0] / (x[1] * x[1])])
 _row("int_div", 2, "upcast", _int_div)
 _row("mod", 2, "upcast", _mod, lambda x, z, g: [g, -g * floor(x[0] / x[1])])
@@ -446,7 +448,9 @@ class Elemwise(Op):
         if rule == "switch":
             return dtypes.upcast(*in_dtypes[1:])
         common = dtypes.upcast(*in_dtypes)
-        return dtypes.upgrade_to_float(common) if rule == "float" else common
+        if rule == "div" and not dtypes.is_float(common):
+            return config.floatX  # Aesara's TrueDiv: integers divide into floatX
+        return dtypes.upgrade_to_float(common) if rule in ("float", "div") else common
 
     def make_node(self, *inputs: Variable) -> Apply:
         row = SCALAR_FUNCTIONS[self.scalar]
@@ -656,6 +660,12 @@ where = switch  # numpy's spelling, as aesara.tensor has it
 
 
 def cast(x: Any, dtype: str) -> Variable:
+    """`x` in `dtype`; a constant is converted now, so it stays a constant (its
+    value still decides broadcasting: `zeros((2, 1))` has a broadcastable dim)."""
     x = as_tensor_variable(x)
     dtype = dtypes.check(dtype)
-    return x if x.dtype == dtype else Cast(dtype)(x)
+    if x.dtype == dtype:
+        return x
+    if isinstance(x, Constant):
+        return Constant(x.data.astype(dtype))
+    return Cast(dtype)(x)

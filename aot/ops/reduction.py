@@ -493,7 +493,8 @@ def _count(x: Variable, axes: tuple[int, ...]) -> Variable:
 def mean(x: Any, axis: Any = None, dtype: str | None = None, keepdims: bool = False) -> Variable:
     x = as_tensor_variable(x)
     axes = _axes(x, axis)
-    total = _reduce("sum", x, axes, dtype or dtypes.upgrade_to_float(x.dtype), keepdims)
+    # Aesara: the mean of integers is float64 whatever floatX is
+    total = _reduce("sum", x, axes, dtype or (x.dtype if dtypes.is_float(x.dtype) else "float64"), keepdims)
     return true_div(total, cast(_count(x, axes), total.dtype))
 
 

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from .. import config
-from ..graph.basic import Variable
+from ..graph.basic import Variable, free_inputs
 from ..runtime import load_bytes
 from ..runtime.kernel import by_position
 from ..runtime.status import StatusError
@@ -115,16 +116,40 @@ def function(inputs: Sequence[Variable], outputs: Any = None, updates: Any = Non
              name: str = "main", cpu: str | None = None, fastmath: str | bool = "none",
              allow_input_downcast: bool | None = None, **kwargs: Any) -> Function:
     """Aesara's `aesara.function(inputs, outputs, updates=None, allow_input_downcast=None)`;
-    Aesara's other keywords (mode, on_unused_input, ...) are accepted and ignored. `cpu`
-    and `fastmath` are scanaot's compile options (docs/function.md).
+    `on_unused_input` ("raise", "warn", "ignore") as Aesara's; its other keywords (mode,
+    ...) are accepted and ignored. `cpu` and `fastmath` are scanaot's compile options
+    (docs/function.md).
 
     Inputs convert as in Aesara: arrays and lists only without loss (a float64 array for
     a float32 input is an error), except Python floats for floatX inputs; with
     `allow_input_downcast=True` every value is cast to the input's dtype."""
     if outputs is None:
         raise ValueError("function() needs outputs")
+    _check_unused(inputs, outputs, kwargs.get("on_unused_input") or "raise")
     return Function(inputs, outputs, name=name, updates=updates, cpu=cpu, fastmath=fastmath,
                     allow_input_downcast=allow_input_downcast)
+
+
+class UnusedInputError(ValueError):
+    """An input of `function` that no output depends on (Aesara's error)."""
+
+
+def _check_unused(inputs: Sequence[Variable], outputs: Any, mode: str) -> None:
+    if mode not in ("raise", "warn", "ignore"):
+        raise ValueError(f"on_unused_input must be 'raise', 'warn' or 'ignore', got {mode!r}")
+    outs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    if mode == "ignore" or not all(isinstance(o, Variable) for o in outs):
+        return  # bad outputs are reported by make_spec
+    used = set(free_inputs(outs))
+    for i, v in enumerate(inputs):
+        if isinstance(v, Variable) and v not in used:
+            message = (f"function was asked to create a function computing outputs given certain inputs, but "
+                       f"the provided input variable at index {i} is not part of the computational graph "
+                       f"needed to compute the outputs: {v!r}. To make this error into a warning, pass "
+                       "on_unused_input='warn'; to disable it, on_unused_input='ignore'")
+            if mode == "raise":
+                raise UnusedInputError(message)
+            warnings.warn(message, stacklevel=3)
 
 
 def _bind(inputs: list[Variable], args: tuple, kwargs: dict) -> list[Any]:
