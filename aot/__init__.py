@@ -27,6 +27,8 @@ _LAZY = {
     "gradient": ("scanaot.gradient", None),
     "tensor": ("scanaot.tensor", None),
     "config": ("scanaot.config", None),
+    "shared": ("scanaot.graph.shared", "shared"),
+    "OrderedUpdates": ("scanaot.graph.shared", "OrderedUpdates"),
     "map": ("scanaot.scan.views", "map"),
     "reduce": ("scanaot.scan.views", "reduce"),
     "foldl": ("scanaot.scan.views", "foldl"),

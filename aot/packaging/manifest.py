@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ..autodiff.core import differentiable, vjp
-from ..graph.basic import Constant, Variable, free_inputs
+from ..graph.basic import Constant, Variable, as_tensor_variable, free_inputs
+from ..graph.shared import SharedVariable
 from ..ops.creation import zeros_like
 from ..runtime.kernel import MAX_PARAMETERS
 from ..runtime.schema import MAX_EXPRESSION_DEPTH, is_argument_name
@@ -19,13 +20,25 @@ from .shape_expr import ExprBuilder, NotExpressible, depth, render
 @dataclass
 class FunctionSpec:
     """One function of a library: its name, inputs and outputs (and, for a gradient
-    kernel, the function it differentiates and the names of `grad_wrt`)."""
+    kernel, the function it differentiates and the names of `grad_wrt`).
+
+    Shared variables are implicit: `shared` (those the outputs and updates read) are
+    the last entries of `inputs`, after the caller's; the new values of `updated`
+    are the last entries of `outputs`, after the caller's (`n_outputs` of them)."""
     name: str
     inputs: list[Variable]
     outputs: list[Variable]
     unpack: bool = False
     forward: "FunctionSpec | None" = None
     wrt: list[str] = field(default_factory=list)
+    shared: list[SharedVariable] = field(default_factory=list)
+    updated: list[SharedVariable] = field(default_factory=list)
+    n_outputs: int = 0
+
+    @property
+    def n_inputs(self) -> int:
+        """The caller's inputs (the shared variables follow them)."""
+        return len(self.inputs) - len(self.shared)
 
 
 def _check_depth(function: str, j: int, out: Variable, shape: list[dict]) -> None:
@@ -38,7 +51,11 @@ def _check_depth(function: str, j: int, out: Variable, shape: list[dict]) -> Non
                          "(compute n_steps or the sizes with fewer chained scalar ops)")
 
 
-def make_spec(name: str, inputs: Sequence[Variable], outputs: Any) -> FunctionSpec:
+def make_spec(name: str, inputs: Sequence[Variable], outputs: Any, updates: Any = None,
+              default_updates: bool = True) -> FunctionSpec:
+    """The spec of one function; `updates` as `function` takes them (a dict, OrderedDict
+    or list of pairs), and with `default_updates` every shared variable's
+    `default_update` that no explicit update replaces (random streams advance)."""
     check_name(name, "function name")
     if isinstance(inputs, Variable) or not isinstance(inputs, (list, tuple)):
         raise TypeError(f"{name}: inputs must be a list of variables")
@@ -49,6 +66,9 @@ def make_spec(name: str, inputs: Sequence[Variable], outputs: Any) -> FunctionSp
         if v.owner is not None:
             raise TypeError(f"{name}: inputs[{i}] ({v.describe()}) is computed from other variables; "
                             "inputs must be variables made with at.scalar(), at.vector(), ...")
+        if isinstance(v, SharedVariable):
+            raise TypeError(f"{name}: inputs[{i}] ({v.describe()}) is a shared variable; shared variables "
+                            "are implicit inputs: leave it out of the inputs list")
         if v in seen:
             raise ValueError(f"{name}: inputs[{i}] ({v.describe()}) is listed twice")
         seen.add(v)
@@ -59,14 +79,70 @@ def make_spec(name: str, inputs: Sequence[Variable], outputs: Any) -> FunctionSp
     for i, o in enumerate(outs):
         if not isinstance(o, Variable):
             raise TypeError(f"{name}: outputs[{i}] must be a symbolic variable, got {type(o).__name__}")
-    missing = [v for v in free_inputs(outs) if v not in seen]
+    pairs = update_pairs(name, updates)
+    if default_updates:
+        pairs = with_default_updates(outs, pairs)
+    free = free_inputs(outs + [u for _, u in pairs])
+    missing = [v for v in free if v not in seen and not isinstance(v, SharedVariable)]
     if missing:
         raise ValueError(f"{name}: the outputs depend on {missing[0].describe()}, which is not among "
                          "the inputs; add it to the inputs list")
-    if len(inputs) + len(outs) + 1 > MAX_PARAMETERS:
-        raise ValueError(f"{name}: {len(inputs)} inputs and {len(outs)} outputs; a function takes at most "
-                         f"{MAX_PARAMETERS - 1} together (pass stacked arrays instead of many scalars)")
-    return FunctionSpec(name, list(inputs), outs, unpack)
+    shared = [v for v in free if isinstance(v, SharedVariable)]
+    all_inputs, all_outputs = list(inputs) + shared, outs + [u for _, u in pairs]
+    if len(all_inputs) + len(all_outputs) + 1 > MAX_PARAMETERS:
+        raise ValueError(f"{name}: {len(all_inputs)} inputs and {len(all_outputs)} outputs (shared variables "
+                         f"and updates included); a function takes at most {MAX_PARAMETERS - 1} together "
+                         "(pass stacked arrays instead of many scalars)")
+    return FunctionSpec(name, all_inputs, all_outputs, unpack, shared=shared,
+                        updated=[s for s, _ in pairs], n_outputs=len(outs))
+
+
+def update_pairs(name: str, updates: Any) -> list[tuple[SharedVariable, Variable]]:
+    """`function`'s updates as (shared variable, new value) pairs, each checked: the new
+    value must have the variable's dtype and rank (Aesara: the same type)."""
+    if updates is None:
+        return []
+    if isinstance(updates, dict):
+        items = list(updates.items())
+    elif isinstance(updates, (list, tuple)):
+        items = list(updates)
+    else:
+        raise TypeError(f"{name}: updates must be a dict, an OrderedDict or a list of (shared variable, "
+                        f"new value) pairs, got {type(updates).__name__}")
+    pairs: list[tuple[SharedVariable, Variable]] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, (list, tuple)) or len(item) != 2:
+            raise TypeError(f"{name}: updates[{i}] must be a (shared variable, new value) pair, got {item!r}")
+        var, value = item
+        if not isinstance(var, SharedVariable):
+            raise TypeError(f"{name}: updates[{i}]: {var!r} is not a shared variable; only shared variables "
+                            "(scanaot.shared) can be updated")
+        if any(var is other for other, _ in pairs):
+            raise ValueError(f"{name}: {var.describe()} is updated twice")
+        pairs.append((var, _update_value(name, var, value)))
+    return pairs
+
+
+def _update_value(name: str, var: SharedVariable, value: Any) -> Variable:
+    new = as_tensor_variable(value)
+    bad_bcast = any(b and not nb for b, nb in zip(var.broadcastable, new.broadcastable))
+    if new.dtype != var.dtype or new.ndim != var.ndim or bad_bcast:
+        raise TypeError(f"{name}: an update must have the type of its shared variable: {var.describe()} "
+                        f"{var.type}, update {new.describe()} {new.type}")
+    return new
+
+
+def with_default_updates(outputs: list[Variable], pairs: list) -> list:
+    """Add each reachable shared variable's `default_update` (a random stream's next
+    state) unless an explicit update replaces it."""
+    pairs = list(pairs)
+    while True:
+        explicit = {id(s) for s, _ in pairs}
+        found = [v for v in free_inputs(outputs + [u for _, u in pairs])
+                 if isinstance(v, SharedVariable) and v.default_update is not None and id(v) not in explicit]
+        if not found:
+            return pairs
+        pairs += [(v, v.default_update) for v in found]
 
 
 def vjp_spec(spec: FunctionSpec, grad_wrt: Sequence[Variable]) -> FunctionSpec:
@@ -79,19 +155,21 @@ def vjp_spec(spec: FunctionSpec, grad_wrt: Sequence[Variable]) -> FunctionSpec:
             raise TypeError(f"{spec.name}: grad_wrt[{i}] ({w.describe()}) is not a float input")
     names = arg_names(spec.inputs)
     out_names = arg_names(spec.outputs, "out", names)
+    outputs = spec.outputs[:spec.n_outputs]  # updates get no cotangent
     cotangents, cot_vars = [], []
-    for j, out in enumerate(spec.outputs):
+    for j, out in enumerate(outputs):
         if differentiable(out):
             cot = out.type(name=f"cot_{out_names[j]}")
             cotangents.append(cot)
             cot_vars.append(cot)
         else:
             cotangents.append(None)
-    grads = vjp(spec.outputs, cotangents, wrt)
+    grads = vjp(outputs, cotangents, wrt)
     grads = [zeros_like(w) if g is None else g for w, g in zip(wrt, grads)]
     for g, w in zip(grads, wrt):
         g.name = f"grad_{names[spec.inputs.index(w)]}"
-    kernel = make_spec(f"{spec.name}_vjp", spec.inputs + cot_vars, grads)
+    # the forward's shared variables stay implicit; a gradient kernel advances no stream
+    kernel = make_spec(f"{spec.name}_vjp", spec.inputs[:spec.n_inputs] + cot_vars, grads, default_updates=False)
     kernel.forward, kernel.wrt = spec, [names[spec.inputs.index(w)] for w in wrt]
     return kernel
 
