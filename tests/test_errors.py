@@ -83,10 +83,12 @@ def test_input_created_inside_step():
         aesara.scan(lambda a: a * at.dscalar("inner"), sequences=at.dvector())
 
 
-def test_updates_are_refused():
-    with pytest.raises(ValueError, match="updates"):
-        x = at.dvector()
+def test_updates_of_what_is_not_shared_are_refused():
+    x = at.dvector()
+    with pytest.raises(TypeError, match=r"updates\[0\]: 1 is not a shared variable"):
         aesara.function([x], x * 2, updates={1: 2})
+    with pytest.raises(TypeError, match="must be a dict, an OrderedDict or a list"):
+        aesara.function([x], x * 2, updates=3)
 
 
 def test_missing_input():

@@ -8,12 +8,12 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from .. import config
-from ..graph.basic import Variable, free_inputs
+from ..graph.basic import Variable, as_tensor_variable, clone_replace, free_inputs
 from ..runtime import load_bytes
 from ..runtime.kernel import by_position
 from ..runtime.status import StatusError
 from .artifact import build
-from .manifest import make_spec
+from .manifest import make_spec, update_pairs
 
 _recorders: list[list["Function"]] = []
 
@@ -28,12 +28,9 @@ class Function:
 
     def __init__(self, inputs: Sequence[Variable], outputs: Any, name: str = "main",
                  updates: Any = None, cpu: str | None = None, fastmath: str | bool = "none",
-                 allow_input_downcast: bool | None = None):
-        if updates:
-            raise ValueError("updates are not supported: scanaot has no shared variables "
-                             "(scan's updates are always empty)")
-        self.spec = make_spec(name, inputs, outputs)
-        self.inputs = self.spec.inputs
+                 allow_input_downcast: bool | None = None, no_default_updates: bool = False):
+        self.spec = make_spec(name, inputs, outputs, updates, default_updates=not no_default_updates)
+        self.inputs = self.spec.inputs[:self.spec.n_inputs]
         self.name = name
         built = build([self.spec], cpu=cpu, fastmath=fastmath, library=name, default_cpu="native")
         self.library_path, self._stages, self.manifest = built.path, built.stages, built.manifest
@@ -42,7 +39,10 @@ class Function:
         self._arity = len(self.inputs)
         self._input_names = [v.name for v in self.inputs]
         self._fast = self._kernel.fast_call(self._convert_and_call, _rounding(self.inputs, allow_input_downcast))
-        self._finish = _identity if self.spec.unpack else list if len(self.spec.outputs) > 1 else _one_list
+        self._finish = _identity if self.spec.unpack else list if self.spec.n_outputs != 1 else _one_list
+        self._stateful = bool(self.spec.shared or self.spec.updated)
+        # every argument, shared ones included, in manifest order (runtime/kernel.py)
+        self._call_all = getattr(self._kernel, "call_all", self._kernel)
         self.calls: list[tuple[list, list]] = []  # filled only inside record_functions()
         for recorder in _recorders:
             recorder.append(self)
@@ -56,6 +56,8 @@ class Function:
     def __call__(self, /, *args: Any, **kwargs: Any):  # an input may be named "self"
         """Positional arrays of the inputs' dtypes go straight to the kernel's generated
         call path; anything else (lists, keywords, casts) is converted first."""
+        if self._stateful:
+            return self._finish(self._call_with_shared(*_bind(self.inputs, args, kwargs)))
         if kwargs:
             bound = by_position(args, kwargs, self._input_names)
             if bound is None:
@@ -73,6 +75,20 @@ class Function:
         """What the generated path hands over: convert every value, then call the kernel."""
         arrays = [_convert(i, var, v, self._downcast) for i, (var, v) in enumerate(zip(self.inputs, args))]
         return self._kernel(*arrays)
+
+    def _call_with_shared(self, *args: Any):
+        """The shared variables' values join the caller's; after the call every update is
+        stored at once, so no update sees another's new value (Aesara's semantics)."""
+        arrays = [_convert(i, var, v, self._downcast) for i, (var, v) in enumerate(zip(self.inputs, args))]
+        arrays += [v.get_value(borrow=True) for v in self.spec.shared]
+        results = self._call_all(*arrays)
+        results = list(results) if isinstance(results, (tuple, list)) else [results]
+        outputs, new_values = results[:self.spec.n_outputs], results[self.spec.n_outputs:]
+        for var, value in zip(self.spec.updated, new_values):
+            var.set_value(value, borrow=True)
+        if _recorders:
+            self.calls.append((arrays, results))
+        return outputs[0] if len(outputs) == 1 else outputs
 
     def _call_general(self, args: tuple, kwargs: dict, checked: bool = False):
         values = _bind(self.inputs, args, kwargs)
@@ -113,21 +129,55 @@ def record_functions() -> Iterator[list[Function]]:
 
 
 def function(inputs: Sequence[Variable], outputs: Any = None, updates: Any = None,
-             name: str = "main", cpu: str | None = None, fastmath: str | bool = "none",
-             allow_input_downcast: bool | None = None, **kwargs: Any) -> Function:
-    """Aesara's `aesara.function(inputs, outputs, updates=None, allow_input_downcast=None)`;
-    `on_unused_input` ("raise", "warn", "ignore") as Aesara's; its other keywords (mode,
-    ...) are accepted and ignored. `cpu` and `fastmath` are scanaot's compile options
-    (docs/function.md).
+             givens: Any = None, name: str = "main", cpu: str | None = None, fastmath: str | bool = "none",
+             allow_input_downcast: bool | None = None, no_default_updates: bool = False,
+             **kwargs: Any) -> Function:
+    """Aesara's `aesara.function(inputs, outputs, updates=None, givens=None,
+    allow_input_downcast=None, no_default_updates=False, on_unused_input="raise")`; its
+    other keywords (mode, ...) are accepted and ignored. `cpu` and `fastmath` are
+    scanaot's compile options (docs/function.md).
+
+    Shared variables are implicit inputs. `updates` (a dict, OrderedDict or list of
+    pairs) are computed from the values before the call and all stored after it, with
+    every used shared variable's `default_update` (random streams advance each call).
 
     Inputs convert as in Aesara: arrays and lists only without loss (a float64 array for
     a float32 input is an error), except Python floats for floatX inputs; with
     `allow_input_downcast=True` every value is cast to the input's dtype."""
-    if outputs is None:
-        raise ValueError("function() needs outputs")
-    _check_unused(inputs, outputs, kwargs.get("on_unused_input") or "raise")
+    outputs = [] if outputs is None else outputs
+    if not updates and isinstance(outputs, (list, tuple)) and not outputs:
+        raise ValueError("function() needs outputs or updates")
+    if givens:
+        outputs, updates = _apply_givens(inputs, outputs, updates, givens)
+    new_values = [u for _, u in update_pairs(name, updates)]
+    _check_unused(inputs, _as_list(outputs) + new_values, kwargs.get("on_unused_input") or "raise")
     return Function(inputs, outputs, name=name, updates=updates, cpu=cpu, fastmath=fastmath,
-                    allow_input_downcast=allow_input_downcast)
+                    allow_input_downcast=allow_input_downcast, no_default_updates=no_default_updates)
+
+
+def _as_list(outputs: Any) -> list:
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+def _apply_givens(inputs: Sequence[Variable], outputs: Any, updates: Any, givens: Any):
+    """Aesara's `givens`: each key replaced by its value in the outputs and updates."""
+    items = list(givens.items()) if isinstance(givens, dict) else list(givens)
+    replace: dict[Variable, Variable] = {}
+    for i, item in enumerate(items):
+        if not isinstance(item, (list, tuple)) or len(item) != 2 or not isinstance(item[0], Variable):
+            raise TypeError(f"givens[{i}] must be a (variable, replacement) pair, got {item!r}")
+        key, value = item[0], as_tensor_variable(item[1])
+        if key in inputs:
+            raise ValueError(f"givens[{i}]: {key.describe()} is an input; an input cannot also be replaced")
+        if key.dtype != value.dtype or key.ndim != value.ndim:
+            raise TypeError(f"givens[{i}]: the replacement {value.describe()} must have the type of "
+                            f"{key.describe()}")
+        replace[key] = value
+    pairs = update_pairs("function", updates)
+    outs = _as_list(outputs)
+    replaced = clone_replace(outs + [u for _, u in pairs], replace)
+    new_outputs = replaced[:len(outs)] if isinstance(outputs, (list, tuple)) else replaced[0]
+    return new_outputs, [(s, u) for (s, _), u in zip(pairs, replaced[len(outs):])]
 
 
 class UnusedInputError(ValueError):
@@ -137,7 +187,7 @@ class UnusedInputError(ValueError):
 def _check_unused(inputs: Sequence[Variable], outputs: Any, mode: str) -> None:
     if mode not in ("raise", "warn", "ignore"):
         raise ValueError(f"on_unused_input must be 'raise', 'warn' or 'ignore', got {mode!r}")
-    outs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    outs = _as_list(outputs)
     if mode == "ignore" or not all(isinstance(o, Variable) for o in outs):
         return  # bad outputs are reported by make_spec
     used = set(free_inputs(outs))

@@ -74,14 +74,14 @@ def make_spec(name: str, inputs: Sequence[Variable], outputs: Any, updates: Any 
         seen.add(v)
     unpack = not isinstance(outputs, (list, tuple))
     outs = [outputs] if unpack else list(outputs)
-    if not outs:
-        raise ValueError(f"{name}: needs at least one output")
     for i, o in enumerate(outs):
         if not isinstance(o, Variable):
             raise TypeError(f"{name}: outputs[{i}] must be a symbolic variable, got {type(o).__name__}")
     pairs = update_pairs(name, updates)
     if default_updates:
         pairs = with_default_updates(outs, pairs)
+    if not outs and not pairs:
+        raise ValueError(f"{name}: needs at least one output or update")
     free = free_inputs(outs + [u for _, u in pairs])
     missing = [v for v in free if v not in seen and not isinstance(v, SharedVariable)]
     if missing:

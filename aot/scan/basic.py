@@ -17,17 +17,18 @@ non-sequences. Variables the step function uses without receiving them
 from __future__ import annotations
 
 import inspect
-from collections import OrderedDict
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..graph import dtypes
-from ..graph.basic import Constant, Scope, TensorType, Variable, as_tensor_variable, clone_replace, toposort
+from ..graph.basic import (Constant, Scope, TensorType, Variable, as_tensor_variable, clone_replace, free_inputs,
+                           toposort)
+from ..graph.shared import OrderedUpdates, SharedVariable
 from ..ops.elemwise import cast, minimum
 from ..ops.shape import ShapeI, shape_i
 from ..ops.shape_inference import shape_of
-from .op import ScanOp
+from .op import FinalValue, ScanOp
 from .utils import until
 
 
@@ -86,49 +87,82 @@ def _normalize_output(i: int, info: Any) -> tuple[Variable | None, list[int]]:
     return init, [int(t) for t in taps]
 
 
-def _step_results(ret: Any, n_expected: int | None) -> tuple[list[Variable], Variable | None]:
-    """Split what fn returned into outputs and the until condition."""
-    condition = None
+def _step_results(ret: Any, n_expected: int | None) -> tuple[list[Variable], Variable | None, OrderedUpdates]:
+    """Split what fn returned into outputs, the until condition and the updates of
+    shared variables: outputs and an updates dict in either order, `until` last."""
     if isinstance(ret, until):
         raise ScanError("the step function returned only an until(...) condition; it must return "
                         "its outputs too, with until(...) last")
-    if isinstance(ret, dict):
-        if ret:
-            raise ScanError("the step function returned updates; scanaot has no shared variables, "
-                            "so updates are not supported")
-        ret = []
     items = list(ret) if isinstance(ret, (list, tuple)) else [ret]
-    # (outputs, updates) and (outputs, until) forms
-    if len(items) in (2, 3) and isinstance(items[0], (list, tuple)):
-        rest = items[1:]
-        items = list(items[0])
-        for extra in rest:
-            if isinstance(extra, until):
-                items.append(extra)
-            elif isinstance(extra, dict) and not extra:
-                continue
-            else:
-                raise ScanError(f"the step function returned an unexpected {type(extra).__name__} "
-                                "next to its outputs")
+    condition, updates, outputs = None, OrderedUpdates(), []
     if items and isinstance(items[-1], until):
         condition = items.pop().condition
-    outputs = []
     for pos, item in enumerate(items):
         if isinstance(item, until):
             raise ScanError("until(...) must be the last thing the step function returns")
         if isinstance(item, dict):
-            if item:
-                raise ScanError("updates of shared variables are not supported")
-            continue
-        try:
-            outputs.append(as_tensor_variable(item))
-        except TypeError:
-            raise ScanError(f"the step function's output {pos} is a {type(item).__name__}, "
-                            "expected a tensor variable or a number") from None
+            _merge_updates(updates, item)
+        elif isinstance(item, (list, tuple)):
+            outputs.extend(_as_output(len(outputs), v) for v in item)
+        else:
+            outputs.append(_as_output(pos, item))
     if n_expected is not None and len(outputs) != n_expected:
         raise ScanError(f"the step function returned {len(outputs)} output(s) but outputs_info "
                         f"describes {n_expected}")
-    return outputs, condition
+    return outputs, condition, updates
+
+
+def _as_output(pos: int, item: Any) -> Variable:
+    if isinstance(item, until):
+        raise ScanError("until(...) must be the last thing the step function returns")
+    try:
+        return as_tensor_variable(item)
+    except TypeError:
+        raise ScanError(f"the step function's output {pos} is a {type(item).__name__}, "
+                        "expected a tensor variable or a number") from None
+
+
+def _merge_updates(updates: OrderedUpdates, given: dict) -> None:
+    for var, value in given.items():
+        if not isinstance(var, SharedVariable):
+            raise ScanError(f"the step function's updates must be keyed by shared variables, got {var!r}")
+        if var in updates:
+            raise ScanError(f"the step function updates {var.describe()} twice")
+        updates[var] = as_tensor_variable(value)
+
+
+def _with_default_updates(graph: list[Variable], updates: OrderedUpdates) -> OrderedUpdates:
+    """Shared variables the step reads whose `default_update` no explicit update replaces
+    (a random stream's state) are updated every step, as in Aesara."""
+    while True:
+        found = [v for v in free_inputs(graph + list(updates.values()))
+                 if isinstance(v, SharedVariable) and v.default_update is not None and v not in updates]
+        if not found:
+            return updates
+        for v in found:
+            updates[v] = v.default_update
+
+
+def _updates_as_states(results: list[Variable], condition: Variable | None, updates: OrderedUpdates,
+                       fn_name: str) -> tuple[list[Variable], Variable | None, list[Variable], list[Variable]]:
+    """Each updated shared variable becomes a loop state: the step reads its value at
+    the previous step (its initial value is the variable's), and the scan's update is
+    its last value. Returns the rewritten outputs (the new values appended), the
+    condition, the states' step arguments and the shared variables, in order."""
+    shared = list(updates)
+    if not shared:
+        return results, condition, [], []
+    inner = [TensorType(v.dtype, v.broadcastable)(name=f"{v.name or 'shared'}[t-1]") for v in shared]
+    graph = results + list(updates.values()) + ([condition] if condition is not None else [])
+    replaced = clone_replace(graph, dict(zip(shared, inner)))
+    new_values = replaced[len(results):len(results) + len(shared)]
+    for var, value in zip(shared, new_values):
+        bad_bcast = any(b and not nb for b, nb in zip(var.broadcastable, value.broadcastable))
+        if value.dtype != var.dtype or value.ndim != var.ndim or bad_bcast:
+            raise ScanError(f"{fn_name} updates {var.describe()} {var.type} with {value.describe()} "
+                            f"{value.type}; an update must have its shared variable's type")
+    cond = replaced[-1] if condition is not None else None
+    return replaced[:len(results)] + new_values, cond, inner, shared
 
 
 def _captured(outputs: Sequence[Variable], scope: int, explicit: set[Variable]) -> list[Variable]:
@@ -186,7 +220,9 @@ def scan(fn: Callable, sequences: Any = None, outputs_info: Any = None, non_sequ
          n_steps: Any = None, truncate_gradient: int = -1, go_backwards: bool = False,
          mode: Any = None, name: str | None = None, profile: Any = False, allow_gc: Any = None,
          strict: bool = False, return_list: bool = False):
-    """Aesara's `scan`. Returns `(outputs, updates)`; `updates` is always empty."""
+    """Aesara's `scan`. Returns `(outputs, updates)`: `updates` maps each shared variable
+    the step function updated (or whose `default_update` it used) to its value after the
+    loop; pass it to `function(..., updates=updates)`."""
     seqs = [_normalize_sequence(i, s) for i, s in enumerate(_as_list(sequences))]
     outs_info = _as_list(outputs_info)
     outs = [_normalize_output(i, o) for i, o in enumerate(outs_info)]
@@ -213,17 +249,25 @@ def scan(fn: Callable, sequences: Any = None, outputs_info: Any = None, non_sequ
         inner_args.extend(inner_params)
         _check_arity(fn, fn_name, inner_args)
         ret = fn(*inner_args)
-        results, condition = _step_results(ret, len(outs) if outs else None)
+        results, condition, updates = _step_results(ret, len(outs) if outs else None)
+        updates = _with_default_updates(results + ([condition] if condition is not None else []), updates)
+        n_user = len(results)  # the updated shared variables' states follow them (in this step's scope)
+        results, condition, update_args, updated = _updates_as_states(results, condition, updates, fn_name)
     inner_args, seqs, outs = _in_tap_order(inner_args, seqs, outs)
 
     if not outs:
-        outs = [(None, [])] * len(results)
+        outs = [(None, [])] * n_user
     kinds = ["collect" if init is None else "state" for init, _ in outs]
     state_i = 0
     for i, kind in enumerate(kinds):
         if kind == "state":
             results[i] = _state_output(i, results[i], state_types[state_i], fn_name)
             state_i += 1
+    if updated:  # their step arguments follow the user's states, before the non-sequences
+        split = len(inner_args) - len(inner_params)
+        inner_args = inner_args[:split] + update_args + inner_args[split:]
+        outs = outs + [(v, [-1]) for v in updated]
+        kinds = kinds + ["state"] * len(updated)
 
     explicit = set(inner_args)
     captured = _captured(results + ([condition] if condition is not None else []), scope, explicit)
@@ -258,12 +302,14 @@ def scan(fn: Callable, sequences: Any = None, outputs_info: Any = None, non_sequ
                 go_backwards=bool(go_backwards), truncate_gradient=truncate_gradient)
     inits = [init for init, _ in outs if init is not None]
     node = op.make_node(n, *[s for s, _ in seqs], *inits, *collect_dims, *outer_params)
-    stacked = node.outputs
+    stacked, finals = node.outputs[:n_user], node.outputs[n_user:]
     if name:
         for var in stacked:
             var.name = name
-    result = stacked if (return_list or len(stacked) != 1) else stacked[0]
-    return result, OrderedDict()
+    new_updates = OrderedUpdates((v, FinalValue()(last, v)) for v, last in zip(updated, finals))
+    if return_list:
+        return list(stacked), new_updates
+    return (None if not stacked else stacked[0] if len(stacked) == 1 else stacked), new_updates
 
 
 def hoist_invariants(outputs: list[Variable], varying: list[Variable], inner_params: list[Variable],
