@@ -15,4 +15,4 @@ and its VJP, registered in `graph.rules`, and the user functions that build it.
 Importing this package registers every rule and Variable's operators (methods.py).
 The scan op, the loop itself, lives in `scanaot.scan` with the same three rules.
 """
-from . import creation, elemwise, indexing, join, linalg, methods, nlinalg, nnet, reduction, shape  # noqa: F401
+from . import creation, elemwise, indexing, join, linalg, methods, nlinalg, nnet, random, reduction, shape  # noqa: F401
