@@ -24,7 +24,7 @@ from ...ops.nlinalg import cholesky
 from ...ops.random import RandomVariable, random_variable
 from ...ops.reduction import argsort, cumsum
 from ...ops.reduction import sum as sum_
-from ...ops.shape import dimshuffle, shape_i
+from ...ops.shape import dimshuffle, flatten, reshape, shape_i
 
 __all__ = ["uniform", "normal", "bernoulli", "integers", "binomial", "poisson", "gamma", "beta",
            "choice", "permutation", "multivariate_normal", "new_state"]
@@ -159,8 +159,12 @@ def _vector(a: Any) -> Variable:
 
 
 def _picked(a: Variable, index: Variable) -> Variable:
-    """a[index] along a's first axis (index of any shape)."""
-    return take(a, index, axis=0)
+    """a[index] along a's first axis (index of any shape: take needs a vector)."""
+    if index.ndim <= 1:
+        return take(a, index, axis=0)
+    rows = take(a, flatten(index), axis=0)
+    shape = [shape_i(index, k) for k in range(index.ndim)] + [shape_i(a, k) for k in range(1, a.ndim)]
+    return reshape(rows, shape)
 
 
 def choice(a: Any, size: Any = None, replace: bool = True, p: Any = None, rng: Variable | None = None) -> Variable:
