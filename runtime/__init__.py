@@ -9,3 +9,5 @@ from .kernel import ArgumentError, Kernel, OutputTooLarge, ShapeError  # noqa: F
 from .library import Library, load, load_bytes  # noqa: F401
 from .cuda import CudaError, DeviceArray  # noqa: F401
 from .status import StatusError, check_status  # noqa: F401
+from .state import State, StateError  # noqa: F401
+from . import safetensors  # noqa: F401

@@ -9,6 +9,7 @@ import struct
 
 MANIFEST_SECTION = ".scanaot_manifest"
 DIGEST_SECTION = ".scanaot_digest"
+STATE_SECTION = ".scanaot_state"  # the shared variables' values shipped in the library (safetensors)
 
 
 class LibraryError(ValueError):

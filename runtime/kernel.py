@@ -54,6 +54,7 @@ class Kernel:
         self.args = spec["args"]
         self.outputs = spec["outputs"]
         self.arg_names = [a["name"] for a in self.args]
+        self.n_args = len(self.args)  # the caller's arguments (a StatefulKernel's state holds the rest)
         self._dtypes = [np.dtype(a["dtype"]) for a in self.args]
         self._out_dtypes = [np.dtype(o["dtype"]) for o in self.outputs]
         try:
@@ -142,7 +143,7 @@ class Kernel:
         if len(cotangents) != len(names):
             raise ArgumentError(f"{label}: expected {len(names)} cotangent(s) "
                                 f"({', '.join(names)}), got {len(cotangents)}")
-        specs = kernel.args[len(self.args):]
+        specs = kernel.args[self.n_args:self.n_args + len(names)]  # the caller's arguments, then these
         return [_cotangent(label, spec, value) for spec, value in zip(specs, cotangents)]
 
     def __call__(self, *args: Any, **kwargs: Any):
@@ -162,6 +163,16 @@ class Kernel:
         except (TypeError, MemoryError, ValueError, StatusError):
             # the general path names what was wrong, or gives an until loop more room
             # (kernels are pure: running one again is safe)
+            return self.call_checked(*args, out=out)
+
+    def call_all(self, *args: Any, out: Sequence[np.ndarray] | None = None):
+        """Every manifest argument by position (shared ones included, in manifest order)
+        and every output back (update outputs included): one array for one output, else
+        a tuple. No state is read or written: `scanaot.function` passes the values of
+        its shared variables itself and stores the updates it gets back."""
+        try:
+            return self._fast(*args, _out=out)
+        except (TypeError, MemoryError, ValueError, StatusError):
             return self.call_checked(*args, out=out)
 
     def call_checked(self, *args: Any, out: Sequence[np.ndarray] | None = None, **kwargs: Any):

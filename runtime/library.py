@@ -16,6 +16,8 @@ from .cpu import check_variants
 from .elf import MANIFEST_SECTION, LibraryError, sections
 from .kernel import Kernel
 from .loader import open_verified
+from .state import State, shipped_values, state_key
+from .stateful import StatefulKernel, is_stateful
 
 
 def load(path: str | Path, *, sha256: str | None = None, trusted_keys: Sequence[str] | None = None,
@@ -54,6 +56,7 @@ def load_bytes(data: bytes, label: str = "<library bytes>", *, sha256: str | Non
         signing.check_signature(data, record, trusted_keys, label)
     manifest = manifest_mod.read(data, label)
     _check_target(manifest, path)
+    shipped = shipped_values(data, manifest, label)  # before dlopen: a bad value runs nothing
     handle = open_verified(data, label, _maps(data, manifest))
     if manifest["target"]["name"] == "cuda":
         library = _cuda_library(path, manifest, handle)
@@ -61,6 +64,7 @@ def load_bytes(data: bytes, label: str = "<library bytes>", *, sha256: str | Non
         library = Library(path, manifest, handle)
     library.cpu_variant = _check_cpu(manifest, handle, label)
     library._bytes = data
+    library._shipped = shipped
     return library
 
 
@@ -151,7 +155,11 @@ class Library:
         self.path = path
         self.manifest = manifest
         self._handle = handle
-        make_kernel = make_kernel or (lambda spec: Kernel(spec, handle, path))
+        make_kernel = make_kernel or (lambda spec: (StatefulKernel if is_stateful(spec) else Kernel)(spec, handle, path))
+        self.state_key = state_key(manifest)
+        self._shipped: dict = {}
+        self._default_state: State | None = None
+        self._state_lock = threading.Lock()
         self.functions = {f["name"]: make_kernel(f) for f in manifest["functions"]}
         for kernel in self.functions.values():
             kernel.library = self
@@ -167,6 +175,23 @@ class Library:
             raise TypeError(f"{self.path}: a library made without its bytes cannot be pickled; load it "
                             "with scanaot.runtime.load or load_bytes")
         return _from_pickle, (data, str(self.path))
+
+    @property
+    def shared(self) -> list[dict]:
+        """The manifest's shared variables (name, dtype, ndim, shape, broadcastable, updated)."""
+        return self.manifest.get("shared", [])
+
+    def state(self) -> State:
+        """A new State holding the values shipped in the library (what `compile` saw)."""
+        return State(self.shared, self._shipped, self.manifest.get("library", str(self.path)), self.state_key)
+
+    @property
+    def default_state(self) -> State:
+        """The state calls use when they pass no `state=` (made on first use)."""
+        with self._state_lock:
+            if self._default_state is None:
+                self._default_state = self.state()
+            return self._default_state
 
     def __getattr__(self, name: str) -> "Kernel":
         functions = self.__dict__.get("functions", {})

@@ -214,10 +214,11 @@ _TEXT = _string()
 _SHAPE = _list(_expression, 0, MAX_NDIM)
 _ARCH = _string(r"sm_[0-9]+a?", "an NVIDIA architecture such as 'sm_90'")
 
-_ARG = _record({"name": _NAME, "dtype": _DTYPE, "ndim": _NDIM, "shape": _SHAPE, "host_access?": _boolean})
+_ARG = _record({"name": _NAME, "dtype": _DTYPE, "ndim": _NDIM, "shape": _SHAPE, "host_access?": _boolean,
+                "shared?": _NAME})
 _OUTPUT = _record({"name": _NAME, "dtype": _DTYPE, "ndim": _NDIM, "shape": _SHAPE,
                    "bounded": _list(_boolean, 0, MAX_NDIM), "shape_text": _list(_TEXT, 0, MAX_NDIM),
-                   "host_access?": _boolean})
+                   "host_access?": _boolean, "updates?": _NAME})
 _CONSTRAINT = _record({"rel": _one_of("eq", "ge"), "args": _list(_expression, 2, 2),
                        "text": _list(_TEXT, 2, 2), "why": _TEXT})
 _VJP = _record({"function": _NAME, "wrt": _list(_NAME), "cotangents": _list(_NAME)})
@@ -235,10 +236,16 @@ _TARGET = _record({
     "variants?": _list(_VARIANT, 1), "arch?": _ARCH, "ptxas?": _nullable(_TEXT),
     "device_code?": _record({"format": _one_of("none", "ptx", "cubin"), "arch": _ARCH,
                              "kernels": _integer(0, 1 << 20)})}, open_=True)
+_SIZE = _integer(0, INT64 - 1)
+_SHARED = _record({"name": _NAME, "dtype": _DTYPE, "ndim": _NDIM, "shape": _list(_SIZE, 0, MAX_NDIM),
+                   "broadcastable": _list(_boolean, 0, MAX_NDIM), "updated": _boolean,
+                   "offset": _SIZE, "nbytes": _SIZE})
+_STATE = _record({"sha256": _string(r"[0-9a-f]{64}", "a SHA-256 in hex"), "bytes": _SIZE,
+                  "symbol": _string(r"scanaot_state_[A-Za-z0-9_]+", "a symbol scanaot_state_LIBRARY")})
 _MANIFEST = _record({
     "format": _TEXT, "abi_version": _integer(0, 1 << 20), "library?": _NAME, "target": _TARGET,
     "compiler": _record({"scanaot": _TEXT, "toolchain": _TEXT}, open_=True),
-    "functions": _list(_FUNCTION, 1)}, open_=True)
+    "functions": _list(_FUNCTION, 1), "shared?": _list(_SHARED), "state?": _STATE}, open_=True)
 
 
 # -- references between values
@@ -253,6 +260,48 @@ def _check_references(manifest: dict) -> None:
     names = {f["name"]: f for f in functions}
     for k, f in enumerate(functions):
         _check_function(f, f"functions[{k}]", names)
+    _check_shared(manifest)
+
+
+_ITEMSIZE = {"bool": 1, "int8": 1, "int16": 2, "int32": 4, "int64": 8, "float32": 4, "float64": 8}
+
+
+def _check_shared(manifest: dict) -> None:
+    """The shared variables: unique, each shape consistent and inside the shipped values;
+    each function's shared arguments (last) and update outputs (last) name one of them
+    with its dtype and rank, and only an `updated` one is updated (once per function)."""
+    shared = manifest.get("shared", [])
+    if shared and "state" not in manifest:
+        raise _Invalid("state: missing (a library with shared variables records its shipped values)")
+    _unique([e["name"] for e in shared], "shared[].name")
+    size = manifest.get("state", {}).get("bytes", 0)
+    for k, e in enumerate(shared):
+        where = f"shared[{k}]"
+        for key in ("shape", "broadcastable"):
+            if len(e[key]) != e["ndim"]:
+                _fail(f"{where}.{key}", f"{e['ndim']} items (ndim)", e[key])
+        if any(b and d != 1 for b, d in zip(e["broadcastable"], e["shape"])):
+            _fail(f"{where}.shape", "1 in every broadcastable dim", e["shape"])
+        if e["nbytes"] != math.prod(e["shape"]) * _ITEMSIZE[e["dtype"]] or e["offset"] + e["nbytes"] > size:
+            _fail(f"{where}.nbytes", "the value's size, inside the shipped values", e["nbytes"])
+    by_name = {e["name"]: e for e in shared}
+    for k, f in enumerate(manifest["functions"]):
+        _check_marked(f["args"], "shared", f"functions[{k}].args", by_name)
+        _check_marked(f["outputs"], "updates", f"functions[{k}].outputs", by_name)
+
+
+def _check_marked(items: list, key: str, path: str, shared: dict) -> None:
+    """Marked entries come after every unmarked one and fit the variable they name."""
+    marked = [i for i, a in enumerate(items) if key in a]
+    if marked and marked != list(range(len(items) - len(marked), len(items))):
+        _fail(f"{path}[{marked[0]}].{key}", f"marked {key} entries after all the others", items[marked[0]][key])
+    _unique([items[i][key] for i in marked], f"{path}[].{key}")
+    for i in marked:
+        entry = shared.get(items[i][key])
+        if entry is None or entry["dtype"] != items[i]["dtype"] or entry["ndim"] != items[i]["ndim"]:
+            _fail(f"{path}[{i}].{key}", "a shared variable of the same dtype and ndim", items[i][key])
+        if key == "updates" and not entry["updated"]:
+            _fail(f"{path}[{i}].updates", "a shared variable marked updated", items[i][key])
 
 
 def _unique(values: list, path: str) -> None:

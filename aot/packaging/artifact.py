@@ -24,9 +24,12 @@ from .. import __version__, cache
 from ..dialects import scan as scan_dialect
 from ..emit.function import ModuleEmitter, emit_function
 from ..graph.basic import Variable
+from ..graph.shared import SharedVariable
 from ..passes.fastmath import check_mode
 from ..passes.upstream import CompileError
 from ..runtime import manifest as manifest_mod
+from ..runtime import safetensors
+from ..runtime.schema import is_argument_name
 from ..targets import get as get_target
 from ..targets.dispatch import dispatch_module, seal_variant
 from ..targets.cpu_features import llc_flags
@@ -56,8 +59,15 @@ class Artifact:
 def compile(inputs: Sequence[Variable], outputs: Any, *, name: str, target: str = "cpu",  # noqa: A001
             out_dir: str | os.PathLike = "build", grad_wrt: Sequence[Variable] = (),
             cpu: str | Sequence[str] | None = None, arch: str | None = None,
-            fastmath: str | bool = "none") -> Artifact:
+            fastmath: str | bool = "none", updates: Any = None) -> Artifact:
     """Compile one function into `out_dir/lib{name}.so` and `out_dir/{name}.h`.
+
+    Shared variables the outputs read are implicit arguments; `updates` (a dict or a
+    list of (shared variable, new value) pairs, as `function` takes them; each
+    variable's `default_update` is added) become their new values after a call. The
+    library ships the shared variables' values at compile time; the runtime keeps
+    them in `State`s (`lib.state()`, docs/runtime.md), C programs in
+    `scanaot_LIB_state` (docs/c_abi.md). `grad_wrt` may name shared variables.
 
     With `grad_wrt` (some of the inputs), the library also exports `{name}_vjp`:
     the inputs and one cotangent per float output in, the gradients of
@@ -71,23 +81,24 @@ def compile(inputs: Sequence[Variable], outputs: Any, *, name: str, target: str 
     "none" (exact, the default), "contract" (fused multiply-add) or "fast" (every
     fast-math freedom); see docs/function.md.
     """
-    return compile_many([(name, inputs, outputs, grad_wrt)], name=name, target=target,
+    return compile_many([(name, inputs, outputs, grad_wrt, updates)], name=name, target=target,
                         out_dir=out_dir, cpu=cpu, arch=arch, fastmath=fastmath)
 
 
 def compile_many(functions: Sequence[tuple], *, name: str, target: str = "cpu",
                  out_dir: str | os.PathLike = "build", cpu: str | Sequence[str] | None = None,
                  arch: str | None = None, fastmath: str | bool = "none") -> Artifact:
-    """Several functions `(name, inputs, outputs)` or `(name, inputs, outputs, grad_wrt)`
-    in one library `lib{name}.so`."""
+    """Several functions in one library `lib{name}.so`, each `(name, inputs, outputs)`,
+    `(name, inputs, outputs, grad_wrt)`, `(name, inputs, outputs, grad_wrt, updates)` or a
+    dict with the keys name, inputs, outputs and optionally grad_wrt and updates. The
+    functions' shared variables are the library's: one value each, shared by all."""
     specs = []
     for entry in functions:
-        if len(entry) not in (3, 4):
-            raise TypeError("each function is (name, inputs, outputs) or (name, inputs, outputs, grad_wrt)")
-        spec = make_spec(*entry[:3])
+        fn_name, inputs, outputs, grad_wrt, updates = _entry(entry)
+        spec = make_spec(fn_name, inputs, outputs, updates)
         specs.append(spec)
-        if len(entry) == 4 and entry[3]:
-            specs.append(vjp_spec(spec, entry[3]))
+        if grad_wrt is not None and (isinstance(grad_wrt, Variable) or len(grad_wrt)):
+            specs.append(vjp_spec(spec, grad_wrt))
     built = build(specs, target=target, cpu=cpu, arch=arch, fastmath=fastmath, library=name)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -97,6 +108,75 @@ def compile_many(functions: Sequence[tuple], *, name: str, target: str = "cpu",
     cache.write_atomic(lib_path, built.data, mode=0o755)
     cache.write_atomic(header_path, generate_header(name, built.manifest).encode(), mode=0o644)
     return Artifact(lib_path, header_path, built.manifest, built.stages)
+
+
+_ENTRY = "each function is (name, inputs, outputs), (name, inputs, outputs, grad_wrt), " \
+         "(name, inputs, outputs, grad_wrt, updates) or a dict with those keys"
+
+
+def _entry(entry: Any) -> tuple:
+    """(name, inputs, outputs, grad_wrt, updates) of one `compile_many` entry."""
+    if isinstance(entry, dict):
+        unknown = set(entry) - {"name", "inputs", "outputs", "grad_wrt", "updates"}
+        if unknown or not {"name", "inputs", "outputs"} <= set(entry):
+            raise TypeError(f"{_ENTRY}; got the keys {sorted(entry)}")
+        return (entry["name"], entry["inputs"], entry["outputs"], entry.get("grad_wrt"), entry.get("updates"))
+    if not isinstance(entry, (tuple, list)) or len(entry) not in (3, 4, 5):
+        raise TypeError(_ENTRY)
+    return (*entry, *[None] * (5 - len(entry)))
+
+
+def _library_shared(specs: Sequence[FunctionSpec]) -> list[SharedVariable]:
+    """Every shared variable the functions read or update, in order of first use."""
+    found: dict[int, SharedVariable] = {}
+    for s in specs:
+        for v in s.shared + s.updated:
+            found.setdefault(id(v), v)
+    return list(found.values())
+
+
+def _shared_names(variables: list[SharedVariable]) -> dict[int, str]:
+    """Each variable's name in the library: its own, or `sharedN` when it has none. Names
+    spell C struct members and state keys: unique, and C identifiers."""
+    names: dict[int, str] = {}
+    for v in variables:
+        if v.name is None:
+            continue
+        if not is_argument_name(v.name):
+            raise ValueError(f"shared variable {v.describe()}: its name must be a C identifier that is not a "
+                             "C keyword, reserved or 'state'/'out'/'self' (the library's state names it)")
+        if v.name in names.values():
+            raise ValueError(f"two different shared variables are named {v.name!r}; names must be unique in "
+                             "a library (rename one)")
+        names[id(v)] = v.name
+    for i, v in enumerate(x for x in variables if x.name is None):
+        candidate = f"shared{i}"
+        while candidate in names.values():
+            candidate += "_"
+        names[id(v)] = candidate
+    return names
+
+
+def _shipped_state(variables: list[SharedVariable], names: dict[int, str], specs: Sequence[FunctionSpec],
+                   library: str) -> tuple[list[dict], dict, bytes]:
+    """The manifest's `shared` list and `state` record, and the values (safetensors)."""
+    blob = safetensors.dumps({names[id(v)]: v.get_value(borrow=True) for v in variables})
+    header, start = safetensors.read_header(blob, "state")
+    updated = {id(v) for s in specs for v in s.updated}
+    entries = []
+    for v in variables:
+        name = names[id(v)]
+        begin, end = header[name]["data_offsets"]
+        entries.append({"name": name, "dtype": v.dtype, "ndim": v.ndim, "shape": header[name]["shape"],
+                        "broadcastable": list(v.broadcastable), "updated": id(v) in updated,
+                        "offset": start + begin, "nbytes": end - begin})
+    record = {"sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob), "symbol": state_symbol(library)}
+    return entries, record, blob
+
+
+def state_symbol(library: str) -> str:
+    """The exported symbol holding the shipped values (the header's state_new reads it)."""
+    return f"scanaot_state_{library}"
 
 
 @dataclass
@@ -120,7 +200,11 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | Sequ
     check_name(library, "library name")
     target_record = {"name": target, "triple": TRIPLE, "fastmath": check_mode(fastmath),
                      **target_module.record(cpu, arch, default_cpu)}
-    functions = _function_manifests(specs, library)
+    variables = _library_shared(specs)
+    if variables and target != "cpu":
+        raise ValueError(f"shared variables are supported on target='cpu' only (got target={target!r})")
+    shared_names = _shared_names(variables)
+    functions = _function_manifests(specs, library, shared_names)
     with _context_lock, ir.Context() as ctx, ir.Location.unknown():
         scan_dialect.load(ctx)
         # the least capable variant's IR identifies the graph; the others are emitted from
@@ -134,26 +218,29 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | Sequ
                     "library": library, "target": target_record,
                     "compiler": {"scanaot": __version__, "toolchain": toolchain_id()},
                     "functions": functions}
+        blob = None
+        if variables:
+            manifest["shared"], manifest["state"], blob = _shipped_state(variables, shared_names, specs, library)
         key = hashlib.sha256("\n".join([graph_hash, toolchain_id(), compiler_fingerprint(),
                                         json.dumps(manifest, sort_keys=True)]).encode()).hexdigest()[:32]
         hit = cache.lookup(key, manifest)
         if hit is not None:
             return Build(hit[0], cache.cache_dir() / f"{key}.so", hit[1], manifest)
         modules = [first] + [_emit_same_checks(specs, v, target_module, checks) for v in other_variants]
-        stages, variant_ir, dispatch_ir = _lower_all(modules, manifest, target_module)
+        stages, variant_ir, dispatch_ir = _lower_all(modules, manifest, target_module, blob)
     data = _link(variant_ir, dispatch_ir, manifest, target_module)
     return Build(data, cache.store(key, data, stages, manifest), stages, manifest)
 
 
-def _function_manifests(specs: Sequence[FunctionSpec], library: str) -> list[dict]:
-    functions = [function_manifest(s, library) for s in specs]
+def _function_manifests(specs: Sequence[FunctionSpec], library: str, shared_names: dict[int, str]) -> list[dict]:
+    functions = [function_manifest(s, library, shared_names) for s in specs]
     by_name = {f["name"]: f for f in functions}
     for s in specs:
         if s.forward is not None:
             vjp_args = by_name[s.name]["args"]
             by_name[s.forward.name]["vjp"] = {
                 "function": s.name, "wrt": s.wrt,
-                "cotangents": [a["name"] for a in vjp_args[len(s.forward.inputs):]]}
+                "cotangents": [a["name"] for a in vjp_args[s.forward.n_inputs:s.n_inputs]]}
     return functions
 
 
@@ -177,7 +264,7 @@ def _emit_same_checks(specs: Sequence[FunctionSpec], variant: dict, target: Modu
     return module
 
 
-def _lower_all(modules: list, manifest: dict, target: ModuleType):
+def _lower_all(modules: list, manifest: dict, target: ModuleType, state: bytes | None = None):
     """Every variant through the pipeline; (stages of the last, [(LLVM IR, llc flags)], dispatch IR)."""
     record = manifest["target"]
     entries = {c_interface(f["name"]): f["symbol"] for f in manifest["functions"]}
@@ -189,7 +276,8 @@ def _lower_all(modules: list, manifest: dict, target: ModuleType):
         variant_ir.append((stages["llvm"], llc_flags(variant)))
     arity = {f["symbol"]: len(f["args"]) + len(f["outputs"]) + 1 for f in manifest["functions"]}
     dispatch = dispatch_module(arity, record["variants"] if target.DISPATCH_BY_CPU else None,
-                               json.dumps(manifest, sort_keys=True), manifest["library"])
+                               json.dumps(manifest, sort_keys=True), manifest["library"],
+                               (state_symbol(manifest["library"]), state) if state is not None else None)
     return stages, variant_ir, str(dispatch)
 
 
@@ -198,6 +286,8 @@ def _link(variant_ir: list, dispatch_ir: str, manifest: dict, target: ModuleType
     exports = [f["symbol"] for f in manifest["functions"]]
     exports += [manifest_symbol(library), "scanaot_cpu_features", "scanaot_cpu_feature_names",
                 *target.EXTRA_EXPORTS]
+    if "state" in manifest:
+        exports.append(manifest["state"]["symbol"])
     with tempfile.TemporaryDirectory(prefix="scanaot-") as tmp:
         raw = link_library(variant_ir, dispatch_ir, Path(tmp), library=library, exports=exports,
                            runtime_source=target.RUNTIME_SOURCE)

@@ -150,10 +150,11 @@ def vjp_spec(spec: FunctionSpec, grad_wrt: Sequence[Variable]) -> FunctionSpec:
     wrt = [grad_wrt] if isinstance(grad_wrt, Variable) else list(grad_wrt)
     for i, w in enumerate(wrt):
         if w not in spec.inputs:
-            raise ValueError(f"{spec.name}: grad_wrt[{i}] ({w!r}) is not one of the inputs")
+            raise ValueError(f"{spec.name}: grad_wrt[{i}] ({w!r}) is neither one of the inputs nor a shared "
+                             "variable the outputs read")
         if not differentiable(w):
             raise TypeError(f"{spec.name}: grad_wrt[{i}] ({w.describe()}) is not a float input")
-    names = arg_names(spec.inputs)
+    names = input_names(spec)
     out_names = arg_names(spec.outputs, "out", names)
     outputs = spec.outputs[:spec.n_outputs]  # updates get no cotangent
     cotangents, cot_vars = [], []
@@ -201,8 +202,19 @@ def arg_names(inputs: Sequence[Variable], prefix: str = "arg", taken: Sequence[s
     return names[len(taken):]
 
 
-def function_manifest(spec: FunctionSpec, library: str) -> dict:
-    names = arg_names(spec.inputs)
+def input_names(spec: FunctionSpec) -> list[str]:
+    """The manifest's argument names; a function with shared variables is called with
+    `state=`, so none of its arguments may be named `state`."""
+    stateful = bool(spec.shared or spec.updated)
+    return arg_names(spec.inputs, taken=("state",) if stateful else ())
+
+
+def function_manifest(spec: FunctionSpec, library: str, shared_names: dict[int, str] | None = None) -> dict:
+    """One function's manifest entry. `shared_names`: id(shared variable) -> its name in
+    the library; its shared arguments carry `"shared": name`, its update outputs
+    `"updates": name` (both last, after the caller's)."""
+    shared_names = shared_names or {id(v): f"shared{v.number}" for v in spec.shared + spec.updated}
+    names = input_names(spec)
     builder = ExprBuilder(spec.inputs)
     args = [{"name": n, "dtype": v.dtype, "ndim": v.ndim,
              "shape": [{"const": 1} if b else {"dim": [i, axis]} for axis, b in enumerate(v.broadcastable)]}
@@ -224,6 +236,10 @@ def function_manifest(spec: FunctionSpec, library: str) -> dict:
                    if max(depth(e) for e in c["args"]) <= MAX_EXPRESSION_DEPTH]
     for c in constraints:
         c["text"] = [render(e, names) for e in c["args"]]
+    for arg, var in zip(args[spec.n_inputs:], spec.shared):
+        arg["shared"] = shared_names[id(var)]
+    for out, var in zip(outputs[spec.n_outputs:], spec.updated):
+        out["updates"] = shared_names[id(var)]
     return {"name": spec.name, "symbol": entry_symbol(library, spec.name), "workspace_bytes": 0,
             "args": args, "outputs": outputs, "constraints": constraints,
             "dims_length": max(1, sum(o.ndim for o in spec.outputs))}

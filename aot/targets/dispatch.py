@@ -16,13 +16,14 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 from mlir import ir
 from mlir.dialects import llvm
 
 from ..passes.lower_scan import ops_named
 from ..runtime import manifest as manifest_mod
 from ..runtime.cpu import mask
-from ..runtime.elf import DIGEST_SECTION, MANIFEST_SECTION
+from ..runtime.elf import DIGEST_SECTION, MANIFEST_SECTION, STATE_SECTION
 from ..runtime.status import BAD_ALLOC
 from .symbols import manifest_symbol, variant_symbol
 
@@ -49,9 +50,12 @@ def seal_variant(module: ir.Module, entries: dict[str, str], variant: dict | Non
 
 
 def dispatch_module(entries: dict[str, int], variants: Sequence[dict] | None, manifest_json: str,
-                    library: str) -> ir.Module:
+                    library: str, state: tuple[str, bytes] | None = None) -> ir.Module:
     """The guarded entry points, resolvers and ifuncs (when `variants` is given) and the
-    manifest sections. `entries`: entry symbol -> number of pointer parameters."""
+    manifest sections. `entries`: entry symbol -> number of pointer parameters.
+    `state`: (symbol, bytes) of the shared variables' shipped values (safetensors), in
+    their own section: sealed by the digest like the code, read by the runtime from the
+    file and by C programs through the symbol (the header's `_state_new`)."""
     module = ir.Module.create()
     with ir.InsertionPoint(module.body):
         if variants:
@@ -66,7 +70,18 @@ def dispatch_module(entries: dict[str, int], variants: Sequence[dict] | None, ma
                 _ifunc(entry, arity, variants)
                 _guarded_entry(entry, arity)
         _add_sections(manifest_json, manifest_symbol(library))
+        if state is not None:
+            _add_state(*state)
     return module
+
+
+def _add_state(symbol: str, data: bytes) -> None:
+    """The shipped values as a constant byte array (64-byte aligned: the arrays inside
+    start 8-byte aligned, as safetensors pads its header)."""
+    values = ir.DenseElementsAttr.get(np.frombuffer(data, dtype=np.int8).copy())
+    llvm.GlobalOp(ir.Type.parse(f"!llvm.array<{len(data)} x i8>"), symbol,
+                  ir.Attribute.parse("#llvm.linkage<external>"), constant=True, value=values,
+                  section=STATE_SECTION, alignment=64)
 
 
 def _function_type(result: ir.Type) -> ir.Type:
