@@ -251,3 +251,42 @@ def test_fastmath_is_off_by_default_and_flags_every_float_op(tmp_path):
     assert aesara.function([x, c], out, fastmath=True).manifest["target"]["fastmath"] == "fast"
     with pytest.raises(ValueError, match="fastmath must be one of"):
         aesara.function([x, c], out, fastmath="fastest")
+
+
+def _enclosing_ops(ir_text: str, op_name: str) -> list[list[str]]:
+    """For each `op_name` op in the module text, the names of the ops around it."""
+    from mlir import ir
+    with ir.Context() as ctx:
+        ctx.allow_unregistered_dialects = True
+        module = ir.Module.parse(ir_text)
+        chains = []
+
+        def visit(op):
+            if op.name == op_name:
+                chain, parent = [], op.parent
+                while parent is not None and parent.name != "func.func":
+                    chain.append(parent.name)
+                    parent = parent.parent
+                chains.append(chain)
+            return ir.WalkResult.ADVANCE
+
+        module.operation.walk(visit)
+    return chains
+
+
+def test_a_costly_producer_of_a_matmul_operand_is_computed_once():
+    """fold-generator-reads' cost rule: the GRU's reset gate (a sigmoid) feeding
+    dot(r * h, U) is materialized by one loop, not recomputed in every column tile
+    of the register-tiled matmul."""
+    h, U, V = at.fmatrix("h"), at.fmatrix("U"), at.fmatrix("V")
+    gated = at.dot(at.sigmoid(at.dot(h, V)) * h, U)
+    cheap = at.dot(h * 2, U)
+    f = aesara.function([h, U, V], [gated, cheap])
+    chains = _enclosing_ops(f.ir("scf"), "math.exp")
+    assert chains and all(chain[0] == "linalg.generic" for chain in chains), chains
+    rng = np.random.default_rng(0)
+    hv, Uv, Vv = (rng.normal(size=(5, 7)).astype("f4"), rng.normal(size=(7, 9)).astype("f4"),
+                  rng.normal(size=(7, 7)).astype("f4"))
+    got_gated, got_cheap = f(hv, Uv, Vv)
+    np.testing.assert_allclose(got_gated, (1 / (1 + np.exp(-(hv @ Vv))) * hv) @ Uv, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got_cheap, (hv * 2) @ Uv, rtol=1e-5)

@@ -12,6 +12,14 @@ its body with `linalg.index d` replaced by `%i_d` and each input read as
 generator too: `arange(n) * 3 + 1` becomes three scalar ops). The generic then
 has no users and is erased. Indices are those the original read used, so no
 read goes anywhere the original would not.
+
+Cost rule (no recomputation): folding trades a buffer for computing the element at
+every read. That is free when each element is read once: every loop around the read
+(scf loops, linalg.generic dims) moves the index. A read repeated by some loop
+(the register-tiled matmul reads each element of its left operand once per column
+tile) recomputes the element that many times, so only a cheap generator is folded
+there: at most CHEAP_OPS integer/float adds, multiplies, compares, selects and casts,
+no division and no `math` op (a sigmoid feeding a `dot` operand is materialized once).
 """
 from __future__ import annotations
 
@@ -20,6 +28,64 @@ from mlir.dialects import arith, tensor
 from mlir.rewrite import RewritePatternSet, apply_patterns_and_fold_greedily
 
 from .ir_helpers import clone_mapped, defining_op, pointwise_generic
+
+
+CHEAP_OPS = 8
+_COSTLY = ("arith.divf", "arith.remf", "arith.divsi", "arith.divui", "arith.remsi", "arith.remui",
+           "arith.floordivsi", "arith.ceildivsi", "arith.powf")
+_LOOPS = ("scf.for", "scf.while", "scf.parallel", "scf.forall", "linalg.generic")
+
+
+def _cheap(generator) -> bool:
+    """Few arithmetic ops, none costly: recomputing it at each read beats a buffer."""
+    ops = [o for o in generator.regions[0].blocks[0].operations if o.name not in ("linalg.yield", "linalg.index")]
+    return len(ops) <= CHEAP_OPS and not any(o.name.startswith("math.") or o.name in _COSTLY for o in ops)
+
+
+def _varying(loop) -> list[ir.Value]:
+    """What changes from one iteration of `loop` to the next: its block arguments, or
+    the linalg.index values of a generic's body."""
+    if loop.name != "linalg.generic":
+        return [a for region in loop.regions for block in region.blocks for a in block.arguments]
+    block = loop.regions[0].blocks[0]
+    return [o.results[0] for o in block.operations if o.name == "linalg.index"]
+
+
+def _depends_on(values: list[ir.Value], targets: list[ir.Value], limit: int = 200) -> bool:
+    """Whether any of `values` is computed from any of `targets` (a bounded backward walk)."""
+    wanted = {hash(t) for t in targets}
+    stack, seen = list(values), set()
+    while stack and len(seen) < limit:
+        v = stack.pop()
+        if hash(v) in wanted:
+            return True
+        if hash(v) in seen:
+            continue
+        seen.add(hash(v))
+        owner = v.owner
+        if isinstance(owner, (ir.OpView, ir.Operation)):
+            stack.extend(owner.operation.operands)
+    return False
+
+
+def _read_once(extract: ir.Operation, generator: ir.Operation) -> bool:
+    """Every loop between the generator and the read moves the read's index, so each
+    element is read at most once; a loop that does not (or a generic dim whose index
+    the read ignores) repeats reads."""
+    indices = list(extract.operands)[1:]
+    op = extract.parent
+    stop = generator.parent
+    while op is not None and op != stop and op.name != "func.func":
+        if op.name in _LOOPS:
+            if op.name == "linalg.generic":
+                dims = len(ir.ArrayAttr(op.attributes["iterator_types"]))
+                moved = [v for v in _varying(op) if _depends_on(indices, [v])]
+                if len(moved) < dims:
+                    return False
+            elif not _depends_on(indices, _varying(op)):
+                return False
+        op = op.parent
+    return True
 
 
 def _element_map(amap: ir.AffineMap):
@@ -43,6 +109,8 @@ def _generator(value: ir.Value):
         return None
     if any(use.owner.operation.name != "tensor.extract" for use in op.results[0].uses):
         return None  # the tensor is needed anyway: reading it is cheaper than recomputing
+    if not _cheap(op) and not all(_read_once(use.owner.operation, op) for use in op.results[0].uses):
+        return None  # costly and read repeatedly: computed once, into a buffer
     maps = [ir.AffineMapAttr(m).value for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
     if maps[-1] != ir.AffineMap.get_identity(len(ir.ArrayAttr(op.attributes["iterator_types"]))):
         return None
