@@ -285,3 +285,21 @@ def _write_safetensors(path: Path, tensors: dict) -> None:
         offset += len(raw)
     text = json.dumps(header).encode()
     path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(chunks))
+
+
+def test_schema_checks_the_shared_fields(artifact):
+    import copy
+    from scanaot.runtime.schema import validate
+    validate(artifact.manifest)
+    bad = copy.deepcopy(artifact.manifest)
+    bad["functions"][0]["args"][-1]["shared"] = "nope"
+    with pytest.raises(rt.LibraryError, match=r"args\[1\]\.shared"):
+        validate(bad)
+    bad = copy.deepcopy(artifact.manifest)
+    bad["shared"][1]["nbytes"] = 8
+    with pytest.raises(rt.LibraryError, match=r"shared\[1\]\.nbytes"):
+        validate(bad)
+    bad = copy.deepcopy(artifact.manifest)
+    del bad["state"]
+    with pytest.raises(rt.LibraryError, match="state: missing"):
+        validate(bad)
