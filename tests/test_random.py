@@ -151,6 +151,13 @@ def test_discrete_distribution(samples, name, draw, dist, support):
     _moments_agree(x, dist)
 
 
+def test_binomial_with_large_n_uses_the_normal_approximation(tmp_path):
+    """(1 - p)**n underflows for n p above ~575: the moments still hold."""
+    x = _run([], rb.binomial(100000, 0.3, size=(N,), rng=rb.new_state(3)), "bigbin", tmp_path)
+    _moments_agree(x, stats.binom(100000, 0.3))
+    assert x.min() >= 0 and x.max() <= 100000
+
+
 def test_choice_and_permutation_statistics():
     srng = RandomStream(seed=11)
     p = np.array([0.1, 0.0, 0.2, 0.7])

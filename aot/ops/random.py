@@ -15,7 +15,7 @@ uint32 arithmetic is done in i32/i64 arith ops (64-bit products for mulhi/mullo)
 Methods: uniform and bernoulli from 53-bit (float64) or 24-bit (float32) fractions;
 normal by Box-Muller; integers by Lemire's multiply-shift on 64-bit words (two tries,
 so the bias is below (range / 2**64)**2); binomial by inversion (sequential search,
-at most n steps); poisson by inversion below lam = 10 and Hormann's PTRS above;
+at most n steps; a normal approximation where (1 - p)**n underflows); poisson by inversion below lam = 10 and Hormann's PTRS above;
 gamma by Marsaglia-Tsang (at most 32 tries; shape < 1 by the u**(1/shape) boost);
 beta as X / (X + Y) of two gammas. choice, permutation and multivariate_normal are
 graphs over these (scanaot.tensor.random.basic). No draw has a gradient.
@@ -249,8 +249,19 @@ def _binomial(e: Element, p: list[ir.Value], ft: ir.Type) -> ir.Value:
         k_f = arith.sitofp(ft, k)
         return arith.mulf(odds, arith.divf(arith.subf(n_f, k_f), arith.addf(k_f, _f(ft, 1.0))))
 
-    k = _sequential_search(unit(e.words(0), 0, ft), first, n, ratio)
+    exact = arith.cmpf(arith.CmpFPredicate.OGT, first, _f(ft, 1e-250))
+    k = _sequential_search(unit(e.words(0), 0, ft), first, arith.select(exact, n, _c64(0)), ratio)
+    k = arith.select(exact, k, _binomial_normal(e, n_f, q, ft))
     return arith.select(flip, arith.subi(n, k), k)
+
+
+def _binomial_normal(e: Element, n_f: ir.Value, q: ir.Value, ft: ir.Type) -> ir.Value:
+    """Where (1 - q)**n underflows (n q above ~575): the normal approximation
+    round(n q + sqrt(n q (1 - q)) z) clipped to [0, n] (relative error O(1/sqrt(n q)))."""
+    mean = arith.mulf(n_f, q)
+    sd = math.sqrt(arith.mulf(mean, arith.subf(_f(ft, 1.0), q)))
+    value = math.roundeven(arith.addf(mean, arith.mulf(sd, standard_normal(e.words(1), ft))))
+    return arith.fptosi(I64(), arith.minimumf(arith.maximumf(value, _f(ft, 0.0)), n_f))
 
 
 def _poisson(e: Element, p: list[ir.Value], ft: ir.Type) -> ir.Value:
