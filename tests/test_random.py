@@ -315,3 +315,11 @@ def test_draws_compile_for_cuda(tmp_path):
     state = at.lvector("state")
     art = scanaot.compile([state], _mixed(lambda i: state), name="rand", target="cuda", out_dir=tmp_path)
     assert art.library.exists()
+
+
+def test_symbolic_and_empty_sizes():
+    srng = RandomStream(1)
+    n = at.lscalar("n")
+    f = scanaot.function([n], [srng.normal(size=(n, 2)), srng.gamma(0.5, 1.0, size=(0,))])
+    assert [a.shape for a in f(0)] == [(0, 2), (0,)]
+    assert [a.shape for a in f(3)] == [(3, 2), (0,)]
