@@ -14,6 +14,7 @@ import numpy as np
 
 from .cuda import DeviceArray, DeviceView, Shim, device_view
 from .kernel import _STORAGE, ArgumentError, Kernel
+from .stateful import StatefulKernel
 from .memref import descriptor_type
 from .status import check_status
 
@@ -37,8 +38,8 @@ class CudaKernel(Kernel):
     """One function of a cuda library. Thread-safe: each call has its own buffers and the
     shim gives each thread its own stream."""
 
-    def __init__(self, spec: dict, handle: ctypes.CDLL, path: Any, shim: Shim):
-        self._shim = shim
+    def __init__(self, spec: dict, handle: ctypes.CDLL, path: Any, shim: Shim | None = None):
+        self._shim = shim if shim is not None else self._shim  # a subclass may set it first
         super().__init__(spec, handle, path)
         self._arg_staged = [a.get("host_access", True) for a in self.args]
         self._out_staged = [o.get("host_access", True) for o in self.outputs]
@@ -201,3 +202,11 @@ def _host_view(ptr: int, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     buffer = (ctypes.c_char * (count * dtype.itemsize)).from_address(ptr)
     return np.frombuffer(buffer, dtype=dtype).reshape(shape)
 
+
+class StatefulCudaKernel(StatefulKernel, CudaKernel):
+    """A cuda function with shared variables: the state's values are passed like any
+    argument (staged into managed memory) and its updates stored back after the call."""
+
+    def __init__(self, spec: dict, handle: ctypes.CDLL, path: Any, shim: Shim):
+        self._shim = shim
+        super().__init__(spec, handle, path)

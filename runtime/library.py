@@ -124,14 +124,15 @@ def _check_cpu(manifest: dict, handle: ctypes.CDLL, label: str) -> str:
 def _cuda_library(path: Path, manifest: dict, handle: ctypes.CDLL) -> "Library":
     """A cuda library: its device code was loaded by the library's constructor; check that."""
     from .cuda import CudaError, Shim
-    from .cuda_kernel import CudaKernel
+    from .cuda_kernel import CudaKernel, StatefulCudaKernel
 
     shim = Shim(handle, path)
     try:
         shim.raise_if_failed("loading the device code")
     except CudaError as err:
         raise LibraryError(f"{path}: {err}") from None
-    return Library(path, manifest, handle, lambda spec: CudaKernel(spec, handle, path, shim))
+    return Library(path, manifest, handle,
+                   lambda spec: (StatefulCudaKernel if is_stateful(spec) else CudaKernel)(spec, handle, path, shim))
 
 
 def _check_target(manifest: dict, path: Path) -> None:

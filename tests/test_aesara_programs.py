@@ -187,3 +187,33 @@ def test_rk4():
     ys, _ = aesara.scan(step, outputs_info=y0, non_sequences=h, n_steps=100)
     run = aesara.function([y0, h], ys[-1])
     np.testing.assert_allclose(run(np.array([1.0, 0.0]), 0.01), [np.cos(1.0), -np.sin(1.0)], rtol=1e-8)
+
+
+def test_rbm_gibbs_sampling_in_function_and_in_a_compiled_library(tmp_path):
+    """The Aesara tutorial's Gibbs sampler: shared weights, a random stream inside scan,
+    its updates applied by function; the compiled library ships the same state, so its
+    first call draws the same numbers as the function's first call."""
+    import scanaot.runtime as rt
+    from scanaot.tensor.random.utils import RandomStream
+
+    W = aesara.shared(RNG.normal(size=(6, 4)) * 0.5, name="W")
+    bvis, bhid = aesara.shared(np.zeros(6), name="bvis"), aesara.shared(np.zeros(4), name="bhid")
+    trng = RandomStream(1234)
+
+    def one_step(vsample):
+        hmean = at.sigmoid(at.dot(vsample, W) + bhid)
+        hsample = trng.binomial(size=hmean.shape, n=1, p=hmean)
+        vmean = at.sigmoid(at.dot(hsample, W.T) + bvis)
+        return trng.binomial(size=vsample.shape, n=1, p=vmean, dtype=aesara.config.floatX)
+
+    sample = at.dvector("sample")
+    values, updates = aesara.scan(one_step, outputs_info=sample, n_steps=10)
+    lib = rt.load(aesara.compile([sample], values[-1], name="gibbs", out_dir=tmp_path, updates=updates).library)
+    gibbs10 = aesara.function([sample], values[-1], updates=updates)
+    v0 = np.ones(6)
+    first = gibbs10(v0)
+    assert set(np.unique(first)) <= {0.0, 1.0} and first.dtype == np.float64
+    state = lib.state()
+    np.testing.assert_array_equal(lib.gibbs(v0, state=state), first)
+    assert not all(np.array_equal(gibbs10(v0), first) for _ in range(5))  # the stream advances
+    np.testing.assert_array_equal(lib.gibbs(v0, state=lib.state()), first)  # a fresh state starts over

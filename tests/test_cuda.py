@@ -167,7 +167,9 @@ def libraries(tmp_path_factory):
     power = scanaot.compile(f.spec.inputs, f.spec.outputs[0], name="power", target="cuda", out_dir=out)
     x = at.dscalar("x")
     host_only = scanaot.compile([x], x * 2 + 1, name="affine", target="cuda", out_dir=out)
-    return {"power": str(power.library), "affine": str(host_only.library)}
+    k = scanaot.shared(0, name="k")
+    counter = scanaot.compile([], k * 10, name="counter", target="cuda", out_dir=out, updates=[(k, k + 1)])
+    return {"power": str(power.library), "affine": str(host_only.library), "counter": str(counter.library)}
 
 
 RUNNER = """
@@ -191,6 +193,11 @@ try:
         y = lib.affine(np.float64(2.5))
         d = lib.affine(HostBackedDeviceArray(np.array(4.0)))
         print(json.dumps({"numpy": float(y), "device_type": type(d).__name__, "device": float(np.asarray(d))}))
+    elif case == "counter":
+        lib = rt.load(paths["counter"])
+        st = lib.state()
+        got = [int(lib.counter(state=st)) for _ in range(3)]
+        print(json.dumps({"got": got, "k": int(st.get("k")), "default": int(lib.default_state.get("k"))}))
     elif case == "power":
         lib = rt.load(paths["power"])
         r = lib.power(np.arange(5, dtype="float32"), 3)
@@ -230,6 +237,12 @@ def test_device_code_rejected_by_the_driver(fake_driver, libraries):
 def test_failed_launch_raises_cuda_error(fake_driver, libraries):
     got = run_with_fake(fake_driver, libraries, "badlaunch", "power")
     assert got["error"] == "CudaError" and "cuLaunchKernel: unspecified launch failure" in got["message"]
+
+
+def test_a_cuda_function_reads_and_updates_its_state(fake_driver, libraries):
+    # the counter's work is host code: it runs on the stand-in driver
+    got = run_with_fake(fake_driver, libraries, "ok", "counter")
+    assert got == {"got": [0, 10, 20], "k": 3, "default": 0}
 
 
 def test_host_side_code_runs_through_managed_buffers(fake_driver, libraries):

@@ -311,10 +311,14 @@ def test_a_draw_inside_scan_differs_per_step():
 
 # ---------------------------------------------------------------- cuda
 def test_draws_compile_for_cuda(tmp_path):
-    """Shared variables are cpu-only, so the state is an explicit input here."""
+    """Every distribution, its state as an input and as a stream's shared state."""
     state = at.lvector("state")
     art = scanaot.compile([state], _mixed(lambda i: state), name="rand", target="cuda", out_dir=tmp_path)
     assert art.library.exists()
+    srng = RandomStream(seed=3)
+    shared = scanaot.compile([], [srng.normal(size=(4,)), srng.binomial(5, 0.3, size=(4,))], name="streams",
+                             target="cuda", out_dir=tmp_path)
+    assert {v["name"] for v in shared.manifest["shared"]} and all(v["updated"] for v in shared.manifest["shared"])
 
 
 def test_symbolic_and_empty_sizes():

@@ -201,8 +201,6 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | Sequ
     target_record = {"name": target, "triple": TRIPLE, "fastmath": check_mode(fastmath),
                      **target_module.record(cpu, arch, default_cpu)}
     variables = _library_shared(specs)
-    if variables and target != "cpu":
-        raise ValueError(f"shared variables are supported on target='cpu' only (got target={target!r})")
     shared_names = _shared_names(variables)
     functions = _function_manifests(specs, library, shared_names)
     with _context_lock, ir.Context() as ctx, ir.Location.unknown():

@@ -26,6 +26,7 @@ from ..ops.reduction import *  # noqa: F401,F403
 from ..ops.join import *  # noqa: F401,F403
 from ..ops.shape import *  # noqa: F401,F403
 from . import _exports
+from . import random  # noqa: F401  (at.random, as in Aesara)
 from .type import TensorType, tensor  # noqa: F401
 from .type import constructors as _constructors
 

@@ -16,7 +16,7 @@ from ... import config
 from ...graph import dtypes
 from ...graph.basic import Variable, as_tensor_variable, toposort
 from ...graph.shared import SharedVariable, shared
-from ...ops.creation import arange
+from ...ops.creation import arange, shape_scalars
 from ...ops.elemwise import broadcast_pattern, cast, le, log, minimum, neg, true_div
 from ...ops.indexing import take
 from ...ops.linalg import tensordot
@@ -57,8 +57,8 @@ def _size(size: Any, what: str) -> list[Any] | None:
         return None
     if isinstance(size, (int, np.integer)) or (isinstance(size, Variable) and size.ndim == 0):
         return [size]
-    if isinstance(size, Variable):
-        raise TypeError(f"{what}: size must be an int or a tuple of ints/integer scalars, got {size.describe()}")
+    if isinstance(size, Variable):  # a vector known when tracing, such as x.shape
+        return shape_scalars(size, what, "size")
     if not isinstance(size, (tuple, list)):
         raise TypeError(f"{what}: size must be None, an int or a tuple, got {type(size).__name__}")
     for i, s in enumerate(size):
@@ -90,8 +90,9 @@ def _dtype(dtype: str | None, kind: str, what: str) -> str:
     if dtype is None:
         return config.floatX if kind == "float" else "int64"
     dtype = dtypes.check(dtype)
-    if (kind == "float") != dtypes.is_float(dtype) or dtype == "bool":
-        raise TypeError(f"{what}: dtype must be a {'float' if kind == 'float' else 'integer'} dtype, got {dtype}")
+    # counts may be stored as floats (Aesara's RBM samples binomial(..., dtype=floatX))
+    if (kind == "float" and not dtypes.is_float(dtype)) or dtype == "bool":
+        raise TypeError(f"{what}: dtype must be a {'float' if kind == 'float' else 'numeric'} dtype, got {dtype}")
     return dtype
 
 
