@@ -153,6 +153,15 @@ def test_inspect(library, tmp_path, capsys):
     assert_one_line_error(err, "inspect", "missing.so: no such file")
 
 
+def test_inspect_shows_shared_variables(tmp_path, capsys):
+    x = scanaot.tensor.dvector("x")
+    w = scanaot.shared(np.ones(3), name="w")
+    art = scanaot.compile([x], (x * w).sum(), name="weighted", out_dir=tmp_path, updates=[(w, w * 2)])
+    code, out, _ = run_cli(capsys, "inspect", art.library)
+    assert code == 0 and "shared w: float64 3 (updated by calls)" in out
+    assert "(shared w, from the state)" in out and "(updates shared w)" in out
+
+
 # ---------------------------------------------------------------- --traceback, interrupts
 def test_traceback_flag_and_variable_show_the_traceback(tmp_path, capsys, monkeypatch):
     model = write(tmp_path / "raises.py", "raise ValueError('boom')\n")

@@ -229,15 +229,20 @@ def inspect_library(args: argparse.Namespace) -> int:
         _show(f"device code: {code.get('format')} for {t['arch']}, {code.get('kernels')} kernel(s); "
               f"ptxas: {t.get('ptxas') or 'not found (PTX, compiled by the driver at load)'}")
     _show(f"compiler: scanaot {m['compiler']['scanaot']}, toolchain {m['compiler']['toolchain']}")
+    for v in m.get("shared", []):
+        shape = "x".join(str(d) for d in v["shape"]) or "scalar"
+        _show(f"shared {v['name']}: {v['dtype']} {shape}" + (" (updated by calls)" if v["updated"] else ""))
     for f in m["functions"]:
         _show(f"\n{f['name']}  (symbol {f['symbol']}, graph {f['graph_hash'][:16]}, "
               f"workspace {f['workspace_bytes']} bytes)")
         for a in f["args"]:
             host = "  (read by host code: device arrays are staged)" if a.get("host_access") else ""
-            _show(f"  arg    {a['name']}: {a['dtype']}[{a['ndim']}d]{host}")
+            role = f"  (shared {a['shared']}, from the state)" if "shared" in a else ""
+            _show(f"  arg    {a['name']}: {a['dtype']}[{a['ndim']}d]{host}{role}")
         for o in f["outputs"]:
             dims = ", ".join(t + (" (bound)" if b else "") for t, b in zip(o["shape_text"], o["bounded"]))
-            _show(f"  output {o['name']}: {o['dtype']}[{dims}]")
+            role = f"  (updates shared {o['updates']})" if "updates" in o else ""
+            _show(f"  output {o['name']}: {o['dtype']}[{dims}]{role}")
         for c in f["constraints"]:
             op = "==" if c["rel"] == "eq" else ">="
             _show(f"  check  {c['text'][0]} {op} {c['text'][1]}  ({c['why']})")
