@@ -47,12 +47,15 @@ class Scope:
 
     _stack: list[int] = [0]
 
+    def __init__(self, existing: int | None = None):
+        self.existing = existing  # re-enter a step's scope to add nodes to its graph
+
     @classmethod
     def current(cls) -> int:
         return cls._stack[-1]
 
     def __enter__(self) -> int:
-        self.id = next(_ids) + 1
+        self.id = self.existing if self.existing is not None else next(_ids) + 1
         Scope._stack.append(self.id)
         return self.id
 

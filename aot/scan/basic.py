@@ -29,6 +29,7 @@ from ..ops.elemwise import cast, minimum
 from ..ops.shape import ShapeI, shape_i
 from ..ops.shape_inference import shape_of
 from .op import FinalValue, ScanOp
+from .rewrites import merge_shared_operand_dots
 from .utils import until
 
 
@@ -280,6 +281,9 @@ def scan(fn: Callable, sequences: Any = None, outputs_info: Any = None, non_sequ
     outer_params = params + captured
     inner_param_vars = inner_params + captured
     everything = results + ([condition] if condition is not None else [])
+    with Scope(scope):
+        everything = merge_shared_operand_dots(everything, inner_args[:len(inner_args) - len(inner_params)],
+                                               inner_param_vars)
     everything, hoisted_inner, hoisted_outer = hoist_invariants(
         everything, inner_args[:len(inner_args) - len(inner_params)], inner_param_vars, outer_params)
     results = everything[:len(results)]
