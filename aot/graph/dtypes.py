@@ -14,6 +14,8 @@ def check(dtype: object) -> str:
     """Normalise a dtype spelling; refuse the ones scanaot cannot compile."""
     if dtype == "floatX":
         dtype = config.floatX
+    if isinstance(dtype, str) and dtype in SUPPORTED:
+        return dtype  # the common case, without numpy's (slow) dtype naming
     try:
         name = str(np.dtype(dtype))
     except TypeError:
