@@ -1,4 +1,4 @@
-"""The benchmark workloads (W1-W7) and their implementations: scanaot and its peers.
+"""The benchmark workloads (W1-W11) and their implementations: scanaot and its peers.
 
 Each implementation is built once (compile excluded from timings) and checked
 against a numpy reference before it is timed. Peers that are not installed are
@@ -21,10 +21,11 @@ import numpy as np
 
 PEERS_C = Path(__file__).parent / "peers" / "workloads.c"
 
+# rnn, lstm, gru: (T, batch, hidden, input); hmm: (T, states)
 FULL = {"power": (1000, 10**5), "triangular": 10**6, "polynomial": 10**5, "rnn": (1000, 32, 256, 64),
-        "until": 45.0, "call": 4}
+        "until": 45.0, "call": 4, "lstm": (200, 32, 256, 64), "gru": (200, 32, 256, 64), "hmm": (1000, 16)}
 SHORT = {"power": (16, 50), "triangular": 1000, "polynomial": 100, "rnn": (12, 4, 16, 8),
-         "until": 45.0, "call": 4}
+         "until": 45.0, "call": 4, "lstm": (7, 3, 8, 5), "gru": (7, 3, 8, 5), "hmm": (20, 4)}
 
 
 def sizes() -> dict:
@@ -144,6 +145,132 @@ def call_ref(v):
     return v * 2
 
 
+def _sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def lstm_data():
+    """x, h0, c0 and the merged weights: W (input, 4H), U (H, 4H), b (4H), gates in the order
+    i, f, o, g (the four-matmul form takes the four column blocks)."""
+    T, B, H, I = sizes()["lstm"]
+    rng = np.random.default_rng(0)
+    return (rng.standard_normal((T, B, I)).astype("float32"),
+            (rng.standard_normal((B, H)) * 0.1).astype("float32"), (rng.standard_normal((B, H)) * 0.1).astype("float32"),
+            (rng.standard_normal((I, 4 * H)) / np.sqrt(I)).astype("float32"),
+            (rng.standard_normal((H, 4 * H)) / np.sqrt(H)).astype("float32"),
+            (rng.standard_normal(4 * H) * 0.1).astype("float32"))
+
+
+def lstm_ref(x, h0, c0, W, U, b):
+    """All hidden states h_1..h_T, float64 inside."""
+    H = h0.shape[1]
+    h, c, out = h0.astype("float64"), c0.astype("float64"), []
+    for t in range(x.shape[0]):
+        z = x[t] @ W.astype("float64") + h @ U.astype("float64") + b
+        i, f, o, g = _sigmoid(z[:, :H]), _sigmoid(z[:, H:2 * H]), _sigmoid(z[:, 2 * H:3 * H]), np.tanh(z[:, 3 * H:])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        out.append(h)
+    return np.array(out, dtype="float32")
+
+
+def gru_data():
+    """x, h0 and the weights stacked per gate (z, r, candidate) as in the Theano GRU tutorials:
+    W (3, input, H), U (3, H, H), b (3, H)."""
+    T, B, H, I = sizes()["gru"]
+    rng = np.random.default_rng(0)
+    return (rng.standard_normal((T, B, I)).astype("float32"), (rng.standard_normal((B, H)) * 0.1).astype("float32"),
+            (rng.standard_normal((3, I, H)) / np.sqrt(I)).astype("float32"),
+            (rng.standard_normal((3, H, H)) / np.sqrt(H)).astype("float32"),
+            (rng.standard_normal((3, H)) * 0.1).astype("float32"))
+
+
+def _gru_forward(x, h0, W, U, b, dtype):
+    """h_1..h_T and what the backward pass needs (z, r, candidate per step)."""
+    T, B, _ = x.shape
+    H = h0.shape[1]
+    x, h, W, U, b = (a.astype(dtype) for a in (x, h0, W, U, b))
+    xp = (x.reshape(T * B, -1) @ np.concatenate(list(W), axis=1) + b.reshape(-1)).reshape(T, B, 3 * H)
+    Uzr = np.concatenate([U[0], U[1]], axis=1)
+    hs, zs, rs, cs = (np.empty((T, B, H), dtype) for _ in range(4))
+    for t in range(T):
+        zr = _sigmoid(xp[t, :, :2 * H] + h @ Uzr)
+        z, r = zr[:, :H], zr[:, H:]
+        c = np.tanh(xp[t, :, 2 * H:] + (r * h) @ U[2])
+        h = (1 - z) * c + z * h
+        hs[t], zs[t], rs[t], cs[t] = h, z, r, c
+    return hs, zs, rs, cs
+
+
+def gru_ref(x, h0, W, U, b):
+    return _gru_forward(x, h0, W, U, b, "float64")[0].astype("float32")
+
+
+def gru_grad_data():
+    x, h0, W, U, b = gru_data()
+    g = np.random.default_rng(1).standard_normal((x.shape[0],) + h0.shape).astype("float32")
+    return x, h0, W, U, b, g
+
+
+def gru_bptt(x, h0, W, U, b, g, dtype="float32"):
+    """Hand-written BPTT of sum(hs * g) for the GRU: gradients w.r.t. W, U, b, h0. The weight
+    gradients are one GEMM each after the loop (the per-step pre-activation gradients are kept)."""
+    T, B, I = x.shape
+    H = h0.shape[1]
+    hs, zs, rs, cs = _gru_forward(x, h0, W, U, b, dtype)
+    x, h0, U, g = (a.astype(dtype) for a in (x, h0, U, g))
+    Uzr_T = np.concatenate([U[0], U[1]], axis=1).T.copy()
+    U2_T = U[2].T.copy()
+    da = np.empty((T, B, 3 * H), dtype)  # d(pre-activation) of z, r, candidate
+    rh = np.empty((T, B, H), dtype)      # r * h_{t-1}, the candidate's matmul input
+    dh = np.zeros((B, H), dtype)
+    for t in range(T - 1, -1, -1):
+        hp = hs[t - 1] if t else h0
+        z, r, c = zs[t], rs[t], cs[t]
+        dh = dh + g[t]
+        dac = dh * (1 - z) * (1 - c * c)
+        drh = dac @ U2_T
+        da[t, :, :H] = dh * (hp - c) * z * (1 - z)
+        da[t, :, H:2 * H] = drh * hp * r * (1 - r)
+        da[t, :, 2 * H:] = dac
+        rh[t] = r * hp
+        dh = dh * z + drh * r + da[t, :, :2 * H] @ Uzr_T
+    hprev = np.concatenate([h0[None], hs[:-1]]).reshape(T * B, H)
+    daf = da.reshape(T * B, 3 * H)
+    gW = (x.reshape(T * B, I).T @ daf).reshape(I, 3, H).transpose(1, 0, 2)
+    gU = np.stack([hprev.T @ daf[:, :H], hprev.T @ daf[:, H:2 * H], rh.reshape(T * B, H).T @ daf[:, 2 * H:]])
+    gb = daf.sum(0).reshape(3, H)
+    return [np.ascontiguousarray(a, dtype="float32") for a in (gW, gU, gb, dh)]
+
+
+def gru_grad_ref(x, h0, W, U, b, g):
+    return gru_bptt(x, h0, W, U, b, g, "float64")
+
+
+def hmm_data():
+    """log p(observation_t | state) for one observed sequence (T, S), log transition matrix
+    log_A[i, j] = log p(j | i), log initial distribution."""
+    T, S = sizes()["hmm"]
+    rng = np.random.default_rng(0)
+    A = rng.dirichlet(np.ones(S), size=S)
+    return (np.log(rng.uniform(0.01, 1, (T, S))).astype("float32"), np.log(A).astype("float32"),
+            np.log(rng.dirichlet(np.ones(S))).astype("float32"))
+
+
+def _logsumexp0(z):
+    m = z.max(0)
+    return m + np.log(np.exp(z - m).sum(0))
+
+
+def hmm_ref(log_obs, log_A, log_pi):
+    """alpha_1..alpha_{T-1} (alpha_0 = log_pi + log_obs[0] is the initial state), float64."""
+    alpha, log_A, out = (log_pi + log_obs[0]).astype("float64"), log_A.astype("float64"), []
+    for t in range(1, log_obs.shape[0]):
+        alpha = log_obs[t] + _logsumexp0(alpha[:, None] + log_A)
+        out.append(alpha)
+    return np.array(out, dtype="float32")
+
+
 # ---------------------------------------------------------------- scanaot
 def _scanaot(build: Callable, cpu: str | None, target: str = "cpu") -> Callable:
     import scanaot
@@ -225,15 +352,119 @@ def scanaot_call():
     return "call", [v], out[-1]
 
 
-def scanaot_impls(build: Callable) -> dict:
+# W8-W11 as Aesara users write them: `import scanaot as aesara`, float32 inputs named as such.
+def scanaot_lstm():
+    """LSTM with merged weights: one dot(x_t, W) and one dot(h, U) of width 4H, sliced into the
+    gates (i, f, o, g); all hidden states out. H is a Python int, as in the Theano LSTM tutorial."""
+    import scanaot as aesara
+    import scanaot.tensor as at
+    H = sizes()["lstm"][2]
+    x, h0, c0 = at.ftensor3("x"), at.fmatrix("h0"), at.fmatrix("c0")
+    W, U, b = at.fmatrix("W"), at.fmatrix("U"), at.fvector("b")
+
+    def step(x_t, h, c, W, U, b):
+        z = aesara.dot(x_t, W) + aesara.dot(h, U) + b
+        i = at.nnet.sigmoid(z[:, :H])
+        f = at.nnet.sigmoid(z[:, H:2 * H])
+        o = at.nnet.sigmoid(z[:, 2 * H:3 * H])
+        g = at.tanh(z[:, 3 * H:])
+        c_new = f * c + i * g
+        return o * at.tanh(c_new), c_new
+    (hs, _), _ = aesara.scan(step, sequences=x, outputs_info=[h0, c0], non_sequences=[W, U, b])
+    return "lstm", [x, h0, c0, W, U, b], hs
+
+
+def scanaot_lstm_four_matmul():
+    """The same LSTM with a weight matrix per gate: four dot(x_t, W_*) and four dot(h, U_*)."""
+    import scanaot as aesara
+    import scanaot.tensor as at
+    x, h0, c0 = at.ftensor3("x"), at.fmatrix("h0"), at.fmatrix("c0")
+    Ws = [at.fmatrix(f"W_{k}") for k in "ifog"]
+    Us = [at.fmatrix(f"U_{k}") for k in "ifog"]
+    bs = [at.fvector(f"b_{k}") for k in "ifog"]
+
+    def step(x_t, h, c, W_i, W_f, W_o, W_g, U_i, U_f, U_o, U_g, b_i, b_f, b_o, b_g):
+        i = at.nnet.sigmoid(aesara.dot(x_t, W_i) + aesara.dot(h, U_i) + b_i)
+        f = at.nnet.sigmoid(aesara.dot(x_t, W_f) + aesara.dot(h, U_f) + b_f)
+        o = at.nnet.sigmoid(aesara.dot(x_t, W_o) + aesara.dot(h, U_o) + b_o)
+        g = at.tanh(aesara.dot(x_t, W_g) + aesara.dot(h, U_g) + b_g)
+        c_new = f * c + i * g
+        return o * at.tanh(c_new), c_new
+    (hs, _), _ = aesara.scan(step, sequences=x, outputs_info=[h0, c0], non_sequences=Ws + Us + bs)
+    return "lstm_four_matmul", [x, h0, c0] + Ws + Us + bs, hs
+
+
+def _split_gates(W, U, b):
+    """The merged weights as four contiguous blocks each (i, f, o, g)."""
+    H = U.shape[0]
+    return ([np.ascontiguousarray(W[:, k * H:(k + 1) * H]) for k in range(4)]
+            + [np.ascontiguousarray(U[:, k * H:(k + 1) * H]) for k in range(4)]
+            + [np.ascontiguousarray(b[k * H:(k + 1) * H]) for k in range(4)])
+
+
+def scanaot_lstm_four_matmul_impl():
+    """W8's four-matmul kernel on W8's data: the merged weights are split per gate in the call
+    (copying 1.3 MB at full size, timed with it)."""
+    kernel = _scanaot(scanaot_lstm_four_matmul, None)
+    return lambda x, h0, c0, W, U, b: kernel(x, h0, c0, *_split_gates(W, U, b))
+
+
+def _gru_graph():
+    import scanaot as aesara
+    import scanaot.tensor as at
+    x, h0 = at.ftensor3("x"), at.fmatrix("h0")
+    W, U, b = at.ftensor3("W"), at.ftensor3("U"), at.fmatrix("b")
+
+    def step(x_t, h, W, U, b):
+        z = at.nnet.sigmoid(aesara.dot(x_t, W[0]) + aesara.dot(h, U[0]) + b[0])
+        r = at.nnet.sigmoid(aesara.dot(x_t, W[1]) + aesara.dot(h, U[1]) + b[1])
+        c = at.tanh(aesara.dot(x_t, W[2]) + aesara.dot(r * h, U[2]) + b[2])
+        return (1 - z) * c + z * h
+    hs, _ = aesara.scan(step, sequences=x, outputs_info=h0, non_sequences=[W, U, b])
+    return [x, h0, W, U, b], hs
+
+
+def scanaot_gru():
+    inputs, hs = _gru_graph()
+    return "gru", inputs, hs
+
+
+def scanaot_gru_grad():
+    import scanaot as aesara
+    import scanaot.tensor as at
+    inputs, hs = _gru_graph()
+    g = at.ftensor3("g")
+    x, h0, W, U, b = inputs
+    grads = aesara.grad((hs * g).sum(), [W, U, b, h0])
+    return "gru_grad", inputs + [g], grads
+
+
+def scanaot_hmm():
+    """The forward algorithm in log space: alpha_t = log_obs_t + logsumexp(alpha_{t-1}[:, None] + log_A, 0)."""
+    import scanaot as aesara
+    import scanaot.tensor as at
+    log_obs, log_A, log_pi = at.fmatrix("log_obs"), at.fmatrix("log_A"), at.fvector("log_pi")
+
+    def step(log_obs_t, alpha, log_A):
+        return log_obs_t + at.logsumexp(alpha[:, None] + log_A, axis=0)
+    alphas, _ = aesara.scan(step, sequences=log_obs[1:], outputs_info=log_pi + log_obs[0], non_sequences=log_A)
+    return "hmm", [log_obs, log_A, log_pi], alphas
+
+
+def scanaot_impls(build: Callable, x86_64_v2: bool = True) -> dict:
     """scanaot at each target; the loaded kernel is what is timed (as users call it).
 
     "scanaot" is the default portable library (its best variant runs: x86-64-v4 on an
-    AVX-512 machine); "scanaot-native" is built for this machine's own features."""
+    AVX-512 machine); "scanaot-native" is built for this machine's own features. W8-W11
+    leave out the single-variant x86-64-v2 build (W1-W7 show what it costs) to keep the
+    short run's compiles within CI's minute."""
     def at_level(cpu, target="cpu"):
         return lambda: _scanaot(build, cpu, target)
-    return {"scanaot": at_level(None), "scanaot-native": at_level("native"),
-            "scanaot-x86-64-v2": at_level("x86-64-v2"), "scanaot-cuda": at_level(None, "cuda")}
+    impls = {"scanaot": at_level(None), "scanaot-native": at_level("native"),
+             "scanaot-x86-64-v2": at_level("x86-64-v2"), "scanaot-cuda": at_level(None, "cuda")}
+    if not x86_64_v2:
+        del impls["scanaot-x86-64-v2"]
+    return impls
 
 
 def scanaot_keyword_call():
@@ -301,6 +532,37 @@ def numpy_rnn(x, h0, W, U, b):
     for t in range(x.shape[0]):
         h = np.tanh(h @ W + x[t] @ U + b)
         out[t] = h
+    return out
+
+
+def numpy_lstm(x, h0, c0, W, U, b):
+    """The input projection of all steps hoisted into one GEMM; one GEMM per step."""
+    T, B, I = x.shape
+    H = h0.shape[1]
+    xp = (x.reshape(T * B, I) @ W + b).reshape(T, B, 4 * H)
+    h, c, out = h0, c0, np.empty((T, B, H), "float32")
+    for t in range(T):
+        z = xp[t] + h @ U
+        ifo = 1 / (1 + np.exp(-z[:, :3 * H]))
+        c = ifo[:, H:2 * H] * c + ifo[:, :H] * np.tanh(z[:, 3 * H:])
+        h = ifo[:, 2 * H:] * np.tanh(c)
+        out[t] = h
+    return out
+
+
+def numpy_gru(x, h0, W, U, b):
+    """Input projections hoisted into one GEMM; z and r share one GEMM per step."""
+    return _gru_forward(x, h0, W, U, b, "float32")[0]
+
+
+def numpy_hmm(log_obs, log_A, log_pi):
+    T, S = log_obs.shape
+    alpha, out = log_pi + log_obs[0], np.empty((T - 1, S), "float32")
+    for t in range(1, T):
+        z = alpha[:, None] + log_A
+        m = z.max(0)
+        alpha = log_obs[t] + m + np.log(np.exp(z - m).sum(0))
+        out[t - 1] = alpha
     return out
 
 
@@ -386,6 +648,70 @@ def c_rnn_grad():
                          _p(gh0), _p(work))
         return [gW, gU, gb, gh0]
     return run
+
+
+PEERS_CBLAS_C = Path(__file__).parent / "peers" / "workloads_cblas.c"
+_C_BLAS_LIB = None
+
+
+def c_blas_library() -> ctypes.CDLL:
+    """W4/W5 with CBLAS sgemm from OpenBLAS (`apt-get install libopenblas-dev`); Unavailable
+    without a C compiler or without OpenBLAS's header and library."""
+    global _C_BLAS_LIB
+    if _C_BLAS_LIB is None:
+        cc = shutil.which("gcc") or shutil.which("cc")
+        if cc is None:
+            raise Unavailable("no C compiler")
+        source = PEERS_CBLAS_C.read_bytes()
+        from scanaot.cache import cache_dir
+        target = cache_dir() / f"peers-cblas-{hashlib.sha256(source).hexdigest()[:16]}.so"
+        if not target.exists():
+            tmp = target.with_suffix(".tmp.so")
+            built = subprocess.run([cc, "-O3", "-march=native", "-shared", "-fPIC", str(PEERS_CBLAS_C), "-o",
+                                    str(tmp), "-lopenblas", "-lm"], capture_output=True, text=True)
+            if built.returncode:
+                why = (built.stderr.strip().splitlines() or [""])[0]
+                raise Unavailable(f"OpenBLAS is not installed (apt-get install libopenblas-dev): {why}")
+            os.replace(tmp, target)
+        try:
+            _C_BLAS_LIB = ctypes.CDLL(str(target))
+        except OSError as err:  # built here before, libopenblas removed since
+            raise Unavailable(f"OpenBLAS is not installed: {err}") from None
+    return _C_BLAS_LIB
+
+
+def _c_rnn_variant(library: Callable[[], ctypes.CDLL], suffix: str):
+    """W4 through rnn_forward_<suffix> (the blocked and the CBLAS C peers)."""
+    def build():
+        fn = getattr(library(), f"rnn_forward_{suffix}")
+
+        def run(x, h0, W, U, b):
+            T, B, I = x.shape
+            H = h0.shape[1]
+            hs = np.empty((T, B, H), "float32")
+            fn(_p(x), _p(h0), _p(W), _p(U), _p(b), *[ctypes.c_int64(v) for v in (T, B, I, H)], _p(hs))
+            return hs
+        return run
+    return build
+
+
+def _c_rnn_grad_variant(library: Callable[[], ctypes.CDLL], suffix: str):
+    """W5 through rnn_forward_<suffix> then rnn_backward_<suffix> (as c_rnn_grad: forward included)."""
+    def build():
+        lib = library()
+        forward, backward = getattr(lib, f"rnn_forward_{suffix}"), getattr(lib, f"rnn_backward_{suffix}")
+
+        def run(x, h0, W, U, b, g):
+            T, B, I = x.shape
+            H = h0.shape[1]
+            dims = [ctypes.c_int64(v) for v in (T, B, I, H)]
+            hs = np.empty((T, B, H), "float32")
+            forward(_p(x), _p(h0), _p(W), _p(U), _p(b), *dims, _p(hs))
+            gW, gU, gb, gh0 = np.empty_like(W), np.empty_like(U), np.empty_like(b), np.empty_like(h0)
+            backward(_p(x), _p(h0), _p(W), _p(U), _p(hs), _p(g), *dims, _p(gW), _p(gU), _p(gb), _p(gh0))
+            return [gW, gU, gb, gh0]
+        return run
+    return build
 
 
 def c_until():
@@ -501,6 +827,71 @@ def jax_call():
     return lambda v: np.asarray(f(v))
 
 
+def _jax_lstm(jax):
+    from jax import lax
+    jnp = jax.numpy
+
+    def forward(x, h0, c0, W, U, b):
+        H = h0.shape[1]
+
+        def step(carry, x_t):
+            h, c = carry
+            z = x_t @ W + h @ U + b
+            i, f, o = (jax.nn.sigmoid(z[:, k * H:(k + 1) * H]) for k in range(3))
+            c = f * c + i * jnp.tanh(z[:, 3 * H:])
+            h = o * jnp.tanh(c)
+            return (h, c), h
+        return lax.scan(step, (h0, c0), x)[1]
+    return forward
+
+
+def jax_lstm():
+    jax = _jax()
+    f = jax.jit(_jax_lstm(jax))
+    return lambda *a: np.asarray(f(*a))
+
+
+def _jax_gru(jax):
+    from jax import lax
+    jnp = jax.numpy
+
+    def forward(x, h0, W, U, b):
+        def step(h, x_t):
+            z = jax.nn.sigmoid(x_t @ W[0] + h @ U[0] + b[0])
+            r = jax.nn.sigmoid(x_t @ W[1] + h @ U[1] + b[1])
+            c = jnp.tanh(x_t @ W[2] + (r * h) @ U[2] + b[2])
+            h = (1 - z) * c + z * h
+            return h, h
+        return lax.scan(step, h0, x)[1]
+    return forward
+
+
+def jax_gru():
+    jax = _jax()
+    f = jax.jit(_jax_gru(jax))
+    return lambda *a: np.asarray(f(*a))
+
+
+def jax_gru_grad():
+    jax = _jax()
+    forward = _jax_gru(jax)
+    f = jax.jit(jax.grad(lambda W, U, b, h0, x, g: (forward(x, h0, W, U, b) * g).sum(), argnums=(0, 1, 2, 3)))
+    return lambda x, h0, W, U, b, g: [np.asarray(v) for v in f(W, U, b, h0, x, g)]
+
+
+def jax_hmm():
+    jax = _jax()
+    from jax import lax
+
+    def forward(log_obs, log_A, log_pi):
+        def step(alpha, log_obs_t):
+            alpha = log_obs_t + jax.nn.logsumexp(alpha[:, None] + log_A, axis=0)
+            return alpha, alpha
+        return lax.scan(step, log_pi + log_obs[0], log_obs[1:])[1]
+    f = jax.jit(forward)
+    return lambda *a: np.asarray(f(*a))
+
+
 # ---------------------------------------------------------------- PyTensor (numba)
 def _pytensor():
     if importlib.util.find_spec("pytensor") is None or importlib.util.find_spec("numba") is None:
@@ -589,10 +980,13 @@ WORKLOADS = [
              {**scanaot_impls(scanaot_polynomial), "numpy": lambda: numpy_polynomial, "c": c_polynomial,
               "jax": jax_polynomial, "pytensor": pytensor_fn(_pt_polynomial)}, rtol=1e-5),
     Workload("W4", "rnn forward", rnn_data, rnn_ref,
-             {**scanaot_impls(scanaot_rnn), "numpy": lambda: numpy_rnn, "c": c_rnn, "jax": jax_rnn,
-              "pytensor": pytensor_fn(_pt_rnn)}, rtol=2e-3),
+             {**scanaot_impls(scanaot_rnn), "numpy": lambda: numpy_rnn, "c": c_rnn,
+              "c-blocked": _c_rnn_variant(c_library, "blocked"),
+              "c-openblas": _c_rnn_variant(c_blas_library, "cblas"), "jax": jax_rnn, "pytensor": pytensor_fn(_pt_rnn)}, rtol=2e-3),
     Workload("W5", "rnn gradient (BPTT)", rnn_grad_data, rnn_grad_ref,
-             {**scanaot_impls(scanaot_rnn_grad), "c": c_rnn_grad, "jax": jax_rnn_grad,
+             {**scanaot_impls(scanaot_rnn_grad), "c": c_rnn_grad,
+              "c-blocked": _c_rnn_grad_variant(c_library, "blocked"),
+              "c-openblas": _c_rnn_grad_variant(c_blas_library, "cblas"), "jax": jax_rnn_grad,
               "pytensor": pytensor_fn(_pt_rnn_grad)}, rtol=5e-3),
     Workload("W6", "until (powers of two, per call)", until_data, until_ref,
              {**scanaot_impls(scanaot_until), "c": c_until, "jax": jax_until, "pytensor": pytensor_fn(_pt_until)}),
@@ -600,6 +994,15 @@ WORKLOADS = [
              {**scanaot_impls(scanaot_call), "scanaot-function": scanaot_function_call,
               "scanaot-keyword": scanaot_keyword_call, "scanaot-out": scanaot_out_call,
               "bare-ctypes": bare_ctypes_call, "c": c_call, "jax": jax_call, "pytensor": pytensor_fn(_pt_call)}),
+    Workload("W8", "lstm forward (merged and four-matmul weights)", lstm_data, lstm_ref,
+             {**scanaot_impls(scanaot_lstm, x86_64_v2=False), "scanaot-four-matmul": scanaot_lstm_four_matmul_impl,
+              "numpy": lambda: numpy_lstm, "jax": jax_lstm}, rtol=2e-3),
+    Workload("W9", "gru forward", gru_data, gru_ref,
+             {**scanaot_impls(scanaot_gru, x86_64_v2=False), "numpy": lambda: numpy_gru, "jax": jax_gru}, rtol=2e-3),
+    Workload("W10", "gru gradient (BPTT)", gru_grad_data, gru_grad_ref,
+             {**scanaot_impls(scanaot_gru_grad, x86_64_v2=False), "numpy": lambda: gru_bptt, "jax": jax_gru_grad}, rtol=5e-3),
+    Workload("W11", "hmm forward (log space)", hmm_data, hmm_ref,
+             {**scanaot_impls(scanaot_hmm, x86_64_v2=False), "numpy": lambda: numpy_hmm, "jax": jax_hmm}, rtol=1e-4),
 ]
 
 

@@ -30,20 +30,27 @@ def _fmt(seconds: float) -> str:
     return f"{seconds * 1e6:.2f} us"
 
 
+def _order(workload: str) -> tuple:
+    """W2 before W10: by the workload's number, then by name."""
+    digits = "".join(ch for ch in workload if ch.isdigit())
+    return (int(digits) if digits else 0, workload)
+
+
 def table(report: dict) -> str:
-    """A markdown table: median time per implementation, and the ratio to hand-written C."""
+    """A markdown table: median time per implementation, and the ratio to hand-written C, or
+    to JAX for a workload without a C peer (W8-W11)."""
     results = report["results"]
     impls = sorted({i for r in results.values() for i in r}, key=lambda i: (not i.startswith("scanaot"), i))
     lines = ["| workload | " + " | ".join(impls) + " |", "|---|" + "---|" * len(impls)]
-    for workload in sorted(results):
+    for workload in sorted(results, key=_order):
         row = results[workload]
-        base = row.get("c")
+        base, label = (row["c"], "C") if "c" in row else (row.get("jax"), "JAX")
         cells = []
         for impl in impls:
             if impl not in row:
                 cells.append("")
                 continue
-            ratio = f" ({row[impl] / base:.2f}x C)" if base else ""
+            ratio = f" ({row[impl] / base:.2f}x {label})" if base else ""
             cells.append(_fmt(row[impl]) + ratio)
         lines.append(f"| {report['titles'][workload]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -62,7 +69,7 @@ def plot(report: dict, path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     results = report["results"]
-    workloads = sorted(w for w in results if "c" in results[w])
+    workloads = sorted((w for w in results if "c" in results[w]), key=_order)
     impls = sorted({i for w in workloads for i in results[w]}, key=lambda i: (not i.startswith("scanaot"), i))
     fig, ax = plt.subplots(figsize=(11, 5))
     width = 0.8 / max(1, len(impls))
