@@ -239,3 +239,24 @@ def test_variable_methods():
     f = aesara.function([x], [x.clip(0, 1), x.round(), x.round("half_away_from_zero")])
     clipped, even, away = f(np.array([-0.5, 0.5, 1.5, 2.5]))
     assert list(clipped) == [0, 0.5, 1, 1] and list(even) == [-0, 0, 2, 2] and list(away) == [-1, 1, 2, 3]
+
+
+def test_float32_exp_is_within_one_ulp_and_handles_the_edges():
+    """exp (and sigmoid, which uses it) in float32 is a vectorizable polynomial, not a
+    libm call per element: it must stay within 1 ulp, give subnormals, inf and 0."""
+    x = at.fvector("x")
+    f = aesara.function([x], [at.exp(x), at.sigmoid(x)])
+    v = np.linspace(-110, 95, 400001, dtype="float32")
+    specials = np.array([np.inf, -np.inf, np.nan, 0.0, 88.72, 88.73, -87.33, -87.34, -104.0], "float32")
+    e, s = f(np.concatenate([v, specials]))
+    ref = np.exp(v.astype("float64"))
+    normal = (ref > np.finfo("float32").tiny) & (ref < np.finfo("float32").max)
+    ulps = np.abs(e[:len(v)][normal] - ref[normal]) / np.spacing(ref[normal].astype("float32"))
+    assert ulps.max() <= 1.0
+    subnormal = (ref > 0) & ~normal & (ref < 1)
+    assert (np.abs(e[:len(v)][subnormal] - ref[subnormal]) <= 2 * np.finfo("float32").smallest_subnormal).all()
+    with np.errstate(over="ignore"):
+        want = np.exp(specials)
+    np.testing.assert_array_equal(np.isinf(e[len(v):]), np.isinf(want))
+    assert np.isnan(e[len(v) + 2]) and e[len(v) + 8] == 0.0
+    np.testing.assert_allclose(s[:len(v)], 1 / (1 + np.exp(-v.astype("float64"))), atol=2e-7)

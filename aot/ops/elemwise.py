@@ -117,7 +117,43 @@ def _sign(a, d):
 
 def _sigmoid(a, d):
     one = _const(d, 1.0)
-    return arith.divf(one, arith.addf(one, math.exp(arith.negf(a[0]))))
+    return arith.divf(one, arith.addf(one, _exp(arith.negf(a[0]), d)))
+
+
+def _exp(x: ir.Value, dtype: str) -> ir.Value:
+    return exp_f32(x) if dtype == "float32" else math.exp(x)
+
+
+# Cephes' float32 exp: exp(x) = 2^n * exp(r), r = x - n ln 2 in [-ln2/2, ln2/2], a degree-6
+# polynomial for exp(r), 2^n built in the exponent bits: about 1 ulp, and vectorizable
+# (libm's expf is a call per element, which LLVM cannot vectorize)
+_EXP_HI, _EXP_LO = 88.72283935546875, -87.33654022216797  # above: inf; below: subnormal results
+_LN2_HI, _LN2_LO = 0.693359375, -2.12194440e-4
+_EXP_P = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1,
+          5.0000001201e-1]
+
+
+def exp_f32(x: ir.Value) -> ir.Value:
+    t = x.type
+    i32 = ir.IntegerType.get_signless(32)
+    c = lambda v: arith.constant(t, v)  # noqa: E731
+    # a subnormal result is exp(x + 32 ln 2) * 2^-32: one rounding, as libm's
+    small = arith.cmpf(arith.CmpFPredicate.OLT, x, c(_EXP_LO))
+    shifted = arith.select(small, arith.addf(x, c(32 * 0.6931471805599453)), x)
+    clamped = arith.maximumf(arith.minimumf(shifted, c(_EXP_HI)), c(_EXP_LO))  # NaN stays NaN
+    n = math.floor(arith.addf(arith.mulf(clamped, c(1.4426950408889634)), c(0.5)))
+    r = arith.subf(arith.subf(clamped, arith.mulf(n, c(_LN2_HI))), arith.mulf(n, c(_LN2_LO)))
+    p = c(_EXP_P[0])
+    for coefficient in _EXP_P[1:]:
+        p = arith.addf(arith.mulf(p, r), c(coefficient))
+    y = arith.addf(arith.addf(arith.mulf(p, arith.mulf(r, r)), r), c(1.0))
+    # 2^n as 2^(n-1) * 2 for n > 0, so n = 128 (x near the top) stays finite
+    positive = arith.cmpf(arith.CmpFPredicate.OGT, n, c(0.0))
+    m = arith.subi(arith.fptosi(i32, n), arith.extui(i32, positive))
+    scale = arith.bitcast(t, arith.shli(arith.addi(m, arith.constant(i32, 127)), arith.constant(i32, 23)))
+    result = arith.mulf(arith.mulf(y, scale), arith.select(positive, c(2.0), c(1.0)))
+    result = arith.mulf(result, arith.select(small, c(2.0 ** -32), c(1.0)))
+    return arith.select(arith.cmpf(arith.CmpFPredicate.OGT, x, c(_EXP_HI)), c(float("inf")), result)
 
 
 # XLA's float32 tanh: a rational approximation within a few ulp, vectorizable
@@ -369,7 +405,7 @@ _row("abs", 1, "upcast", _float_or_int(math.absf, math.absi), lambda x, z, g: [g
 _row("sign", 1, "upcast", _sign)
 _row("tanh", 1, "float", lambda a, d: tanh_f32(a[0]) if d == "float32" else math.tanh(a[0]),
      lambda x, z, g: [g * (1 - z * z)])
-_row("exp", 1, "float", _math("exp"), lambda x, z, g: [g * z])
+_row("exp", 1, "float", lambda a, d: _exp(a[0], d), lambda x, z, g: [g * z])
 _row("log", 1, "float", _math("log"), lambda x, z, g: [g / x[0]])
 _row("sqrt", 1, "float", _math("sqrt"), lambda x, z, g: [g / (2 * z)])
 _row("sin", 1, "float", _math("sin"), lambda x, z, g: [g * cos(x[0])])
