@@ -293,10 +293,17 @@ def test_last_value_when_the_initial_state_is_an_argument():
 
 
 def test_loop_invariant_work_is_hoisted_out_of_the_step():
-    x, W = at.dmatrix("x"), at.dmatrix("W")
-    out, _ = aesara.scan(lambda row, W: aesara.dot(row, W.T * 2), sequences=x, non_sequences=W)
+    x, W, h0 = at.dmatrix("x"), at.dmatrix("W"), at.dvector("h0")
+    out, _ = aesara.scan(lambda row, h, W: aesara.dot(h, W.T * 2) + row, sequences=x, outputs_info=h0,
+                         non_sequences=W)
     op = out.owner.op
     assert op.n_params == 2  # W, and W.T * 2 computed once before the loop
-    f = aesara.function([x, W], out)
-    xv, Wv = np.arange(6.0).reshape(2, 3), np.arange(9.0).reshape(3, 3)
-    assert_close(f(xv, Wv), xv @ (Wv.T * 2))
+    f = aesara.function([x, h0, W], out)
+    xv, Wv, hv = np.arange(6.0).reshape(2, 3), np.arange(9.0).reshape(3, 3) / 10, np.ones(3)
+    want, h = [], hv
+    for row in xv:
+        h = h @ (Wv.T * 2) + row
+        want.append(h)
+    assert_close(f(xv, hv, Wv), np.array(want))
+    projected, _ = aesara.scan(lambda row, W: aesara.dot(row, W.T * 2), sequences=x, non_sequences=W)
+    assert_close(aesara.function([x, W], projected)(xv, Wv), xv @ (Wv.T * 2))  # one product, no loop work

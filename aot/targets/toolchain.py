@@ -11,6 +11,7 @@ import importlib.resources
 import os
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..cache import cached_object
@@ -100,8 +101,11 @@ def link_library(variants: list[tuple[str, list[str]]], dispatch_ir: str, workdi
     reference inside the library binds inside it (-Bsymbolic), so a program defining
     a symbol of the same name cannot replace a kernel; the SONAME is lib{library}.so."""
     cc = _compiler()
-    objects = [str(_object(text, workdir, f"v{i}", flags)) for i, (text, flags) in enumerate(variants)]
-    objects.append(str(_object(dispatch_ir, workdir, "dispatch", ["-mcpu=x86-64"], optimize=False)))
+    # each variant's opt + llc is a process of its own: they run side by side
+    jobs = [(text, f"v{i}", flags, True) for i, (text, flags) in enumerate(variants)]
+    jobs.append((dispatch_ir, "dispatch", ["-mcpu=x86-64"], False))
+    with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
+        objects = [str(o) for o in pool.map(lambda job: _object(job[0], workdir, job[1], job[2], job[3]), jobs)]
     objects.append(str(_build_runtime_object("cpu_features.c", cc, ("-march=x86-64",))))
     objects.append(str(_build_runtime_object(runtime_source, cc)))
     script = workdir / "exports.map"
