@@ -91,7 +91,9 @@ def _emit_dot(fe, node, values):
 def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str, transpose_a: bool, k_dim: ir.Value,
                           tile: tuple[int, int]) -> ir.Value:
     """a @ b (a.T @ b with `transpose_a`) with a tile of rows x lanes accumulators kept in
-    vector registers over the first `k_dim` terms.
+    vector registers over the first `k_dim` terms. An `a` of rank > 2 (not transposed)
+    is a stack of rows: its leading dims are the rows of one product, kept in the
+    result's shape (`x_t @ W` over a whole sequence is one product).
 
     Every tile is computed with masked loads/stores on its columns and clamped row
     indices for the rows past the end, so any shape works and nothing is read or
@@ -104,11 +106,16 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str, transpose_a: boo
     lanes = row_bytes // (4 if dtype == "float32" else 8)
     vtype = ir.VectorType.get([lanes], elem)
     mask_type = ir.VectorType.get([lanes], ir.IntegerType.get_signless(1))
-    m, n = dim(a, 1 if transpose_a else 0), dim(b, 1)
+    rank = ir.RankedTensorType(a.type).rank
+    lead = [dim(a, 1)] if transpose_a else [dim(a, axis) for axis in range(rank - 1)]
+    m, n = lead[0], dim(b, 1)
+    for size in lead[1:]:
+        m = arith.muli(m, size)
     zero_i, one_i = index_const(0), index_const(1)
-    c = tensor.empty([fold_index(m), fold_index(n)], elem)
+    c = tensor.empty([fold_index(s) for s in lead] + [fold_index(n)], elem)
     pad = arith.constant(elem, 0.0)
     row_map = ir.AffineMapAttr.get(ir.AffineMap.get(2, 0, [ir.AffineDimExpr.get(1)]))
+    out_map = ir.AffineMapAttr.get(ir.AffineMap.get(len(lead) + 1, 0, [ir.AffineDimExpr.get(len(lead))]))
     in_bounds = ir.ArrayAttr.get([ir.BoolAttr.get(False)])
     rows_loop = scf.ForOp(zero_i, m, index_const(rows_per_tile), [c])
     with ir.InsertionPoint(rows_loop.body):
@@ -119,7 +126,8 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str, transpose_a: boo
             cols = index_min(index_const(lanes), arith.subi(n, j0))
             mask = vector.CreateMaskOp(mask_type, [cols]).result
             last_row = arith.subi(m, one_i)
-            rows = [index_min(arith.addi(i0, index_const(r)), last_row) for r in range(rows_per_tile)]
+            rows = [_row_index(index_min(arith.addi(i0, index_const(r)), last_row), lead)
+                    for r in range(rows_per_tile)]
             zero_v = vector.BroadcastOp(vtype, pad).result
             k_loop = scf.ForOp(zero_i, k_dim, one_i, [zero_v] * rows_per_tile)
             with ir.InsertionPoint(k_loop.body):
@@ -127,7 +135,7 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str, transpose_a: boo
                 bv = vector.TransferReadOp(vtype, b, [k, j0], row_map, pad, in_bounds, mask=mask).result
                 accs = []
                 for r, acc in enumerate(k_loop.inner_iter_args):
-                    index = [k, rows[r]] if transpose_a else [rows[r], k]
+                    index = [k, *rows[r]] if transpose_a else [*rows[r], k]
                     av = vector.BroadcastOp(vtype, tensor.extract(a, index)).result
                     accs.append(vector.FMAOp(av, bv, acc).result)
                 scf.YieldOp(accs)
@@ -136,11 +144,20 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str, transpose_a: boo
                 valid = arith.cmpi(arith.CmpIPredicate.slt, arith.addi(i0, index_const(r)), m)
                 row_cols = arith.select(valid, cols, zero_i)
                 row_mask = vector.CreateMaskOp(mask_type, [row_cols]).result
-                out = vector.TransferWriteOp(out.type, acc, out, [rows[r], j0], row_map, in_bounds,
+                out = vector.TransferWriteOp(out.type, acc, out, [*rows[r], j0], out_map, in_bounds,
                                              mask=row_mask).result
             scf.YieldOp([out])
         scf.YieldOp([cols_loop.results[0]])
     return rows_loop.results[0]
+
+
+def _row_index(row: ir.Value, lead: list[ir.Value]) -> list[ir.Value]:
+    """A flat row number as an index into the leading dims (row-major)."""
+    index = []
+    for size in reversed(lead[1:]):
+        index.append(arith.remui(row, size))
+        row = arith.divui(row, size)
+    return [row, *reversed(index)]
 
 
 def _slice_axis(value: ir.Value, axis: int, size: ir.Value) -> ir.Value:
@@ -217,10 +234,25 @@ class Contract(Op):
         return [dims]
 
 
+def _rows_times_matrix(fe, node) -> bool:
+    """A stack of rows times a matrix (`x_t @ W` over a whole sequence): the cpu's
+    register-tiled matmul computes it, as it does 2-d products."""
+    op, (x, y), out = node.op, node.inputs, node.outputs[0].type
+    return (bool(fe.module.matmul_tile[0]) and y.ndim == 2 and x.ndim > 2 and dtypes.is_float(out.dtype)
+            and x.dtype == y.dtype == out.dtype and not any(x.broadcastable) and not any(y.broadcastable)
+            and not op.broadcast and op.x_labels[-1] == op.y_labels[0]
+            and op.out_labels == op.x_labels[:-1] + (op.y_labels[1],))
+
+
 @rules.emission(Contract)
 def _emit_contract(fe, node, values):
     op, (x, y), out = node.op, node.inputs, node.outputs[0].type
     values = list(values)
+    if _rows_times_matrix(fe, node):
+        ka, kb = dim(values[0], x.ndim - 1), dim(values[1], 0)
+        fe.check(arith.cmpi(arith.CmpIPredicate.eq, ka, kb), st.SHAPE_MISMATCH)
+        return [register_tiled_matmul(values[0], values[1], out.dtype, False, index_min(ka, kb),
+                                      fe.module.matmul_tile)]
     summed = [l for l in dict.fromkeys(op.x_labels + op.y_labels) if l not in op.out_labels]
     order = list(op.out_labels) + summed
     if fe.module.matmul_tile[0] and op.out_labels and summed:
