@@ -29,7 +29,7 @@ from ..ops.elemwise import cast, minimum
 from ..ops.shape import ShapeI, shape_i
 from ..ops.shape_inference import shape_of
 from .op import FinalValue, ScanOp
-from .rewrites import hoist_input_projections, merge_shared_operand_dots
+from .rewrites import merge_shared_operand_dots
 from .utils import until
 
 
@@ -284,13 +284,6 @@ def scan(fn: Callable, sequences: Any = None, outputs_info: Any = None, non_sequ
     with Scope(scope):
         everything = merge_shared_operand_dots(everything, inner_args[:len(inner_args) - len(inner_params)],
                                                inner_param_vars)
-    if n_steps is None and condition is None:  # the loop reads every element of its sequences
-        n_seq_args = sum(len(taps) for _, taps in seqs)
-        everything, new_seqs, new_args = hoist_input_projections(
-            everything, seqs, inner_args[:n_seq_args], inner_args[:len(inner_args) - len(inner_params)],
-            inner_param_vars, outer_params, scope)
-        seqs = seqs + new_seqs
-        inner_args = inner_args[:n_seq_args] + new_args + inner_args[n_seq_args:]
     everything, hoisted_inner, hoisted_outer = hoist_invariants(
         everything, inner_args[:len(inner_args) - len(inner_params)], inner_param_vars, outer_params)
     results = everything[:len(results)]

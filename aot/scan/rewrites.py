@@ -11,7 +11,7 @@ result is the same numbers (each column is the same dot product).
 """
 from __future__ import annotations
 
-from ..graph.basic import Constant, Scope, Variable, clone_replace, int_constant, toposort
+from ..graph.basic import Constant, Variable, clone_replace, int_constant, toposort
 from ..ops.indexing import getitem
 from ..ops.join import join
 from ..ops.linalg import Dot, dot
@@ -63,42 +63,3 @@ def merge_shared_operand_dots(outputs: list[Variable], varying: list[Variable],
             replace[node.outputs[0]] = getitem(merged, key)
     return clone_replace(outputs, replace)
 
-
-def hoist_input_projections(outputs: list[Variable], seqs: list, seq_args: list[Variable],
-                            varying: list[Variable], inner_params: list[Variable],
-                            outer_params: list[Variable], scope: int) -> tuple[list[Variable], list, list[Variable]]:
-    """hoist-input-projections: `dot(x_t, W)` of a sequence's element with an invariant
-    `W` becomes one product of the whole sequence before the loop (a large GEMM instead
-    of one small one per step, as cuDNN and a good C programmer do), read by the step as
-    a new sequence with the same tap. Only for loops that run over the whole sequence
-    (no `until`, no `n_steps`): the caller checks that.
-
-    Returns the rewritten outputs, the new (outer sequence, taps) pairs and their step
-    arguments (to follow the existing sequences' arguments), made in the step's `scope`."""
-    where: dict[Variable, tuple[int, int]] = {}
-    k = 0
-    for s, (_, taps) in enumerate(seqs):
-        for tap in taps:
-            where[seq_args[k]] = (s, tap)
-            k += 1
-    invariant = _invariant(outputs, varying, inner_params)
-    groups: dict[tuple, list] = {}
-    for node in toposort(outputs, stop=set(varying) | set(inner_params)):
-        left, right = node.inputs if isinstance(node.op, Dot) else (None, None)
-        if left in where and right in invariant and right.ndim == 2:
-            groups.setdefault((left, right), []).append(node)
-    if not groups:
-        return outputs, [], []
-    to_outer = dict(zip(inner_params, outer_params))
-    replace, new_seqs, new_args = {}, [], []
-    for (left, right), nodes in groups.items():
-        s, tap = where[left]
-        outer_right = clone_replace([right], to_outer)[0]
-        projected = dot(seqs[s][0], outer_right)
-        with Scope(scope):
-            step_value = nodes[0].outputs[0].type(name=f"{left.name or 'x_t'} @ W")
-        new_seqs.append((projected, [tap]))
-        new_args.append(step_value)
-        for node in nodes:
-            replace[node.outputs[0]] = step_value
-    return clone_replace(outputs, replace), new_seqs, new_args
