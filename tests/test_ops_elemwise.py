@@ -260,3 +260,15 @@ def test_float32_exp_is_within_one_ulp_and_handles_the_edges():
     np.testing.assert_array_equal(np.isinf(e[len(v):]), np.isinf(want))
     assert np.isnan(e[len(v) + 2]) and e[len(v) + 8] == 0.0
     np.testing.assert_allclose(s[:len(v)], 1 / (1 + np.exp(-v.astype("float64"))), atol=2e-7)
+
+
+def test_float32_log_is_within_one_ulp_and_handles_the_edges():
+    x = at.fvector("x")
+    f = aesara.function([x], at.log(x))
+    v = np.concatenate([np.geomspace(1e-45, 3e38, 200001).astype("float32"),
+                        np.linspace(0.5, 2, 100001, dtype="float32")])
+    ref = np.log(v.astype("float64"))
+    assert (np.abs(f(v) - ref) / np.spacing(np.abs(ref).astype("float32"))).max() <= 1.0
+    got = f(np.array([0.0, -0.0, -1.0, np.inf, -np.inf, np.nan, 1.0], "float32"))
+    np.testing.assert_array_equal(got[[0, 1, 3, 6]], [-np.inf, -np.inf, np.inf, 0.0])
+    assert np.isnan(got[[2, 4, 5]]).all()

@@ -43,7 +43,7 @@ SIMPLIFY = "builtin.module(linalg-fuse-elementwise-ops,loop-invariant-code-motio
 BUFFERIZE = (
     "builtin.module(eliminate-empty-tensors,"
     "one-shot-bufferize{bufferize-function-boundaries=1 function-boundary-type-conversion=identity-layout-map},"
-    "canonicalize,func.func(buffer-hoisting,buffer-loop-hoisting),"
+    "canonicalize,loop-invariant-code-motion,func.func(buffer-hoisting,buffer-loop-hoisting),"
     "buffer-deallocation-pipeline,convert-bufferization-to-memref)"
 )
 def copy_to_linalg(op, rewriter) -> bool:
