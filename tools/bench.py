@@ -297,7 +297,7 @@ def scanaot_triangular():
     import scanaot
     import scanaot.tensor as at
     up_to = at.iscalar("up_to")
-    seq = at.arange(up_to)
+    seq = at.arange(up_to, dtype="int32")  # int32 as its peers (at.arange of ints is int64, as in Aesara)
     out, _ = scanaot.scan(lambda v, s: s + v, sequences=seq,
                           outputs_info=at.as_tensor_variable(np.asarray(0, seq.dtype)))
     return "triangular", [up_to], out
