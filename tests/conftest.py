@@ -42,3 +42,32 @@ def assert_close(actual, expected, dtype=None):
         np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol)
     else:
         np.testing.assert_array_equal(actual, expected)
+
+
+def numeric_grad(f, args, i, eps=1e-6):
+    """Central finite differences of the scalar `f(*args)` with respect to args[i], in
+    float64 (the other arguments are passed as they are)."""
+    args = [np.array(a, dtype="float64", copy=True) if isinstance(a, (np.ndarray, float)) else a for a in args]
+    x = args[i] = np.array(args[i], dtype="float64", copy=True)
+    g = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + eps
+        plus = float(f(*args))
+        x[idx] = old - eps
+        minus = float(f(*args))
+        x[idx] = old
+        g[idx] = (plus - minus) / (2 * eps)
+    return g
+
+
+def check_grads(inputs, cost, args, wrt_positions=None, rtol=1e-5, atol=1e-7):
+    """Compile `cost` and its gradients with respect to inputs[wrt_positions] (all by
+    default), and compare each with finite differences."""
+    import scanaot as aesara
+    positions = list(range(len(inputs))) if wrt_positions is None else list(wrt_positions)
+    f_cost = aesara.function(inputs, cost)
+    got = aesara.function(inputs, aesara.grad(cost, [inputs[i] for i in positions]))(*args)
+    for i, g in zip(positions, got):
+        np.testing.assert_allclose(g, numeric_grad(f_cost, args, i), rtol=rtol, atol=atol,
+                                   err_msg=f"gradient wrt input {i} ({inputs[i]})")

@@ -8,6 +8,7 @@ import scipy.special as sp
 
 import scanaot as aesara
 import scanaot.tensor as at
+from conftest import check_grads
 from scanaot.graph.rules import NullGradientError
 
 TOL = {"float32": dict(rtol=2e-6, atol=2e-6), "float64": dict(rtol=1e-11, atol=1e-12)}
@@ -149,29 +150,6 @@ def test_erfinv_near_one_and_large_gamma():
 
 
 # ---------------------------------------------------------------- gradients
-def numeric_grad(f, args, i, eps=1e-6):
-    """Central differences of scalar f with respect to args[i], in float64."""
-    args = [np.array(a, dtype="float64") for a in args]
-    g = np.zeros_like(args[i])
-    for idx in np.ndindex(g.shape):
-        old = args[i][idx]
-        args[i][idx] = old + eps
-        plus = float(f(*args))
-        args[i][idx] = old - eps
-        minus = float(f(*args))
-        args[i][idx] = old
-        g[idx] = (plus - minus) / (2 * eps)
-    return g
-
-
-def check_grads(inputs, cost, args, rtol=1e-6, atol=1e-8):
-    grads = aesara.grad(cost, inputs)
-    f_cost, f_grad = aesara.function(inputs, cost), aesara.function(inputs, grads)
-    for i, g in enumerate(f_grad(*args)):
-        np.testing.assert_allclose(g, numeric_grad(f_cost, args, i), rtol=rtol, atol=atol,
-                                   err_msg=f"gradient wrt {inputs[i]}")
-
-
 def test_gradients_of_the_unary_functions():
     skip = {"trunc", "tri_gamma"}  # piecewise constant; no gradient (as Aesara)
     inputs = [at.dvector(d) for d in DOMAINS]

@@ -7,32 +7,8 @@ import pytest
 import scanaot
 import scanaot as aesara
 import scanaot.tensor as at
-from conftest import assert_close, sample
+from conftest import assert_close, check_grads, sample
 from scanaot.runtime import StatusError
-
-
-def numeric_grad(f, args, i, eps=1e-6):
-    """Central finite differences of the scalar f wrt args[i] (float64)."""
-    args = [np.array(a, dtype="float64") for a in args]
-    g = np.zeros_like(args[i])
-    for idx in np.ndindex(args[i].shape):
-        old = args[i][idx]
-        args[i][idx] = old + eps
-        plus = float(f(*args))
-        args[i][idx] = old - eps
-        minus = float(f(*args))
-        args[i][idx] = old
-        g[idx] = (plus - minus) / (2 * eps)
-    return g
-
-
-def check_grads(inputs, cost, args, rtol=1e-5, atol=1e-7):
-    """Every input's gradient of `cost` against finite differences, one compile each way."""
-    f_cost = aesara.function(inputs, cost)
-    got = aesara.function(inputs, aesara.grad(cost, inputs))(*args)
-    for i, g in enumerate(got):
-        np.testing.assert_allclose(g, numeric_grad(f_cost, args, i), rtol=rtol, atol=atol,
-                                   err_msg=f"gradient wrt input {i}")
 
 
 def var(dtype, ndim, name=None, broadcastable=None):
