@@ -5,7 +5,8 @@ import pytest
 import scanaot
 import scanaot.runtime as rt
 import scanaot.tensor as at
-from test_grad import numeric_grad, rand
+from conftest import numeric_grad
+from test_grad import rand
 
 
 @pytest.fixture(scope="module")

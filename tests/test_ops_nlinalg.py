@@ -9,7 +9,7 @@ import scanaot as aesara
 import scanaot.tensor as at
 from conftest import assert_close
 from scanaot.runtime import StatusError
-from test_ops_linalg import check_grads
+from conftest import check_grads
 
 
 def well_conditioned(rng, n, dtype):

@@ -7,7 +7,8 @@ import scipy.special as sp
 
 import scanaot as aesara
 import scanaot.tensor as at
-from test_ops_elemwise import TOL, check_grads
+from conftest import check_grads
+from test_ops_elemwise import TOL
 
 
 def _softplus(v):
