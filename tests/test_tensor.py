@@ -262,3 +262,18 @@ def test_transposed_left_operand(rng):
     f = aesara.function([x, y], aesara.dot(x.T, y))
     xv, yv = rng.standard_normal((5, 3)), rng.standard_normal((5, 4))
     assert_close(f(xv, yv), xv.T @ yv)
+
+
+def test_aesaras_other_variable_methods_and_eval():
+    x, m = at.dvector("x"), at.dmatrix("m")
+    v = np.array([0.5, -2.0, 3.0])
+    np.testing.assert_allclose(x.exp().eval({x: v}), np.exp(v))
+    np.testing.assert_allclose(abs(x).sqrt().eval({x: v}), np.sqrt(np.abs(v)))
+    for L, want in ((2, np.linalg.norm(v)), (1, 5.5), (0, 3), (np.inf, 3.0), (3, np.sum(np.abs(v) ** 3) ** (1 / 3))):
+        np.testing.assert_allclose(x.norm(L).eval({x: v}), want)
+    assert x.ptp().eval({x: v}) == 5.0 and m.trace().eval({m: np.eye(3)}) == 3.0
+    assert x.copy(name="c").name == "c" and x.conj() is x
+    np.testing.assert_array_equal(x.fill(3.0).eval({x: v}), [3.0] * 3)
+    np.testing.assert_allclose(x.deg2rad().rad2deg().eval({x: v}), v)
+    assert m.sum(acc_dtype="float64", dtype="float32").eval({m: np.ones((2, 2))}).dtype == np.float32
+    assert at.constant(np.arange(3)).sum().eval() == 3  # no inputs

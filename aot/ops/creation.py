@@ -301,13 +301,15 @@ __all__ = [  # the user functions scanaot.tensor exports
     "full_like", "fill", "second", "linspace", "tril", "triu", "diag", "diagonal",
 ]
 
-def ones_like(x: Any, dtype: str | None = None) -> Variable:
-    x = as_tensor_variable(x)
+def ones_like(model: Any, dtype: str | None = None, opt: bool = False) -> Variable:
+    """A tensor of ones shaped like `model` (`opt` is Aesara's, ignored)."""
+    x = as_tensor_variable(model)
     return Fill(1, dtype or x.dtype)(x)
 
 
-def zeros_like(x: Any, dtype: str | None = None) -> Variable:
-    x = as_tensor_variable(x)
+def zeros_like(model: Any, dtype: str | None = None, opt: bool = False) -> Variable:
+    """A tensor of zeros shaped like `model` (`opt` is Aesara's, ignored)."""
+    x = as_tensor_variable(model)
     return Fill(0, dtype or x.dtype)(x)
 
 
@@ -441,8 +443,10 @@ def diagonal(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Variabl
     return ExtractDiag(offset if axis1 % 2 == 0 else -offset)(a)
 
 
-def linspace(start: Any, stop: Any, num: Any = 50, dtype: str | None = None) -> Variable:
-    """`num` evenly spaced values from start to stop, both included (numpy's linspace)."""
+def linspace(start: Any, end: Any, steps: Any = 50, dtype: str | None = None) -> Variable:
+    """`steps` evenly spaced values from start to end, both included (Aesara's names,
+    numpy's linspace)."""
+    stop, num = end, steps
     start, stop = as_tensor_variable(start), as_tensor_variable(stop)
     for what, v in (("start", start), ("stop", stop)):
         if v.ndim != 0:

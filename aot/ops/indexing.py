@@ -491,6 +491,10 @@ def take(a: Any, indices: Any, axis: int | None = None, mode: str = "raise") -> 
     return AdvancedSubtensor1(axis)(a, idx)
 
 
+def _advanced(x: Variable) -> bool:
+    return x.owner is not None and isinstance(x.owner.op, AdvancedSubtensor1)
+
+
 def _inc_or_set(x: Variable, y: Any, set_: bool) -> Variable:
     node = x.owner
     if node is not None and isinstance(node.op, AdvancedSubtensor1):
@@ -516,13 +520,22 @@ def _value_for(base: Variable, region: Variable, y: Any) -> Variable:
     return y
 
 
-def set_subtensor(x: Variable, y: Any) -> Variable:
-    """A copy of the tensor `x` was indexed from, with that region set to `y`."""
+def set_subtensor(x: Variable, y: Any, inplace: bool = False, tolerate_inplace_aliasing: bool = False) -> Variable:
+    """A copy of the tensor `x` was indexed from, with that region set to `y` (Aesara's
+    `inplace` flags are accepted: compiled code decides where results live)."""
     return _inc_or_set(x, y, True)
 
 
-def inc_subtensor(x: Variable, y: Any) -> Variable:
-    """A copy of the tensor `x` was indexed from, with `y` added to that region."""
+def inc_subtensor(x: Variable, y: Any, inplace: bool = False, set_instead_of_inc: bool = False,
+                  tolerate_inplace_aliasing: bool = False, ignore_duplicates: bool = False) -> Variable:
+    """A copy of the tensor `x` was indexed from, with `y` added to that region
+    (`set_instead_of_inc` sets it; repeated indices in `x[idx]` accumulate unless
+    `ignore_duplicates`: then each is x's value plus the last of its increments, as
+    numpy's `x[idx] += y`)."""
+    if set_instead_of_inc:
+        return _inc_or_set(x, y, True)
+    if ignore_duplicates and _advanced(x):
+        return _inc_or_set(x, x + as_tensor_variable(y), True)
     return _inc_or_set(x, y, False)
 
 

@@ -457,12 +457,24 @@ def _reduce(kind: str, x: Any, axis: Any, dtype: str | None, keepdims: bool = Fa
     return _keep(Reduce(kind, axes, dtypes.check(dtype))(x), x, axes, keepdims)
 
 
-def sum(x: Any, axis: Any = None, dtype: str | None = None, keepdims: bool = False) -> Variable:  # noqa: A001
-    return _reduce("sum", x, axis, dtype, keepdims)
+def sum(input: Any, axis: Any = None, dtype: str | None = None, keepdims: bool = False,  # noqa: A001,A002
+        acc_dtype: str | None = None) -> Variable:
+    """Aesara's sum; `acc_dtype` accumulates in that dtype, then casts to `dtype`."""
+    return _with_acc_dtype("sum", input, axis, dtype, keepdims, acc_dtype)
 
 
-def prod(x: Any, axis: Any = None, dtype: str | None = None, keepdims: bool = False) -> Variable:
-    return _reduce("prod", x, axis, dtype, keepdims)
+def prod(input: Any, axis: Any = None, dtype: str | None = None, keepdims: bool = False,  # noqa: A002
+         acc_dtype: str | None = None, no_zeros_in_input: bool = False) -> Variable:
+    """Aesara's prod (`no_zeros_in_input` is accepted: the gradient already divides)."""
+    return _with_acc_dtype("prod", input, axis, dtype, keepdims, acc_dtype)
+
+
+def _with_acc_dtype(kind: str, x: Any, axis: Any, dtype: str | None, keepdims: bool,
+                    acc_dtype: str | None) -> Variable:
+    if acc_dtype is None:
+        return _reduce(kind, x, axis, dtype, keepdims)
+    result = _reduce(kind, x, axis, acc_dtype, keepdims)
+    return cast(result, dtype) if dtype is not None else result
 
 
 def max(x: Any, axis: Any = None, keepdims: bool = False) -> Variable:  # noqa: A001
@@ -490,8 +502,10 @@ def _count(x: Variable, axes: tuple[int, ...]) -> Variable:
     return count
 
 
-def mean(x: Any, axis: Any = None, dtype: str | None = None, keepdims: bool = False) -> Variable:
-    x = as_tensor_variable(x)
+def mean(input: Any, axis: Any = None, dtype: str | None = None, op: bool = False,  # noqa: A002
+         keepdims: bool = False, acc_dtype: str | None = None) -> Variable:
+    """Aesara's mean (`op` and `acc_dtype` are accepted; the sum runs in `dtype`)."""
+    x = as_tensor_variable(input)
     axes = _axes(x, axis)
     # Aesara: the mean of integers is float64 whatever floatX is
     total = _reduce("sum", x, axes, dtype or (x.dtype if dtypes.is_float(x.dtype) else "float64"), keepdims)

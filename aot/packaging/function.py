@@ -128,13 +128,14 @@ def record_functions() -> Iterator[list[Function]]:
         _recorders.remove(made)
 
 
-def function(inputs: Sequence[Variable], outputs: Any = None, updates: Any = None,
-             givens: Any = None, name: str = "main", cpu: str | None = None, fastmath: str | bool = "none",
-             allow_input_downcast: bool | None = None, no_default_updates: bool = False,
-             **kwargs: Any) -> Function:
-    """Aesara's `aesara.function(inputs, outputs, updates=None, givens=None,
-    allow_input_downcast=None, no_default_updates=False, on_unused_input="raise")`; its
-    other keywords (mode, ...) are accepted and ignored. `cpu` and `fastmath` are
+def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None, updates: Any = None,
+             givens: Any = None, no_default_updates: bool = False, accept_inplace: bool = False,
+             name: str | None = None, rebuild_strict: bool = True, allow_input_downcast: bool | None = None,
+             profile: Any = None, on_unused_input: str | None = None, *, cpu: str | None = None,
+             fastmath: str | bool = "none") -> Function:
+    """Aesara's `aesara.function`, with its parameters in its order; `mode`,
+    `accept_inplace`, `rebuild_strict` and `profile` are accepted and ignored.
+    `on_unused_input` is "raise" (default), "warn" or "ignore". `cpu` and `fastmath` are
     scanaot's compile options (docs/function.md).
 
     Shared variables are implicit inputs. `updates` (a dict, OrderedDict or list of
@@ -145,12 +146,13 @@ def function(inputs: Sequence[Variable], outputs: Any = None, updates: Any = Non
     a float32 input is an error), except Python floats for floatX inputs; with
     `allow_input_downcast=True` every value is cast to the input's dtype."""
     outputs = [] if outputs is None else outputs
+    name = name or "main"
     if not updates and isinstance(outputs, (list, tuple)) and not outputs:
         raise ValueError("function() needs outputs or updates")
     if givens:
         outputs, updates = _apply_givens(inputs, outputs, updates, givens)
     new_values = [u for _, u in update_pairs(name, updates)]
-    _check_unused(inputs, _as_list(outputs) + new_values, kwargs.get("on_unused_input") or "raise")
+    _check_unused(inputs, _as_list(outputs) + new_values, on_unused_input or "raise")
     return Function(inputs, outputs, name=name, updates=updates, cpu=cpu, fastmath=fastmath,
                     allow_input_downcast=allow_input_downcast, no_default_updates=no_default_updates)
 

@@ -14,6 +14,7 @@ and `from scanaot.scan.utils import until` all work, as with `aesara.scan`.
 """
 from __future__ import annotations
 
+import inspect
 import sys
 import types
 from typing import Any
@@ -36,3 +37,4 @@ class _CallableModule(types.ModuleType):
 
 
 sys.modules[__name__].__class__ = _CallableModule
+__signature__ = inspect.signature(scan)  # help() and inspect show scan's parameters
