@@ -783,17 +783,27 @@ def _jax_rnn(jax):
     return forward
 
 
-def jax_rnn():
+def _jax_forward(make: Callable) -> Callable:
+    """A recurrent model's forward pass (`make(jax)` builds it) under jax.jit."""
     jax = _jax()
-    f = jax.jit(_jax_rnn(jax))
+    f = jax.jit(make(jax))
     return lambda *a: np.asarray(f(*a))
 
 
-def jax_rnn_grad():
+def _jax_bptt(make: Callable) -> Callable:
+    """The gradient of sum(hs * g) w.r.t. W, U, b, h0 of a model `make(jax)` builds."""
     jax = _jax()
-    forward = _jax_rnn(jax)
+    forward = make(jax)
     f = jax.jit(jax.grad(lambda W, U, b, h0, x, g: (forward(x, h0, W, U, b) * g).sum(), argnums=(0, 1, 2, 3)))
     return lambda x, h0, W, U, b, g: [np.asarray(v) for v in f(W, U, b, h0, x, g)]
+
+
+def jax_rnn():
+    return _jax_forward(_jax_rnn)
+
+
+def jax_rnn_grad():
+    return _jax_bptt(_jax_rnn)
 
 
 def jax_until():
@@ -867,16 +877,11 @@ def _jax_gru(jax):
 
 
 def jax_gru():
-    jax = _jax()
-    f = jax.jit(_jax_gru(jax))
-    return lambda *a: np.asarray(f(*a))
+    return _jax_forward(_jax_gru)
 
 
 def jax_gru_grad():
-    jax = _jax()
-    forward = _jax_gru(jax)
-    f = jax.jit(jax.grad(lambda W, U, b, h0, x, g: (forward(x, h0, W, U, b) * g).sum(), argnums=(0, 1, 2, 3)))
-    return lambda x, h0, W, U, b, g: [np.asarray(v) for v in f(W, U, b, h0, x, g)]
+    return _jax_bptt(_jax_gru)
 
 
 def jax_hmm():
