@@ -84,8 +84,6 @@ def test_bad_arguments_are_named():
         at.sum(x, axis=1.5)
     with pytest.raises(ValueError, match="ddof"):
         at.var(x, ddof=-1)
-    with pytest.raises(NotImplementedError, match="pass an axis"):
-        at.cumsum(x)
     with pytest.raises(ValueError, match="at least one dim"):
         at.sort(at.dscalar())
 
@@ -137,3 +135,16 @@ def test_compiles_for_cuda(tmp_path):
     outs = [at.argmax(x, axis=1), at.cumsum(x, axis=0), at.sort(x), at.var(x, axis=0, keepdims=True), at.all(x > 0)]
     art = aesara.compile([x], outs, name="reductions", target="cuda", out_dir=tmp_path)
     assert art is not None
+
+
+def test_axis_none_works_on_the_flattened_tensor():
+    """numpy's rule for cumsum, cumprod, sort, argsort and take with axis=None."""
+    x, idx = at.dmatrix("x"), at.lvector("idx")
+    f = aesara.function([x, idx], [at.cumsum(x), at.cumprod(x), at.sort(x, axis=None), at.argsort(x, axis=None),
+                                   at.take(x, idx), x.take(idx)])
+    xv = np.array([[3.0, -1.0, 2.0], [0.5, 4.0, -2.0]])
+    iv = np.array([5, 0, 3])
+    got = f(xv, iv)
+    for g, want in zip(got, [np.cumsum(xv), np.cumprod(xv), np.sort(xv, axis=None), np.argsort(xv, axis=None),
+                             np.take(xv, iv), np.take(xv, iv)]):
+        np.testing.assert_array_equal(g, want)

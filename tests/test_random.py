@@ -256,8 +256,6 @@ def test_bad_arguments_are_named():
         srng.gen(rb.normal, 0, 1, rng=rb.new_state(1))
     with pytest.raises(AttributeError, match="no distribution"):
         srng.lognormal  # noqa: B018
-    with pytest.raises(NotImplementedError, match="without replacement"):
-        srng.choice(5, size=(2, 2), replace=False)
 
 
 # ---------------------------------------------------------------- the same numbers everywhere
@@ -327,3 +325,10 @@ def test_symbolic_and_empty_sizes():
     f = scanaot.function([n], [srng.normal(size=(n, 2)), srng.gamma(0.5, 1.0, size=(0,))])
     assert [a.shape for a in f(0)] == [(0, 2), (0,)]
     assert [a.shape for a in f(3)] == [(3, 2), (0,)]
+
+
+def test_choice_without_replacement_fills_a_multi_dim_size():
+    f = scanaot.function([], RandomStream(5).choice(10, size=(2, 3), replace=False))
+    for _ in range(5):
+        got = f()
+        assert got.shape == (2, 3) and len(set(got.ravel().tolist())) == 6 and set(got.ravel()) <= set(range(10))

@@ -362,7 +362,7 @@ def _vjp_newaxis(node, cots, needed):
 
 # ---------------------------------------------------------------- user functions
 __all__ = [  # the user functions scanaot.tensor exports
-    "set_subtensor", "inc_subtensor", "take",
+    "set_subtensor", "inc_subtensor",
 ]
 
 def slice_length(dim: Variable, start: Variable | None, stop: Variable | None, step: int) -> Variable:
@@ -470,16 +470,12 @@ def getitem(x: Variable, key: Any) -> Variable:
     return Newaxis(tuple(new_axes))(out) if new_axes else out
 
 
-def take(a: Any, indices: Any, axis: int | None = None, mode: str = "raise") -> Variable:
-    """Rows of `a` at `indices` along `axis` (numpy's take; out of bounds raises at run time).
-    axis=None flattens, which scanaot supports for vectors only."""
+def take_axis(a: Any, indices: Any, axis: int, mode: str = "raise") -> Variable:
+    """Rows of `a` at `indices` along `axis` (out of bounds raises at run time); the
+    user's `take` (shape.py, which can flatten for axis=None) builds on it."""
     a = as_tensor_variable(a)
     if mode != "raise":
         raise ValueError(f"take: mode must be 'raise' (indices are checked at run time), got {mode!r}")
-    if axis is None:
-        if a.ndim != 1:
-            raise NotImplementedError(f"take(a, indices, axis=None) flattens a {a.ndim}-d tensor; pass an axis")
-        axis = 0
     if not isinstance(axis, (int, np.integer)) or not -a.ndim <= axis < a.ndim:
         raise ValueError(f"take: axis must be an int in [-{a.ndim}, {a.ndim}) for {a.describe()}, got {axis!r}")
     axis = int(axis) % a.ndim

@@ -12,12 +12,12 @@ from . import elemwise
 from .elemwise import round as round_  # noqa: I001
 from .elemwise import (abs_, add, and_, cast, clip, ge, gt, int_div, invert, le, lt, mod, mul, neg, or_, pow_, sub,
                        true_div, xor)
-from .indexing import getitem, take
+from .indexing import getitem
 from .linalg import dot, matmul
 from .reduction import (all, any, argmax, argmin, argsort, cumprod, cumsum, max, mean, min, prod, sort,  # noqa: A004
                         std, sum, var)
 from .join import repeat, trace
-from .shape import dimshuffle, flatten, reshape, shape, squeeze, swapaxes, transpose
+from .shape import take, dimshuffle, flatten, reshape, shape, squeeze, swapaxes, transpose
 from .creation import diagonal, fill, ones_like, zeros_like
 
 

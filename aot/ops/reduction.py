@@ -23,7 +23,7 @@ from ..graph.basic import Apply, Op, TensorType, Variable, as_tensor_variable, i
 from ..runtime import status as st
 from .creation import ones_like
 from .elemwise import cast, eq, maximum, scalar_op, sqrt, true_div
-from .shape import dimshuffle, shape_i
+from .shape import dimshuffle, flatten, shape_i
 
 
 class Reduce(Op):
@@ -551,37 +551,35 @@ def max_and_argmax(x: Any, axis: Any = None, keepdims: bool = False) -> list[Var
     return [max(x, axis, keepdims), argmax(x, axis, keepdims)]
 
 
-def _flat_axis(x: Variable, axis: Any, what: str) -> int:
-    """axis=None flattens, which needs a reshape: allowed where x is already a vector."""
+def _flat_axis(x: Any, axis: Any, what: str) -> tuple[Variable, int]:
+    """x and the axis to work along; axis=None works on x flattened (numpy's rule)."""
+    x = as_tensor_variable(x)
     if axis is None:
-        if x.ndim > 1:
-            raise NotImplementedError(f"{what}(x, axis=None) flattens a {x.ndim}-d tensor, which scanaot "
-                                      "cannot express yet; pass an axis")
-        axis = 0
+        x, axis = (flatten(x) if x.ndim != 1 else x), 0
     if x.ndim == 0:
         raise ValueError(f"{what}: x must have at least one dim, got {x.describe()}")
-    return _one_axis(x, axis, what)
+    return x, _one_axis(x, axis, what)
 
 
 def cumsum(x: Any, axis: Any = None) -> Variable:
     """Running sum along `axis` (ints accumulate in their own dtype, as Aesara)."""
-    x = as_tensor_variable(x)
-    return Cumulative("add", _flat_axis(x, axis, "cumsum"))(cast(x, "int64") if x.dtype == "bool" else x)
+    x, axis = _flat_axis(x, axis, "cumsum")
+    return Cumulative("add", axis)(cast(x, "int64") if x.dtype == "bool" else x)
 
 
 def cumprod(x: Any, axis: Any = None) -> Variable:
     """Running product along `axis`; its gradient divides by x (as Aesara: no zeros)."""
-    x = as_tensor_variable(x)
-    return Cumulative("mul", _flat_axis(x, axis, "cumprod"))(cast(x, "int64") if x.dtype == "bool" else x)
+    x, axis = _flat_axis(x, axis, "cumprod")
+    return Cumulative("mul", axis)(cast(x, "int64") if x.dtype == "bool" else x)
 
 
 def sort(x: Any, axis: Any = -1, kind: str = "quicksort", order: Any = None) -> Variable:
     """Sorted copy along `axis` (stable, NaN last as numpy)."""
-    x = as_tensor_variable(x)
-    return Sort("sort", _flat_axis(x, axis, "sort"))(x)
+    x, axis = _flat_axis(x, axis, "sort")
+    return Sort("sort", axis)(x)
 
 
 def argsort(x: Any, axis: Any = -1, kind: str = "quicksort", order: Any = None) -> Variable:
     """Indices that sort x along `axis` (stable: ties keep their order)."""
-    x = as_tensor_variable(x)
-    return Sort("argsort", _flat_axis(x, axis, "argsort"))(x)
+    x, axis = _flat_axis(x, axis, "argsort")
+    return Sort("argsort", axis)(x)

@@ -17,7 +17,7 @@ from ..graph.basic import (SEQUENCE_PACKERS, Apply, Constant, Op, TensorType, Va
 from ..runtime import status as st
 from .creation import fit, shape_scalars
 from .elemwise import cast, eq, int_div, maximum, mul, neg, switch
-from .indexing import getitem
+from .indexing import getitem, take_axis
 
 
 class DimShuffle(Op):
@@ -303,7 +303,7 @@ def _vjp_specify_shape(node, cots, needed):
 __all__ = [  # the user functions scanaot.tensor exports (`stack` is join's)
     "shape", "dimshuffle", "transpose", "reshape", "flatten", "swapaxes", "shape_padleft",
     "shape_padright", "shape_padaxis", "squeeze", "expand_dims", "specify_shape", "as_tensor",
-    "as_tensor_variable",
+    "as_tensor_variable", "take",
 ]
 
 as_tensor = as_tensor_variable
@@ -388,6 +388,15 @@ def flatten(x: Any, ndim: int = 1) -> Variable:
         raise ValueError(f"flatten: ndim must be an int between 1 and {max(x.ndim, 1)}, got {ndim!r}")
     dims = [shape_i(x, a) for a in range(x.ndim)]
     return Reshape(ndim)(x, *dims[:ndim - 1], product(dims[ndim - 1:]))
+
+
+def take(a: Any, indices: Any, axis: int | None = None, mode: str = "raise") -> Variable:
+    """numpy's take: the entries of `a` at `indices` along `axis`; axis=None takes from
+    `a` flattened. Out-of-bounds indices raise at run time."""
+    a = as_tensor_variable(a)
+    if axis is None:
+        a, axis = (flatten(a) if a.ndim != 1 else a), 0
+    return take_axis(a, indices, axis, mode)
 
 
 def swapaxes(x: Any, axis1: int, axis2: int) -> Variable:

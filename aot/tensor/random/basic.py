@@ -18,13 +18,12 @@ from ...graph.basic import Variable, as_tensor_variable, toposort
 from ...graph.shared import SharedVariable, shared
 from ...ops.creation import arange, shape_scalars
 from ...ops.elemwise import broadcast_pattern, cast, le, log, minimum, neg, true_div
-from ...ops.indexing import take
 from ...ops.linalg import tensordot
 from ...ops.nlinalg import cholesky
 from ...ops.random import RandomVariable, random_variable
 from ...ops.reduction import argsort, cumsum
 from ...ops.reduction import sum as sum_
-from ...ops.shape import dimshuffle, flatten, reshape, shape_i
+from ...ops.shape import dimshuffle, flatten, reshape, shape_i, take
 
 __all__ = ["uniform", "normal", "bernoulli", "integers", "binomial", "poisson", "gamma", "beta",
            "choice", "permutation", "multivariate_normal", "new_state"]
@@ -181,14 +180,16 @@ def choice(a: Any, size: Any = None, replace: bool = True, p: Any = None, rng: V
         if p is None:
             return _picked(a, integers(0, n, size=shape, rng=rng))
         return _picked(a, _inverse_cdf(as_tensor_variable(p), shape, rng))
-    if len(shape) > 1:
-        raise NotImplementedError("choice: without replacement, size must be None or one int")
     keys = uniform(0.0, 1.0, size=(n,), rng=rng, dtype="float64")
     if p is not None:
         keys = true_div(neg(log(1.0 - keys)), as_tensor_variable(p))
     order = argsort(keys)
-    first = order[:shape[0]] if shape else order[0]
-    return _picked(a, first)
+    if not shape:
+        return _picked(a, order[0])
+    count = shape[0]
+    for extent in shape[1:]:
+        count = count * extent
+    return _picked(a, reshape(order[:count], shape))  # numpy: the first prod(size), laid out as size
 
 
 def _inverse_cdf(p: Variable, shape: list[Any], rng: Variable | None) -> Variable:
