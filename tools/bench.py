@@ -20,6 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 PEERS_C = Path(__file__).parent / "peers" / "workloads.c"
+PEERS_TANH_H = Path(__file__).parent / "peers" / "tanh_rational.h"  # included by both C peers
 
 # rnn, lstm, gru: (T, batch, hidden, input); hmm: (T, states)
 FULL = {"power": (1000, 10**5), "triangular": 10**6, "polynomial": 10**5, "rnn": (1000, 32, 256, 64),
@@ -326,13 +327,18 @@ def scanaot_rnn():
     return "rnn", inputs, hs
 
 
-def scanaot_rnn_grad():
+def _bptt(name: str, graph: Callable) -> tuple:
+    """The gradient of sum(hs * g) w.r.t. W, U, b and h0 of a recurrent `graph`."""
     import scanaot
     import scanaot.tensor as at
-    inputs, hs = _rnn_graph()
+    inputs, hs = graph()
+    x, h0, W, U, b = inputs
     g = at.ftensor3("g")
-    grads = scanaot.grad((hs * g).sum(), [inputs[2], inputs[3], inputs[4], inputs[1]])
-    return "rnn_grad", inputs + [g], grads
+    return name, inputs + [g], scanaot.grad((hs * g).sum(), [W, U, b, h0])
+
+
+def scanaot_rnn_grad():
+    return _bptt("rnn_grad", _rnn_graph)
 
 
 def scanaot_until():
@@ -430,13 +436,7 @@ def scanaot_gru():
 
 
 def scanaot_gru_grad():
-    import scanaot as aesara
-    import scanaot.tensor as at
-    inputs, hs = _gru_graph()
-    g = at.ftensor3("g")
-    x, h0, W, U, b = inputs
-    grads = aesara.grad((hs * g).sum(), [W, U, b, h0])
-    return "gru_grad", inputs + [g], grads
+    return _bptt("gru_grad", _gru_graph)
 
 
 def scanaot_hmm():
@@ -576,7 +576,7 @@ def c_library() -> ctypes.CDLL:
         cc = shutil.which("gcc") or shutil.which("cc")
         if cc is None:
             raise Unavailable("no C compiler")
-        source = PEERS_C.read_bytes()
+        source = PEERS_C.read_bytes() + PEERS_TANH_H.read_bytes()
         from scanaot.cache import cache_dir
         target = cache_dir() / f"peers-{hashlib.sha256(source).hexdigest()[:16]}.so"
         if not target.exists():
@@ -662,7 +662,7 @@ def c_blas_library() -> ctypes.CDLL:
         cc = shutil.which("gcc") or shutil.which("cc")
         if cc is None:
             raise Unavailable("no C compiler")
-        source = PEERS_CBLAS_C.read_bytes()
+        source = PEERS_CBLAS_C.read_bytes() + PEERS_TANH_H.read_bytes()
         from scanaot.cache import cache_dir
         target = cache_dir() / f"peers-cblas-{hashlib.sha256(source).hexdigest()[:16]}.so"
         if not target.exists():
