@@ -149,10 +149,10 @@ def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None, 
     name = name or "main"
     if not updates and isinstance(outputs, (list, tuple)) and not outputs:
         raise ValueError("function() needs outputs or updates")
+    updates = update_pairs(name, updates)  # checked once, then pairs all the way down
     if givens:
         outputs, updates = _apply_givens(inputs, outputs, updates, givens)
-    new_values = [u for _, u in update_pairs(name, updates)]
-    _check_unused(inputs, _as_list(outputs) + new_values, on_unused_input or "raise")
+    _check_unused(inputs, _as_list(outputs) + [u for _, u in updates], on_unused_input or "raise")
     return Function(inputs, outputs, name=name, updates=updates, cpu=cpu, fastmath=fastmath,
                     allow_input_downcast=allow_input_downcast, no_default_updates=no_default_updates)
 
@@ -161,7 +161,7 @@ def _as_list(outputs: Any) -> list:
     return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
 
 
-def _apply_givens(inputs: Sequence[Variable], outputs: Any, updates: Any, givens: Any):
+def _apply_givens(inputs: Sequence[Variable], outputs: Any, pairs: list, givens: Any):
     """Aesara's `givens`: each key replaced by its value in the outputs and updates."""
     items = list(givens.items()) if isinstance(givens, dict) else list(givens)
     replace: dict[Variable, Variable] = {}
@@ -175,7 +175,6 @@ def _apply_givens(inputs: Sequence[Variable], outputs: Any, updates: Any, givens
             raise TypeError(f"givens[{i}]: the replacement {value.describe()} must have the type of "
                             f"{key.describe()}")
         replace[key] = value
-    pairs = update_pairs("function", updates)
     outs = _as_list(outputs)
     replaced = clone_replace(outs + [u for _, u in pairs], replace)
     new_outputs = replaced[:len(outs)] if isinstance(outputs, (list, tuple)) else replaced[0]
