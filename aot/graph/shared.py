@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import dtypes
-from .basic import TensorType, Variable
+from .basic import TensorType, Variable, free_inputs
 
 _numbers = itertools.count()
 
@@ -130,3 +130,18 @@ def shared(value: Any, name: str | None = None, strict: bool = False, allow_down
     var_type = TensorType(dtype, bcast)
     stored = data if (borrow and data is value) else np.array(data, copy=True)
     return SharedVariable(stored, var_type, name, strict, allow_downcast)
+
+
+def with_default_updates(graph: list[Variable], pairs: list) -> list:
+    """`pairs` (shared variable, new value) with the `default_update` of every shared
+    variable the graph or the new values read (a random stream's next state), unless an
+    explicit update replaces it: applied by `function` after each call and by `scan`
+    after each step, as in Aesara."""
+    pairs = list(pairs)
+    while True:
+        explicit = {id(s) for s, _ in pairs}
+        found = [v for v in free_inputs(graph + [u for _, u in pairs])
+                 if isinstance(v, SharedVariable) and v.default_update is not None and id(v) not in explicit]
+        if not found:
+            return pairs
+        pairs += [(v, v.default_update) for v in found]

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 from ..autodiff.core import differentiable, vjp
 from ..graph.basic import Constant, Variable, as_tensor_variable, free_inputs
-from ..graph.shared import SharedVariable
+from ..graph.shared import SharedVariable, with_default_updates
 from ..ops.creation import zeros_like
 from ..runtime.kernel import MAX_PARAMETERS
 from ..runtime.schema import MAX_EXPRESSION_DEPTH, is_argument_name
@@ -130,19 +130,6 @@ def _update_value(name: str, var: SharedVariable, value: Any) -> Variable:
         raise TypeError(f"{name}: an update must have the type of its shared variable: {var.describe()} "
                         f"{var.type}, update {new.describe()} {new.type}")
     return new
-
-
-def with_default_updates(outputs: list[Variable], pairs: list) -> list:
-    """Add each reachable shared variable's `default_update` (a random stream's next
-    state) unless an explicit update replaces it."""
-    pairs = list(pairs)
-    while True:
-        explicit = {id(s) for s, _ in pairs}
-        found = [v for v in free_inputs(outputs + [u for _, u in pairs])
-                 if isinstance(v, SharedVariable) and v.default_update is not None and id(v) not in explicit]
-        if not found:
-            return pairs
-        pairs += [(v, v.default_update) for v in found]
 
 
 def vjp_spec(spec: FunctionSpec, grad_wrt: Sequence[Variable]) -> FunctionSpec:

@@ -22,9 +22,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..graph import dtypes
-from ..graph.basic import (Constant, Scope, TensorType, Variable, as_tensor_variable, clone_replace, free_inputs,
-                           toposort)
-from ..graph.shared import OrderedUpdates, SharedVariable
+from ..graph.basic import (Constant, Scope, TensorType, Variable, as_tensor_variable, clone_replace, toposort)
+from ..graph.shared import OrderedUpdates, SharedVariable, with_default_updates
 from ..ops.elemwise import cast, minimum
 from ..ops.shape import ShapeI, shape_i
 from ..ops.shape_inference import shape_of
@@ -130,18 +129,6 @@ def _merge_updates(updates: OrderedUpdates, given: dict) -> None:
         if var in updates:
             raise ScanError(f"the step function updates {var.describe()} twice")
         updates[var] = as_tensor_variable(value)
-
-
-def _with_default_updates(graph: list[Variable], updates: OrderedUpdates) -> OrderedUpdates:
-    """Shared variables the step reads whose `default_update` no explicit update replaces
-    (a random stream's state) are updated every step, as in Aesara."""
-    while True:
-        found = [v for v in free_inputs(graph + list(updates.values()))
-                 if isinstance(v, SharedVariable) and v.default_update is not None and v not in updates]
-        if not found:
-            return updates
-        for v in found:
-            updates[v] = v.default_update
 
 
 def _updates_as_states(results: list[Variable], condition: Variable | None, updates: OrderedUpdates,
@@ -251,7 +238,8 @@ def scan(fn: Callable, sequences: Any = None, outputs_info: Any = None, non_sequ
         _check_arity(fn, fn_name, inner_args)
         ret = fn(*inner_args)
         results, condition, updates = _step_results(ret, len(outs) if outs else None)
-        updates = _with_default_updates(results + ([condition] if condition is not None else []), updates)
+        updates = OrderedUpdates(with_default_updates(results + ([condition] if condition is not None else []),
+                                                      list(updates.items())))
         n_user = len(results)  # the updated shared variables' states follow them (in this step's scope)
         results, condition, update_args, updated = _updates_as_states(results, condition, updates, fn_name)
     inner_args, seqs, outs = _in_tap_order(inner_args, seqs, outs)
