@@ -22,13 +22,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..graph import dtypes
-from ..graph.basic import (Constant, Scope, TensorType, Variable, as_tensor_variable, clone_replace, toposort)
+from ..graph.basic import (Constant, Scope, TensorType, Variable, as_tensor_variable, clone_replace)
 from ..graph.shared import OrderedUpdates, SharedVariable, with_default_updates
 from ..ops.elemwise import cast, minimum
 from ..ops.shape import ShapeI, shape_i
 from ..ops.shape_inference import shape_of
 from .op import FinalValue, ScanOp
-from .rewrites import merge_shared_operand_dots
+from .rewrites import hoist_invariants, merge_shared_operand_dots
 from .utils import until
 
 
@@ -302,35 +302,6 @@ def scan(fn: Callable, sequences: Any = None, outputs_info: Any = None, non_sequ
     if return_list:
         return list(stacked), new_updates
     return (None if not stacked else stacked[0] if len(stacked) == 1 else stacked), new_updates
-
-
-def hoist_invariants(outputs: list[Variable], varying: list[Variable], inner_params: list[Variable],
-                     outer_params: list[Variable]):
-    """Move the step's loop-invariant work (what depends only on non-sequences and
-    constants, such as W.T) out of the loop: it is computed once before the loop and
-    passed in as an extra non-sequence. Returns the rewritten outputs and the new
-    (inner, outer) non-sequences."""
-    invariant: set[Variable] = set(inner_params)
-    nodes = toposort(outputs, stop=set(varying) | set(inner_params))
-    for node in nodes:
-        if isinstance(node.op, ScanOp):
-            continue
-        if all(v in invariant or isinstance(v, Constant) for v in node.inputs):
-            invariant.update(node.outputs)
-    frontier: list[Variable] = []
-    for node in nodes:
-        if all(v in invariant for v in node.outputs):
-            continue
-        for v in node.inputs:
-            if v in invariant and v.owner is not None and v not in frontier and v not in inner_params:
-                frontier.append(v)
-    frontier += [v for v in outputs if v in invariant and v.owner is not None and v not in frontier]
-    frontier = [v for v in frontier if v.ndim >= 1]  # scalars cost nothing to recompute
-    if not frontier:
-        return outputs, [], []
-    outer = clone_replace(frontier, dict(zip(inner_params, outer_params)))
-    inner = [v.type(name=v.name) for v in frontier]
-    return clone_replace(outputs, dict(zip(frontier, inner))), inner, outer
 
 
 def _inner_params(params: list[Variable]) -> list[Variable]:

@@ -19,9 +19,12 @@ from ..ops.shape import shape_i
 
 
 def _invariant(outputs: list[Variable], varying: list[Variable], params: list[Variable]) -> set[Variable]:
-    """What depends only on the step's non-sequences and constants."""
+    """What depends only on the step's non-sequences and constants (a nested loop's
+    results count as varying: the loop itself is not moved)."""
     invariant: set[Variable] = set(params)
     for node in toposort(outputs, stop=set(varying) | set(params)):
+        if node.op.stacks_steps:
+            continue
         if all(v in invariant or isinstance(v, Constant) for v in node.inputs):
             invariant.update(node.outputs)
     return invariant
@@ -63,3 +66,25 @@ def merge_shared_operand_dots(outputs: list[Variable], varying: list[Variable],
             replace[node.outputs[0]] = getitem(merged, key)
     return clone_replace(outputs, replace)
 
+
+def hoist_invariants(outputs: list[Variable], varying: list[Variable], inner_params: list[Variable],
+                     outer_params: list[Variable]):
+    """Move the step's loop-invariant work (what depends only on non-sequences and
+    constants, such as W.T) out of the loop: it is computed once before the loop and
+    passed in as an extra non-sequence. Returns the rewritten outputs and the new
+    (inner, outer) non-sequences."""
+    invariant = _invariant(outputs, varying, inner_params)
+    frontier: list[Variable] = []
+    for node in toposort(outputs, stop=set(varying) | set(inner_params)):
+        if all(v in invariant for v in node.outputs):
+            continue
+        for v in node.inputs:
+            if v in invariant and v.owner is not None and v not in frontier and v not in inner_params:
+                frontier.append(v)
+    frontier += [v for v in outputs if v in invariant and v.owner is not None and v not in frontier]
+    frontier = [v for v in frontier if v.ndim >= 1]  # scalars cost nothing to recompute
+    if not frontier:
+        return outputs, [], []
+    outer = clone_replace(frontier, dict(zip(inner_params, outer_params)))
+    inner = [v.type(name=v.name) for v in frontier]
+    return clone_replace(outputs, dict(zip(frontier, inner))), inner, outer
