@@ -5,9 +5,12 @@ Source: scan dialect; target: scf + tensor + arith + func.call to the step body
 
 Storage per output, all destination-passing (no allocation inside the loop):
 - keep="all": one buffer of L + n rows (L initial rows for a state, 0 for a
-  collect); step t reads tap k at row L + t + k and writes row L + t. A rank-0
-  state with one tap instead stays in a register and each step stores it into
-  an n-row buffer.
+  collect); step t reads tap k at row L + t + k and writes row L + t. A state
+  with one tap instead is carried by itself (a rank-0 one in a register, others
+  as a buffer the step writes in place) and each step stores it into an n-row
+  buffer: with no initial rows that buffer is the scan's output as it is, which
+  output-in-place then puts in the caller's buffer (no copy of the whole history
+  after the loop).
 - keep="last"/"final", one tap: the value itself is the loop-carried value (a scalar
   for rank-0 states, so the loop keeps it in a register).
 - keep="last"/"final", L > 1 taps: a ring of L rows; tap k is row (t + L + k) mod L.
@@ -276,20 +279,17 @@ def _initial_carrier(slot: Slot, n: ir.Value) -> list[ir.Value]:
         from mlir.dialects import linalg
         return [linalg.fill(zero, outs=[_buffer_value(slot)])]
     init = slot.init
-    if slot.rows == 1 and (slot.keep != "all" or slot.rank == 0):
+    if slot.rows == 1:
         value = init if not slot.block else _read_row(init, _c(0), slot)
+        stack = [_buffer(n, slot)] if slot.keep == "all" else []
         if slot.rank == 0:
-            scalar = tensor.extract(value, [])
-            if slot.keep == "all":
-                # the state stays in a register; each step only stores its value
-                slot.mode = "scalar+stack"
-                return [scalar, _buffer(n, slot)]
-            slot.mode = "scalar"
-            return [scalar]
-        slot.mode = "direct"
+            # the state stays in a register; with keep="all" each step stores its value
+            slot.mode = "scalar+stack" if stack else "scalar"
+            return [tensor.extract(value, []), *stack]
+        slot.mode = "direct+stack" if stack else "direct"
         # the loop writes the carried value in place: start from a copy, since the
         # initial value may be a read-only argument
-        return [bufferization.AllocTensorOp(value.type, [], copy=value).result]
+        return [bufferization.AllocTensorOp(value.type, [], copy=value).result, *stack]
     slot.mode = "buffer" if slot.keep == "all" else "ring"
     rows = _c(slot.rows) if slot.keep != "all" else arith.addi(_c(slot.rows), n)
     buf = _buffer(rows, slot)
@@ -310,7 +310,7 @@ def _read_tap(slot: Slot, values: list[ir.Value], t: ir.Value, k: int) -> ir.Val
     value = values[0]
     if slot.mode in ("scalar", "scalar+stack"):
         return tensor.from_elements(slot.value_type, [value])
-    if slot.mode == "direct":
+    if slot.mode in ("direct", "direct+stack"):
         return value
     if slot.mode == "buffer":
         return _read_row(value, arith.addi(t, _c(slot.rows + k)), slot)
@@ -324,7 +324,7 @@ def _direct_writes_out_of_place(body: ir.Operation, slots: list[Slot], first_sta
     for index, slot in enumerate(slots):
         if slot.kind != "state":
             continue
-        if slot.mode == "direct":
+        if slot.mode in ("direct", "direct+stack"):
             keep_out_of_place(body, arg, index)
         arg += len(slot.taps)
 
@@ -336,11 +336,14 @@ def _store(slot: Slot, values: list[ir.Value], t: ir.Value, new: ir.Value) -> li
     if slot.mode == "scalar+stack":
         scalar = tensor.extract(new, [])
         return [scalar, tensor.insert(scalar, values[1], [t])]
-    if slot.mode == "direct":
+    if slot.mode in ("direct", "direct+stack"):
         # write the new value into the carried buffer: with eliminate-empty-tensors the
         # step's last op computes straight into it, so no step allocates
         new = new if new.type == value.type else tensor.cast(value.type, new)
-        return [bufferization.MaterializeInDestinationOp(value.type, new, value).result]
+        carried = bufferization.MaterializeInDestinationOp(value.type, new, value).result
+        if slot.mode == "direct":
+            return [carried]
+        return [carried, _write_row(values[1], t, carried, slot)]
     if slot.mode == "buffer":
         row = arith.addi(t, _c(slot.rows)) if slot.kind == "state" else t
         return [_write_row(value, row, new, slot)]
@@ -359,7 +362,7 @@ def _final_value(slot: Slot, values: list[ir.Value], steps: ir.Value, exact: boo
     if slot.mode == "ring":
         row = arith.remui(arith.addi(steps, _c(slot.rows - 1)), _c(slot.rows))
         return _read_row(value, row, slot)
-    if slot.mode == "scalar+stack":
+    if slot.mode in ("scalar+stack", "direct+stack"):
         value = values[1]
     first = slot.rows if slot.mode == "buffer" and slot.kind == "state" else 0
     if exact and first == 0:
