@@ -3,7 +3,8 @@
 An entry is `{key}.so` (the sealed library) and `{key}.json` (its IR stages and
 manifest). A hit is served only when the library's digest checks out and the
 manifest sealed inside it equals the one the caller computed for its graph (the
-graph hash, the arguments, the target and CPU variants, the toolchain): a
+graph's structural fingerprint or IR hash, the arguments, the target and CPU
+variants, the toolchain): a
 library copied over another entry, a damaged file or a damaged record is
 removed and rebuilt, never served. The folder is private (0700); its size is
 capped (`SCANAOT_CACHE_MAX_MB`, default 2048), least recently used entries
@@ -96,8 +97,11 @@ def limit_bytes() -> int:
     return int(megabytes * 2**20)
 
 
-def lookup(key: str, manifest: dict) -> tuple[bytes, dict] | None:
-    """(library bytes, IR stages) of a valid entry for `key` built from `manifest`, else None.
+def lookup(key: str, manifest: dict, emitted: tuple[str, ...] = ()) -> tuple[bytes, dict, dict] | None:
+    """(library bytes, IR stages, sealed manifest) of a valid entry for `key` built from
+    `manifest`, else None. `emitted`: fields of each function's entry that emission
+    derives, absent from `manifest` (the lookup ran before emitting): the entry's own
+    are taken.
 
     An entry that fails any check is removed, so the caller rebuilds it."""
     root = cache_dir()
@@ -110,18 +114,26 @@ def lookup(key: str, manifest: dict) -> tuple[bytes, dict] | None:
         stored = json.loads(record.read_text())
         if not isinstance(stored, dict) or not isinstance(stored.get("stages"), dict):
             raise ValueError("record without stages")
-        if not _same(sealed, manifest) or not _same(stored.get("manifest"), manifest):
+        if not _same(sealed, stored.get("manifest")) or not _same(_without(sealed, emitted), manifest):
             raise ValueError("entry built from another graph")
     except (OSError, ValueError, LibraryError):
         _remove(key)
         return None
     with contextlib.suppress(OSError):
         os.utime(library)  # recently used: pruned last
-    return data, stored["stages"]
+    return data, stored["stages"], sealed
 
 
-def _same(a: object, b: dict) -> bool:
+def _same(a: object, b: object) -> bool:
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def _without(manifest: dict, fields: tuple[str, ...]) -> object:
+    """The manifest less `fields` in each function's entry (a malformed one is returned as is)."""
+    functions = manifest.get("functions") if isinstance(manifest, dict) else None
+    if not fields or not isinstance(functions, list) or not all(isinstance(f, dict) for f in functions):
+        return manifest
+    return dict(manifest, functions=[{k: v for k, v in f.items() if k not in fields} for f in functions])
 
 
 def store(key: str, data: bytes, stages: dict, manifest: dict) -> Path:

@@ -2,8 +2,10 @@
 
 Build: emit every function into one module, run the pipeline, add the manifest
 and digest sections, generate code with LLVM's tools (targets/toolchain.py), seal the
-digest. Builds are cached by a hash of the emitted scan-dialect IR, the target
-and the toolchain; a cache hit runs no MLIR pass and no LLVM tool.
+digest. Builds are cached by a structural hash of the traced graphs
+(graph/fingerprint.py; the emitted scan-dialect IR where a graph holds something the
+fingerprint cannot write down), the target and the toolchain; a cache hit emits no
+IR and runs no MLIR pass and no LLVM tool.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from .. import __version__, cache
 from ..dialects import scan as scan_dialect
 from ..emit.function import ModuleEmitter, emit_function
 from ..graph.basic import Variable
+from ..graph.fingerprint import fingerprint
 from ..graph.shared import SharedVariable
 from ..passes.fastmath import check_mode
 from ..passes.upstream import CompileError
@@ -203,6 +206,23 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | Sequ
     variables = _library_shared(specs)
     shared_names = _shared_names(variables)
     functions = _function_manifests(specs, library, shared_names)
+    # a structural hash of the graphs finds a cached build without emitting anything;
+    # the fields emission derives (graph_hash, checks) then come from the verified entry,
+    # whose sealed manifest records the hash (a swapped entry of another graph is refused)
+    graph_key = _graph_fingerprint(specs)
+    compiler = {"scanaot": __version__, "toolchain": toolchain_id()}
+    if graph_key is not None:
+        compiler["graph"] = graph_key
+    manifest = {"format": manifest_mod.FORMAT, "abi_version": manifest_mod.ABI_VERSION,
+                "library": library, "target": target_record, "compiler": compiler, "functions": functions}
+    blob = None
+    if variables:
+        manifest["shared"], manifest["state"], blob = _shipped_state(variables, shared_names, specs, library)
+    if graph_key is not None:
+        key = _cache_key(f"graph:{graph_key}", manifest)
+        hit = cache.lookup(key, manifest, emitted=EMITTED_FIELDS)
+        if hit is not None:
+            return Build(hit[0], cache.cache_dir() / f"{key}.so", hit[1], hit[2])
     with _context_lock, ir.Context() as ctx, ir.Location.unknown():
         scan_dialect.load(ctx)
         # the least capable variant's IR identifies the graph; the others are emitted from
@@ -210,24 +230,37 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | Sequ
         first_variant, *other_variants = target_record["variants"]
         first, checks = _emit(specs, first_variant, target_module)
         graph_hash = hashlib.sha256(str(first).encode()).hexdigest()
+        if graph_key is None:
+            key = _cache_key(f"ir:{graph_hash}", manifest)
         for f in functions:
             f["graph_hash"], f["checks"] = graph_hash, checks[f["name"]]
-        manifest = {"format": manifest_mod.FORMAT, "abi_version": manifest_mod.ABI_VERSION,
-                    "library": library, "target": target_record,
-                    "compiler": {"scanaot": __version__, "toolchain": toolchain_id()},
-                    "functions": functions}
-        blob = None
-        if variables:
-            manifest["shared"], manifest["state"], blob = _shipped_state(variables, shared_names, specs, library)
-        key = hashlib.sha256("\n".join([graph_hash, toolchain_id(), compiler_fingerprint(),
-                                        json.dumps(manifest, sort_keys=True)]).encode()).hexdigest()[:32]
-        hit = cache.lookup(key, manifest)
-        if hit is not None:
-            return Build(hit[0], cache.cache_dir() / f"{key}.so", hit[1], manifest)
+        if graph_key is None:
+            hit = cache.lookup(key, manifest)
+            if hit is not None:
+                return Build(hit[0], cache.cache_dir() / f"{key}.so", hit[1], manifest)
         modules = [first] + [_emit_same_checks(specs, v, target_module, checks) for v in other_variants]
         stages, variant_ir, dispatch_ir = _lower_all(modules, manifest, target_module, blob)
     data = _link(variant_ir, dispatch_ir, manifest, target_module)
     return Build(data, cache.store(key, data, stages, manifest), stages, manifest)
+
+
+# what emission adds to each function's manifest entry
+EMITTED_FIELDS = ("graph_hash", "checks")
+
+
+def _cache_key(graph: str, manifest: dict) -> str:
+    """The cache key: the graph's identity, the toolchain, scanaot's own sources and the
+    manifest as the caller asked for it (emitted fields left out)."""
+    requested = dict(manifest, functions=[{k: v for k, v in f.items() if k not in EMITTED_FIELDS}
+                                          for f in manifest["functions"]])
+    return hashlib.sha256("\n".join([graph, toolchain_id(), compiler_fingerprint(),
+                                     json.dumps(requested, sort_keys=True)]).encode()).hexdigest()[:32]
+
+
+def _graph_fingerprint(specs: Sequence[FunctionSpec]) -> str | None:
+    return fingerprint((s.name, s.inputs, s.outputs,
+                        (s.unpack, s.forward.name if s.forward else None, s.wrt, s.shared, s.updated, s.n_outputs))
+                       for s in specs)
 
 
 def _function_manifests(specs: Sequence[FunctionSpec], library: str, shared_names: dict[int, str]) -> list[dict]:

