@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import os
 import tempfile
@@ -18,7 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from mlir import ir
 
@@ -238,9 +239,13 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | Sequ
             hit = cache.lookup(key, manifest)
             if hit is not None:
                 return Build(hit[0], cache.cache_dir() / f"{key}.so", hit[1], manifest)
-        modules = [first] + [_emit_same_checks(specs, v, target_module, checks) for v in other_variants]
-        stages, variant_ir, dispatch_ir = _lower_all(modules, manifest, target_module, blob)
-    data = _link(variant_ir, dispatch_ir, manifest, target_module)
+        modules = itertools.chain([first], (_emit_same_checks(specs, v, target_module, checks)
+                                            for v in other_variants))
+        stages: dict[str, str] = {}
+        # LLVM's tools run on each variant while the next one is emitted and lowered
+        # (the dispatch module embeds the manifest, which lowering may add to: after the variants)
+        data = _link(_lowered(modules, manifest, target_module, stages),
+                     functools.partial(_dispatch_ir, manifest, target_module, blob), manifest, target_module)
     return Build(data, cache.store(key, data, stages, manifest), stages, manifest)
 
 
@@ -295,24 +300,32 @@ def _emit_same_checks(specs: Sequence[FunctionSpec], variant: dict, target: Modu
     return module
 
 
-def _lower_all(modules: list, manifest: dict, target: ModuleType, state: bytes | None = None):
-    """Every variant through the pipeline; (stages of the last, [(LLVM IR, llc flags)], dispatch IR)."""
+def _lowered(modules: Iterable, manifest: dict, target: ModuleType, stages: dict) -> Iterator[tuple[str, list[str]]]:
+    """Each variant through the pipeline: (LLVM-dialect text, llc flags), one at a time;
+    `stages` receives every stage of the last (the most capable) variant."""
     record = manifest["target"]
     entries = {c_interface(f["name"]): f["symbol"] for f in manifest["functions"]}
-    variant_ir = []
-    for module, variant in zip(modules, record["variants"]):
-        stages = lower(module, target, variant, record["fastmath"], manifest)
+    variants = record["variants"]
+    for i, (module, variant) in enumerate(zip(modules, variants)):
+        kept = lower(module, target, variant, record["fastmath"], manifest, keep_stages=i == len(variants) - 1)
         seal_variant(module, entries, variant if target.DISPATCH_BY_CPU else None)
-        stages["llvm"] = str(module)
-        variant_ir.append((stages["llvm"], llc_flags(variant)))
+        kept["llvm"] = str(module)
+        stages.update(kept)
+        yield kept["llvm"], llc_flags(variant)
+
+
+def _dispatch_ir(manifest: dict, target: ModuleType, state: bytes | None) -> str:
+    """The module of entry points binding a variant at load, with the manifest and the state."""
+    record = manifest["target"]
     arity = {f["symbol"]: len(f["args"]) + len(f["outputs"]) + 1 for f in manifest["functions"]}
     dispatch = dispatch_module(arity, record["variants"] if target.DISPATCH_BY_CPU else None,
                                json.dumps(manifest, sort_keys=True), manifest["library"],
                                (state_symbol(manifest["library"]), state) if state is not None else None)
-    return stages, variant_ir, str(dispatch)
+    return str(dispatch)
 
 
-def _link(variant_ir: list, dispatch_ir: str, manifest: dict, target: ModuleType) -> bytes:
+def _link(variant_ir: Iterable[tuple[str, list[str]]], dispatch_ir: Callable[[], str], manifest: dict,
+          target: ModuleType) -> bytes:
     library = manifest["library"]
     exports = [f["symbol"] for f in manifest["functions"]]
     exports += [manifest_symbol(library), "scanaot_cpu_features", "scanaot_cpu_feature_names",

@@ -54,20 +54,28 @@ def copy_to_linalg(op, rewriter) -> bool:
     return False
 
 
-def lower(module: ir.Module, target: ModuleType, variant: dict, fastmath: str, manifest: dict) -> dict[str, str]:
+def lower(module: ir.Module, target: ModuleType, variant: dict, fastmath: str, manifest: dict,
+          keep_stages: bool = True) -> dict[str, str]:
     """Run every stage in place for `target` (a module of scanaot.targets) and one of
-    its CPU variants; returns each stage's printed IR.
+    its CPU variants; returns each stage's printed IR (none with `keep_stages=False`:
+    printing a large module costs as much as a pass).
 
     `fastmath` is a mode of passes/fastmath.py, set on every float op first. The
     target adds its own steps before lower-scan-to-scf, after bufferization, and
     from the memref stage to the LLVM dialect (where it may record what it found in
     the manifest: the cuda target's device code)."""
+    stages: dict[str, str] = {}
+
+    def keep(name: str) -> None:
+        if keep_stages:
+            stages[name] = str(module)
+
     set_fastmath(module.operation, fastmath)
-    stages = {"scan": str(module)}
+    keep("scan")
     scan_verify(module.operation)
     scan_keep_last(module.operation)
     scan_verify(module.operation)
-    stages["scan-opt"] = str(module)
+    keep("scan-opt")
     target.before_lowering(module, variant)
     lower_scan_to_scf(module.operation)
     run_pipeline(module, INLINE, "scf")
@@ -75,13 +83,13 @@ def lower(module: ir.Module, target: ModuleType, variant: dict, fastmath: str, m
     run_pipeline(module, SIMPLIFY, "scf")
     split_large_generics(module.operation)
     fold_generator_reads(module.operation)
-    stages["scf"] = str(module)
+    keep("scf")
     run_pipeline(module, BUFFERIZE, "memref")
     patterns = RewritePatternSet()
     patterns.add("memref.copy", copy_to_linalg)
     apply_patterns_and_fold_greedily(module, patterns.freeze())
     target.after_bufferization(module)
-    stages["memref"] = str(module)
+    keep("memref")
     target.to_llvm(module, variant, manifest, stages)
-    stages["llvm"] = str(module)
+    keep("llvm")
     return stages

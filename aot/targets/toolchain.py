@@ -14,11 +14,19 @@ import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable, Iterable
 
 from ..cache import cached_object
 from ..passes.upstream import CompileError
 
 TRIPLE = "x86_64-unknown-linux-gnu"
+
+# Measured on the suite (docs/benchmarks.md): loop strength reduction took half of
+# llc's time on a gradient kernel (LLVM's LSR is costly on loops with many address
+# users) and made no kernel faster (W2 and W3 ran 4-10% faster without it); runtime
+# unrolling of loops LLVM cannot count added a tenth of opt's and llc's time, no speed.
+LLC_OPTIONS = ("-disable-lsr",)
+OPT_OPTIONS = ("-unroll-runtime=false",)
 
 
 def tool(package: str, name: str) -> str:
@@ -82,18 +90,19 @@ def _object(llvm_ir: str, workdir: Path, stem: str, flags: list[str], optimize: 
     src.write_text(llvm_ir)
     _run([tool("mlir", "mlir-translate"), "--mlir-to-llvmir", str(src), "-o", str(ll)], "mlir-translate")
     if optimize:
-        _run([tool("llvm", "opt"), "-O3", f"-mtriple={TRIPLE}", *flags, str(ll), "-o", str(bc)], "opt")
+        _run([tool("llvm", "opt"), "-O3", *OPT_OPTIONS, f"-mtriple={TRIPLE}", *flags, str(ll), "-o", str(bc)], "opt")
     else:
         bc = ll
-    _run([tool("llvm", "llc"), "-O3", f"-mtriple={TRIPLE}", *flags, "-relocation-model=pic",
+    _run([tool("llvm", "llc"), "-O3", *LLC_OPTIONS, f"-mtriple={TRIPLE}", *flags, "-relocation-model=pic",
           "-filetype=obj", str(bc), "-o", str(obj)], "llc")
     return obj
 
 
-def link_library(variants: list[tuple[str, list[str]]], dispatch_ir: str, workdir: Path, *,
+def link_library(variants: Iterable[tuple[str, list[str]]], dispatch_ir: Callable[[], str], workdir: Path, *,
                  library: str, exports: list[str], runtime_source: str) -> Path:
     """Compile each variant's LLVM-dialect text (with its CPU flags) and the dispatch
-    module, and link them into `workdir/k.so` (position independent, libc + libm only).
+    module (`dispatch_ir()`, called once every variant is taken), and link them into
+    `workdir/k.so` (position independent, libc + libm only).
 
     Linked in: the CPU detection the entry points' resolvers call
     (runtime/cpu_features.c), and the allocator the kernel's allocations are routed
@@ -103,11 +112,12 @@ def link_library(variants: list[tuple[str, list[str]]], dispatch_ir: str, workdi
     reference inside the library binds inside it (-Bsymbolic), so a program defining
     a symbol of the same name cannot replace a kernel; the SONAME is lib{library}.so."""
     cc = _compiler()
-    # each variant's opt + llc is a process of its own: they run side by side
-    jobs = [(text, f"v{i}", flags, True) for i, (text, flags) in enumerate(variants)]
-    jobs.append((dispatch_ir, "dispatch", ["-mcpu=x86-64"], False))
-    with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
-        objects = [str(o) for o in pool.map(lambda job: _object(job[0], workdir, job[1], job[2], job[3]), jobs)]
+    # each variant's opt + llc is a process of its own, started as soon as the variant
+    # is taken from `variants` (a generator lowers the next one meanwhile)
+    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+        jobs = [pool.submit(_object, text, workdir, f"v{i}", flags) for i, (text, flags) in enumerate(variants)]
+        jobs.append(pool.submit(_object, dispatch_ir(), workdir, "dispatch", ["-mcpu=x86-64"], False))
+        objects = [str(job.result()) for job in jobs]
     objects.append(str(_build_runtime_object("cpu_features.c", cc, ("-march=x86-64",))))
     objects.append(str(_build_runtime_object(runtime_source, cc)))
     script = workdir / "exports.map"
