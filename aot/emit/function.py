@@ -71,6 +71,9 @@ class FunctionEmitter:
         self.capacity: dict[Variable, ir.Value] = {}  # until results -> rows their output buffer has
         self.block = fn.entry_block
         self.values: dict[Variable, ir.Value] = dict(zip(inputs, fn.entry_block.arguments))
+        # inputs that stay the same on every call of this function (a scan step's
+        # non-sequences): what depends only on them is computed once per loop
+        self.invariant: set[Variable] = set()
         with ir.InsertionPoint(self.block):
             self.status = i32_const(0)
 

@@ -16,7 +16,7 @@ from mlir import ir
 from mlir.dialects import arith, tensor
 
 from ..emit.builders import (DYN, cast_scalar, dim, element_type, empty, fill, fold_index, generic, index_const,
-                             index_min, load_scalar, store_scalar)
+                             index_min, load_scalar, loop_index, store_scalar)
 from ..graph import dtypes, rules
 from ..graph.basic import Apply, Op, TensorType, Variable, as_tensor_variable
 from ..runtime import status as st
@@ -55,7 +55,7 @@ def _emit_dot(fe, node, values):
         if ka != kb:
             fe.check(arith.cmpi(arith.CmpIPredicate.eq, ka, kb), st.SHAPE_MISMATCH)
         return [register_tiled_matmul(source, b, out.dtype, transposed,
-                                      index_min(ka, kb) if ka != kb else ka, tile)]
+                                      index_min(ka, kb) if ka != kb else ka, tile, packed=y in fe.invariant)]
     ka, kb = dim(a, x.ndim - 1), dim(b, 0)
     if ka != kb:
         fe.check(arith.cmpi(arith.CmpIPredicate.eq, ka, kb), st.SHAPE_MISMATCH)
@@ -89,7 +89,7 @@ def _emit_dot(fe, node, values):
 
 
 def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str, transpose_a: bool, k_dim: ir.Value,
-                          tile: tuple[int, int]) -> ir.Value:
+                          tile: tuple[int, int], packed: bool = False) -> ir.Value:
     """a @ b (a.T @ b with `transpose_a`) with a tile of rows x lanes accumulators kept in
     vector registers over the first `k_dim` terms. An `a` of rank > 2 (not transposed)
     is a stack of rows: its leading dims are the rows of one product, kept in the
@@ -99,6 +99,12 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str, transpose_a: boo
     indices for the rows past the end, so any shape works and nothing is read or
     written outside the operands. `tile`: (rows, bytes per row) of accumulators, the
     CPU variant's (targets/cpu_features.matmul_tile).
+
+    `packed`: b is the same on every step of a loop (a scan's non-sequence), so it is
+    first copied into panels of `lanes` columns, each contiguous and zero-padded
+    (`pack_panels`; the copy depends on b only, so the loop computes it once): the k
+    loop then streams one panel instead of a column strip of rows a row-stride apart
+    (rows 4 KB apart fall into the same few L1 cache sets).
     """
     from mlir.dialects import scf, vector
     elem = element_type(dtype)
@@ -117,29 +123,44 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str, transpose_a: boo
     row_map = ir.AffineMapAttr.get(ir.AffineMap.get(2, 0, [ir.AffineDimExpr.get(1)]))
     out_map = ir.AffineMapAttr.get(ir.AffineMap.get(len(lead) + 1, 0, [ir.AffineDimExpr.get(len(lead))]))
     in_bounds = ir.ArrayAttr.get([ir.BoolAttr.get(False)])
-    rows_loop = scf.ForOp(zero_i, m, index_const(rows_per_tile), [c])
-    with ir.InsertionPoint(rows_loop.body):
-        i0 = rows_loop.induction_variable
-        cols_loop = scf.ForOp(zero_i, n, index_const(lanes), [rows_loop.inner_iter_args[0]])
-        with ir.InsertionPoint(cols_loop.body):
-            j0 = cols_loop.induction_variable
-            cols = index_min(index_const(lanes), arith.subi(n, j0))
-            mask = vector.CreateMaskOp(mask_type, [cols]).result
-            last_row = arith.subi(m, one_i)
+    # blocks of rows, then columns, then the rows of the block: a panel of b's columns
+    # is read from memory once per block and reused by the block's tiles of rows from
+    # the L1/L2 cache (a block of a's rows stays there too)
+    panels = pack_panels(b, lanes) if packed else None
+    panel_map = ir.AffineMapAttr.get(ir.AffineMap.get(3, 0, [ir.AffineDimExpr.get(2)]))
+    block_rows = index_const(rows_per_tile * BLOCK_TILES)
+    last_row = arith.subi(m, one_i)
+    blocks_loop = scf.ForOp(zero_i, m, block_rows, [c])
+    with ir.InsertionPoint(blocks_loop.body):
+        block_end = index_min(arith.addi(blocks_loop.induction_variable, block_rows), m)
+        cols_loop = scf.ForOp(zero_i, n, index_const(lanes), [blocks_loop.inner_iter_args[0]])
+    with ir.InsertionPoint(cols_loop.body):
+        j0 = cols_loop.induction_variable
+        panel = arith.divui(j0, index_const(lanes))
+        cols = index_min(index_const(lanes), arith.subi(n, j0))
+        mask = vector.CreateMaskOp(mask_type, [cols]).result
+        rows_loop = scf.ForOp(blocks_loop.induction_variable, block_end, index_const(rows_per_tile),
+                              [cols_loop.inner_iter_args[0]])
+        with ir.InsertionPoint(rows_loop.body):
+            i0 = rows_loop.induction_variable
             rows = [_row_index(index_min(arith.addi(i0, index_const(r)), last_row), lead)
                     for r in range(rows_per_tile)]
             zero_v = vector.BroadcastOp(vtype, pad).result
             k_loop = scf.ForOp(zero_i, k_dim, one_i, [zero_v] * rows_per_tile)
             with ir.InsertionPoint(k_loop.body):
                 k = k_loop.induction_variable
-                bv = vector.TransferReadOp(vtype, b, [k, j0], row_map, pad, in_bounds, mask=mask).result
+                if panels is None:
+                    bv = vector.TransferReadOp(vtype, b, [k, j0], row_map, pad, in_bounds, mask=mask).result
+                else:
+                    bv = vector.TransferReadOp(vtype, panels, [panel, k, zero_i], panel_map, pad,
+                                               ir.ArrayAttr.get([ir.BoolAttr.get(True)])).result
                 accs = []
                 for r, acc in enumerate(k_loop.inner_iter_args):
                     index = [k, *rows[r]] if transpose_a else [*rows[r], k]
                     av = vector.BroadcastOp(vtype, tensor.extract(a, index)).result
                     accs.append(vector.FMAOp(av, bv, acc).result)
                 scf.YieldOp(accs)
-            out = cols_loop.inner_iter_args[0]
+            out = rows_loop.inner_iter_args[0]
             for r, acc in enumerate(k_loop.results):
                 valid = arith.cmpi(arith.CmpIPredicate.slt, arith.addi(i0, index_const(r)), m)
                 row_cols = arith.select(valid, cols, zero_i)
@@ -147,8 +168,32 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str, transpose_a: boo
                 out = vector.TransferWriteOp(out.type, acc, out, [*rows[r], j0], out_map, in_bounds,
                                              mask=row_mask).result
             scf.YieldOp([out])
+        scf.YieldOp([rows_loop.results[0]])
+    with ir.InsertionPoint(blocks_loop.body):
         scf.YieldOp([cols_loop.results[0]])
-    return rows_loop.results[0]
+    return blocks_loop.results[0]
+
+
+# tiles of rows per block of register_tiled_matmul (a block of a: 128 rows at AVX-512)
+BLOCK_TILES = 16
+
+
+def pack_panels(b: ir.Value, lanes: int) -> ir.Value:
+    """b (K x N) as ceil(N / lanes) panels of K x lanes: panel p row k holds
+    b[k, p*lanes : (p+1)*lanes], zero past column N."""
+    elem = ir.RankedTensorType(b.type).element_type
+    n = dim(b, 1)
+    count = arith.ceildivui(n, index_const(lanes))
+    out = tensor.empty([fold_index(count), fold_index(dim(b, 0)), lanes], elem)
+    last = arith.subi(n, index_const(1))
+    zero = arith.constant(elem, 0.0)
+
+    def body(args):
+        column = arith.addi(arith.muli(loop_index(0), index_const(lanes)), loop_index(2))
+        value = tensor.extract(b, [loop_index(1), index_min(column, last)])
+        return arith.select(arith.cmpi(arith.CmpIPredicate.ult, column, n), value, zero)
+
+    return generic([], out, [ir.AffineMap.get_identity(3)], ["parallel"] * 3, body)
 
 
 def _row_index(row: ir.Value, lead: list[ir.Value]) -> list[ir.Value]:
