@@ -136,6 +136,48 @@ def test_matrix_recurrence_in_a_scan(rng):
     assert_close(f(h0v, Wv), np.stack(expect))
 
 
+# (rows, depth, columns): edges of the register tile and of the 128-row blocks, one
+# row, an empty depth, a width past several 32-lane panels
+INVARIANT_SHAPES = [(1, 1, 1), (7, 5, 3), (8, 16, 32), (150, 33, 70), (129, 0, 33), (32, 64, 1030)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", INVARIANT_SHAPES, ids=str)
+def test_a_non_sequence_right_operand_is_read_in_packed_panels(dtype, shape, rng):
+    """A step's `x_t @ W[:k]` and `x_t.T @ W[:m]` with W a non-sequence (its slices are
+    hoisted out of the step): each right operand is copied into zero-padded panels
+    once per call; the numbers are numpy's at every edge."""
+    m, k, n = shape
+    x, W = var(dtype, 3, "x"), var(dtype, 2, "W")
+    (plain, transposed), _ = scanaot.scan(lambda x_t, W: [at.dot(x_t, W[:k]), at.dot(x_t.T, W[:m])],
+                                          sequences=x, non_sequences=W)
+    xv, Wv = sample(rng, (3, m, k), dtype), sample(rng, (max(k, m), n), dtype)
+    got_plain, got_t = aesara.function([x, W], [plain, transposed])(xv, Wv)
+    assert_close(got_plain, np.einsum("tmk,kn->tmn", xv, Wv[:k]), dtype)
+    assert_close(got_t, np.einsum("tmk,mn->tkn", xv, Wv[:m]), dtype)
+
+
+def test_an_output_nothing_reads_is_not_computed(rng):
+    """Of a scan's two collected outputs only one is used: the other is not stored (it
+    failed to compile when its product wrote into a buffer kept for it)."""
+    x, W = at.dtensor3("x"), at.dmatrix("W")
+    (doubled, product), _ = scanaot.scan(lambda x_t, W: [x_t * 2, at.dot(x_t.T, W)], sequences=x, non_sequences=W)
+    f = aesara.function([x, W], doubled)
+    xv = rng.normal(size=(3, 4, 5))
+    assert_close(f(xv, rng.normal(size=(4, 6))), 2 * xv)
+    assert "vector.fma" not in f.ir("scf")
+
+
+def test_the_packed_panels_are_made_once_before_the_loop():
+    x, W = at.ftensor3("x"), at.fmatrix("W")
+    hs, _ = scanaot.scan(lambda x_t, W: at.dot(x_t, W), sequences=x, non_sequences=W)
+    f = aesara.function([x, W], hs, cpu="x86-64-v3")  # 16 float32 lanes per panel row
+    memref_ir = f.ir("memref")
+    panels = memref_ir.index("x16xf32>")
+    assert panels < memref_ir.index("scf.for"), "the panels are allocated and filled before the loop"
+    assert memref_ir.count("memref.alloc") == memref_ir[:memref_ir.index("scf.for")].count("memref.alloc")
+
+
 def test_products_compile_for_cuda(tmp_path):
     a, b, m = at.ftensor3("a"), at.ftensor3("b"), at.fmatrix("m")
     outs = [a @ b, at.dot(a, m), at.batched_dot(a, b), at.tensordot(a, b, [[1, 2], [2, 1]])]

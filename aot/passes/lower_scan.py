@@ -14,6 +14,7 @@ Storage per output, all destination-passing (no allocation inside the loop):
 - keep="last"/"final", one tap: the value itself is the loop-carried value (a scalar
   for rank-0 states, so the loop keeps it in a register).
 - keep="last"/"final", L > 1 taps: a ring of L rows; tap k is row (t + L + k) mod L.
+- a collected output nothing reads: not stored at all.
 """
 from __future__ import annotations
 
@@ -150,7 +151,12 @@ def lower_chain(loop_op: ir.Operation) -> None:
                     slots.append(Slot("collect", keep, [], vtype, dims=list(op.operands[1:])))
                 out_i += 1
         n, status0 = _guard_history(n, slots)
-        carried = [_initial_carrier(s, n) for s in slots]
+        used = {ir.IntegerAttr(r.attributes["index"]).value for r in readers
+                if r.name == "scan.output" and len(list(r.result.uses))}
+        for index, slot in enumerate(slots):
+            if slot.kind == "collect" and index not in used:
+                slot.mode = "dead"  # nothing reads it: not stored (the step's work for it is then dead code)
+        carried = [[] if s.mode == "dead" else _initial_carrier(s, n) for s in slots]
         _direct_writes_out_of_place(callee, slots, sum(len(taps) for _, taps in sequences))
 
         def step(t: ir.Value, values: list[ir.Value]):
@@ -174,7 +180,8 @@ def lower_chain(loop_op: ir.Operation) -> None:
             args.extend(params)
             call = func.CallOp(result_types, ir.FlatSymbolRefAttr.get(body_name), args)
             outs = list(call.results)
-            new_values = [_store(slot, value, t, out) for slot, value, out in zip(slots, values, outs)]
+            new_values = [[] if slot.mode == "dead" else _store(slot, value, t, out)
+                          for slot, value, out in zip(slots, values, outs)]
             stop = outs[len(slots)] if until else None
             return new_values, stop, outs[-1]
 
@@ -198,7 +205,8 @@ def lower_chain(loop_op: ir.Operation) -> None:
         else:
             steps, finals, bits = _for_loop(n, flat, status0, flat_step)
         finals = unflatten(finals)
-        results = [_final_value(slot, value, steps, exact=not until) for slot, value in zip(slots, finals)]
+        results = [None if slot.mode == "dead" else _final_value(slot, value, steps, exact=not until)
+                   for slot, value in zip(slots, finals)]
         for reader in readers:
             if reader.name == "scan.output":
                 index = ir.IntegerAttr(reader.attributes["index"]).value
@@ -211,6 +219,8 @@ def lower_chain(loop_op: ir.Operation) -> None:
         for reader in readers:
             if reader.name == "scan.output":
                 value = results[ir.IntegerAttr(reader.attributes["index"]).value]
+                if value is None:
+                    continue  # a dead output's reader, unused
                 if value.type != reader.result.type:
                     value = tensor.cast(reader.result.type, value)
                 reader.result.replace_all_uses_with(value)
