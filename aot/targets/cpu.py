@@ -17,6 +17,7 @@ from ..passes.interchange import scan_interchange
 from ..passes.output_in_place import output_in_place
 from ..passes.upstream import run_pipeline
 from ..passes.vector_width import prefer_wide_vectors
+from ..passes.vectorize_generics import vectorize_generics
 from . import cpu_features
 
 DISPATCH_BY_CPU = True
@@ -53,6 +54,7 @@ def after_bufferization(module: ir.Module) -> None:
 
 def to_llvm(module: ir.Module, variant: dict, manifest: dict, stages: dict) -> None:
     """Loops and vectors to the LLVM dialect; large allocations to runtime/cpu_alloc.c."""
+    vectorize_generics(module.operation, cpu_features.vector_bytes(variant["features"]))
     run_pipeline(module, TO_LLVM, "llvm")
     route_allocations(module, HUGE_PAGE_ALLOCATORS)
     if cpu_features.prefers_wide_vectors(variant["features"]):
