@@ -289,3 +289,28 @@ def test_a_costly_producer_of_a_matmul_operand_is_computed_once():
     got_gated, got_cheap = f(hv, Uv, Vv)
     np.testing.assert_allclose(got_gated, (1 / (1 + np.exp(-(hv @ Vv))) * hv) @ Uv, rtol=1e-12)
     np.testing.assert_allclose(got_cheap, (hv * 2) @ Uv, rtol=1e-12)
+
+
+def test_a_cheap_producer_read_twice_is_recomputed_in_each_reader():
+    """fuse-cheap-producers: the logsumexp over rows reads `a[:, None] + A` for its max
+    and for its sum of exponentials; each computes the sum itself (no temporary),
+    and the reductions' starting values are filled in the step, not copied in."""
+    alpha, A = at.dvector("alpha"), at.dmatrix("A")
+    step = lambda a, A: at.logsumexp(a[:, None] + A, axis=0)  # noqa: E731
+    out, _ = aesara.scan(step, outputs_info=alpha, non_sequences=A, n_steps=3)
+    f = aesara.function([alpha, A], out)
+    scf_ir = f.ir("scf")
+    loop = scf_ir[scf_ir.index("scf.for"):]
+    assert loop.count("linalg.generic") == 3, "max, sum of exponentials, log: the sum is in both reductions"
+    memref_loop = f.ir("memref")[f.ir("memref").index("scf.for"):]
+    # both reductions start from a fill made in the step (the copies left: the state
+    # into its stacked row, and the result into a caller's buffer of another shape)
+    assert memref_loop.count("linalg.fill") == 2 and memref_loop.count("linalg.copy") == 2
+    rng = np.random.default_rng(0)
+    av, Av = rng.normal(size=5), rng.normal(size=(5, 5))
+    want, a = [], av
+    for _ in range(3):
+        z = a[:, None] + Av
+        a = np.log(np.exp(z - z.max(axis=0)).sum(axis=0)) + z.max(axis=0)
+        want.append(a)
+    np.testing.assert_allclose(f(av, Av), np.array(want), rtol=1e-12)

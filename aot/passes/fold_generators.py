@@ -18,8 +18,9 @@ every read. That is free when each element is read once: every loop around the r
 (scf loops, linalg.generic dims) moves the index. A read repeated by some loop
 (the register-tiled matmul reads each element of its left operand once per column
 tile) recomputes the element that many times, so only a cheap generator is folded
-there: at most CHEAP_OPS integer/float adds, multiplies, compares, selects and casts,
-no division and no `math` op (a sigmoid feeding a `dot` operand is materialized once).
+there: at most 8 integer/float adds, multiplies, compares, selects, casts and absolute
+values, no division and no other `math` op (ir_helpers.cheap_generic; a sigmoid feeding
+a `dot` operand is materialized once).
 """
 from __future__ import annotations
 
@@ -27,19 +28,9 @@ from mlir import ir
 from mlir.dialects import arith, tensor
 from mlir.rewrite import RewritePatternSet, apply_patterns_and_fold_greedily
 
-from .ir_helpers import clone_mapped, defining_op, pointwise_generic
+from .ir_helpers import cheap_generic, clone_mapped, defining_op, pointwise_generic
 
-
-CHEAP_OPS = 8
-_COSTLY = ("arith.divf", "arith.remf", "arith.divsi", "arith.divui", "arith.remsi", "arith.remui",
-           "arith.floordivsi", "arith.ceildivsi", "arith.powf")
 _LOOPS = ("scf.for", "scf.while", "scf.parallel", "scf.forall", "linalg.generic")
-
-
-def _cheap(generator) -> bool:
-    """Few arithmetic ops, none costly: recomputing it at each read beats a buffer."""
-    ops = [o for o in generator.regions[0].blocks[0].operations if o.name not in ("linalg.yield", "linalg.index")]
-    return len(ops) <= CHEAP_OPS and not any(o.name.startswith("math.") or o.name in _COSTLY for o in ops)
 
 
 def _varying(loop) -> list[ir.Value]:
@@ -109,7 +100,7 @@ def _generator(value: ir.Value):
         return None
     if any(use.owner.operation.name != "tensor.extract" for use in op.results[0].uses):
         return None  # the tensor is needed anyway: reading it is cheaper than recomputing
-    if not _cheap(op) and not all(_read_once(use.owner.operation, op) for use in op.results[0].uses):
+    if not cheap_generic(op) and not all(_read_once(use.owner.operation, op) for use in op.results[0].uses):
         return None  # costly and read repeatedly: computed once, into a buffer
     maps = [ir.AffineMapAttr(m).value for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
     if maps[-1] != ir.AffineMap.get_identity(len(ir.ArrayAttr(op.attributes["iterator_types"]))):

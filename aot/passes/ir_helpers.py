@@ -36,3 +36,17 @@ def pointwise_generic(op: ir.Operation, allow_index: bool = False) -> bool:
         return False
     allowed = ("linalg.yield", "linalg.index") if allow_index else ("linalg.yield",)
     return all(o.name.startswith(("arith.", "math.")) or o.name in allowed for o in block.operations)
+
+
+CHEAP_OPS = 8
+_COSTLY = ("arith.divf", "arith.remf", "arith.divsi", "arith.divui", "arith.remsi", "arith.remui",
+           "arith.floordivsi", "arith.ceildivsi", "arith.powf")
+_CHEAP_MATH = ("math.absf", "math.absi", "math.copysign")
+
+
+def cheap_generic(op: ir.Operation) -> bool:
+    """Few arithmetic ops, none costly (no division, no math function but absolute
+    values): recomputing an element where it is read beats a buffer."""
+    ops = [o for o in op.regions[0].blocks[0].operations if o.name not in ("linalg.yield", "linalg.index")]
+    return len(ops) <= CHEAP_OPS and not any((o.name.startswith("math.") and o.name not in _CHEAP_MATH)
+                                             or o.name in _COSTLY for o in ops)

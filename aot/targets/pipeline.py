@@ -6,7 +6,8 @@ Each stage's IR is kept so a compiled function can show it (`f.ir("scan")`):
     scan      the module as emitted (scan dialect + tensor/linalg/arith/math)
     scan-opt  after scan-verify and scan-keep-last
     scf       after (cpu) scan-interchange, lower-scan-to-scf, inlining the step
-              bodies, canonicalize/cse, fold-generator-reads
+              bodies, canonicalize/cse, the elementwise fusions (fuse-cheap-producers
+              last), fold-generator-reads
     memref    after one-shot bufferization and (cpu) output-in-place
     gpu       (cuda target) host functions launching the outlined GPU kernels
     llvm      the LLVM dialect handed to mlir-translate (cpu: allocations routed to
@@ -23,6 +24,7 @@ from mlir.rewrite import RewritePatternSet, apply_patterns_and_fold_greedily
 from ..dialects.verify import scan_verify
 from ..passes.fastmath import set_fastmath
 from ..passes.fold_generators import fold_generator_reads
+from ..passes.fuse_cheap_producers import fuse_cheap_producers
 from ..passes.fuse_trees import fuse_elementwise_trees
 from ..passes.keep_last import scan_keep_last
 from ..passes.lower_scan import lower_scan_to_scf
@@ -81,6 +83,7 @@ def lower(module: ir.Module, target: ModuleType, variant: dict, fastmath: str, m
     run_pipeline(module, INLINE, "scf")
     fuse_elementwise_trees(module.operation)
     run_pipeline(module, SIMPLIFY, "scf")
+    fuse_cheap_producers(module.operation)
     split_large_generics(module.operation)
     fold_generator_reads(module.operation)
     keep("scf")
