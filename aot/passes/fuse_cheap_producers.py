@@ -9,7 +9,8 @@ nest and read back by two. When the producer is cheap (fold-generator-reads' rul
 at most 8 adds, multiplies, compares, selects, casts or absolute values, no
 division), each consumer computes it from the producer's own inputs instead (its
 maps composed with the consumer's), the same arithmetic on the same elements, and
-the producer goes once nothing reads it.
+the producer goes. Only a producer that every reader can compute is fused: one
+that a matmul still reads stays a buffer, and its readers read that.
 
 Likewise a `linalg.fill` that loop-invariant code motion hoisted out of a loop,
 whose result each step's reduction starts from: that step would copy the filled
@@ -60,14 +61,33 @@ def _producer(value: ir.Value) -> ir.Operation | None:
 
 def _cheap_input(consumer: ir.Operation) -> int | None:
     """The first input of `consumer` computed by a cheap pointwise generic."""
-    if len(consumer.results) != 1 or any(len(o.regions) for o in consumer.regions[0].blocks[0].operations):
-        return None  # a nested region would keep reading the old body's values
-    n_inputs = len(consumer.operands) - 1
-    for i in range(n_inputs):
+    if not _fusable_consumer(consumer):
+        return None
+    for i in range(len(consumer.operands) - 1):
         producer = _producer(consumer.operands[i])
-        if producer is not None and _covers_every_loop(_fused_maps(consumer, producer, i)):
+        if producer is not None and _every_reader_fuses(producer):
             return i
     return None
+
+
+def _fusable_consumer(op: ir.Operation) -> bool:
+    # (a nested region would keep reading the old body's values)
+    return (op.name == "linalg.generic" and len(op.results) == 1
+            and not any(len(o.regions) for o in op.regions[0].blocks[0].operations))
+
+
+def _every_reader_fuses(producer: ir.Operation) -> bool:
+    """Each use of the producer is an input of a generic that can compute it: then
+    the producer's buffer goes. (Fusing into some readers while another, a matmul,
+    still needs the buffer only adds work: every fused reader reads the producer's
+    inputs instead of one value.)"""
+    for use in producer.results[0].uses:
+        user = use.owner.operation
+        if not _fusable_consumer(user) or use.operand_number >= len(user.operands) - 1:
+            return False
+        if not _covers_every_loop(_fused_maps(user, producer, use.operand_number)):
+            return False
+    return True
 
 
 def _fused_maps(consumer: ir.Operation, producer: ir.Operation, i: int) -> list[ir.AffineMap]:
