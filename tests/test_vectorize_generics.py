@@ -73,3 +73,13 @@ def test_the_llvm_stage_has_vectors_of_the_variant_width():
     llvm = f.ir("llvm")
     assert "vector<8xf32>" in llvm, "AVX2: 8 float32 lanes"
     assert "llvm.intr.masked.load" in llvm or "masked.load" in llvm, "the tail is one masked chunk"
+
+
+def test_a_diagonal_read_is_left_to_llvm(rng):
+    """`diag(x) * y`-like reads index two dims with the inner loop: not a contiguous chunk."""
+    x = at.dmatrix("x")
+    f = aesara.function([x], [at.diag(x) + 1, x * at.diag(x)[None, :]])
+    for n in (1, 5, 17):
+        xv = rng.normal(size=(n, n))
+        d, scaled = f(xv)
+        assert_close(d, np.diag(xv) + 1) and assert_close(scaled, xv * np.diag(xv)[None, :])

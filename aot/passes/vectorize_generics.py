@@ -150,8 +150,9 @@ def _plan(op: ir.Operation, vector_bytes: int) -> _Plan | None:
         if _element_bytes(mtype.element_type) is None:
             return None
         positions = [p for kind, p in amap if kind == "dim"]
-        if inner in positions and (amap[-1] != ("dim", inner) or not _contiguous(mtype)):
-            return None
+        if inner in positions and (positions.count(inner) > 1 or amap[-1] != ("dim", inner)
+                                   or not _contiguous(mtype)):
+            return None  # the inner loop must move only the last, unit-stride index
     out_map = maps[-1]
     if not out_map or out_map[-1] != ("dim", inner):
         return None
