@@ -4,10 +4,10 @@ Source and target: memref (after bufferization), before the lowering to LLVM.
 
 LLVM's loop vectorizer handles every loop it is given, but with the shapes only
 known at run time it emits, per loop, a vector body of 4 interleaved registers,
-an epilogue, a scalar remainder and run-time overlap checks: most of opt's and
-llc's time on a gradient kernel, and for short rows (the HMM's 16 states) the
-main body never runs. Its cost model also picks 256-bit vectors on AVX-512 under
-generic tuning. This pass writes the vector loop itself for a `linalg.generic`
+an epilogue, a scalar remainder and run-time overlap checks: for short rows (the
+HMM's 16 states) the main body never runs. Its cost model also picks 256-bit
+vectors on AVX-512 under generic tuning, and an outer reduction loads and stores
+its accumulator per row. This pass writes the vector loop itself for a `linalg.generic`
 whose innermost loop is parallel and contiguous in every operand that it indexes
 (or absent from it: a broadcast), whose body is arith/math (and linalg.index) and
 which has one output:
@@ -128,6 +128,7 @@ def _element_bytes(t: ir.Type) -> int | None:
 
 
 def _plan(op: ir.Operation, vector_bytes: int) -> _Plan | None:
+    """The plan for a generic on buffers with one output whose inner loop is parallel, else None."""
     operands = list(op.operands)
     if len(op.results) or "indexing_maps" not in op.attributes:
         return None  # on tensors, not buffers
@@ -142,32 +143,40 @@ def _plan(op: ir.Operation, vector_bytes: int) -> _Plan | None:
     maps = [_dims(ir.AffineMapAttr(a).value) for a in ir.ArrayAttr(op.attributes["indexing_maps"])]
     if any(m is None for m in maps) or len(maps) != len(operands):
         return None
-    inner = len(kinds) - 1
+    if not (_operands_fit(operands, maps, len(kinds) - 1) and _body_fits(block)):
+        return None
+    out_type = ir.MemRefType(operands[-1].type)
+    return _Plan(op, maps, kinds, max(vector_bytes // _element_bytes(out_type.element_type), 1))
+
+
+def _operands_fit(operands: list[ir.Value], maps: list[list], inner: int) -> bool:
+    """Buffers of plain numbers, each indexed by the inner loop only in its last,
+    unit-stride dim (or not at all); the output indexed by it."""
     for value, amap in zip(operands, maps):
-        if not isinstance(value.type.maybe_downcast(), ir.MemRefType):
-            return None
-        mtype = ir.MemRefType(value.type)
-        if _element_bytes(mtype.element_type) is None:
-            return None
+        mtype = value.type.maybe_downcast()
+        if not isinstance(mtype, ir.MemRefType) or _element_bytes(mtype.element_type) is None:
+            return False
         positions = [p for kind, p in amap if kind == "dim"]
         if inner in positions and (positions.count(inner) > 1 or amap[-1] != ("dim", inner)
                                    or not _contiguous(mtype)):
-            return None  # the inner loop must move only the last, unit-stride index
-    out_map = maps[-1]
-    if not out_map or out_map[-1] != ("dim", inner):
-        return None
-    for body_op in op.regions[0].blocks[0].operations:
+            return False
+    return bool(maps[-1]) and maps[-1][-1] == ("dim", inner)
+
+
+def _body_fits(block: ir.Block) -> bool:
+    """arith/math ops (no trapping integer division) on numbers, booleans and indices."""
+    for body_op in block.operations:
         name = body_op.operation.name
-        if body_op.operation.regions and name != "linalg.yield":
-            return None
-        if not (name.startswith(_BODY_PREFIXES) or name in ("linalg.yield", "linalg.index")) or name in _TRAPPING:
-            return None
+        if name == "linalg.yield":
+            continue
+        if len(body_op.operation.regions) or name in _TRAPPING:
+            return False
+        if not (name.startswith(_BODY_PREFIXES) or name == "linalg.index"):
+            return False
         for result in body_op.operation.results:
             if _element_bytes(result.type) is None and not _is_bool_or_index(result.type):
-                return None
-    out_type = ir.MemRefType(operands[-1].type)
-    lanes = vector_bytes // _element_bytes(out_type.element_type)
-    return _Plan(op, maps, kinds, max(lanes, 1))
+                return False
+    return True
 
 
 def _is_bool_or_index(t: ir.Type) -> bool:
