@@ -204,26 +204,16 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | Sequ
     check_name(library, "library name")
     target_record = {"name": target, "triple": TRIPLE, "fastmath": check_mode(fastmath),
                      **target_module.record(cpu, arch, default_cpu)}
-    variables = _library_shared(specs)
-    shared_names = _shared_names(variables)
-    functions = _function_manifests(specs, library, shared_names)
     # a structural hash of the graphs finds a cached build without emitting anything;
     # the fields emission derives (graph_hash, checks) then come from the verified entry,
     # whose sealed manifest records the hash (a swapped entry of another graph is refused)
     graph_key = _graph_fingerprint(specs)
-    compiler = {"scanaot": __version__, "toolchain": toolchain_id()}
-    if graph_key is not None:
-        compiler["graph"] = graph_key
-    manifest = {"format": manifest_mod.FORMAT, "abi_version": manifest_mod.ABI_VERSION,
-                "library": library, "target": target_record, "compiler": compiler, "functions": functions}
-    blob = None
-    if variables:
-        manifest["shared"], manifest["state"], blob = _shipped_state(variables, shared_names, specs, library)
+    manifest, blob = _requested_manifest(specs, target_record, library, graph_key)
     if graph_key is not None:
         key = _cache_key(f"graph:{graph_key}", manifest)
-        hit = cache.lookup(key, manifest, emitted=EMITTED_FIELDS)
+        hit = _cached(key, manifest, EMITTED_FIELDS)
         if hit is not None:
-            return Build(hit[0], cache.cache_dir() / f"{key}.so", hit[1], hit[2])
+            return hit
     with _context_lock, ir.Context() as ctx, ir.Location.unknown():
         scan_dialect.load(ctx)
         # the least capable variant's IR identifies the graph; the others are emitted from
@@ -231,14 +221,13 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | Sequ
         first_variant, *other_variants = target_record["variants"]
         first, checks = _emit(specs, first_variant, target_module)
         graph_hash = hashlib.sha256(str(first).encode()).hexdigest()
-        if graph_key is None:
-            key = _cache_key(f"ir:{graph_hash}", manifest)
-        for f in functions:
+        for f in manifest["functions"]:
             f["graph_hash"], f["checks"] = graph_hash, checks[f["name"]]
         if graph_key is None:
-            hit = cache.lookup(key, manifest)
+            key = _cache_key(f"ir:{graph_hash}", manifest)
+            hit = _cached(key, manifest)
             if hit is not None:
-                return Build(hit[0], cache.cache_dir() / f"{key}.so", hit[1], manifest)
+                return hit
         modules = itertools.chain([first], (_emit_same_checks(specs, v, target_module, checks)
                                             for v in other_variants))
         stages: dict[str, str] = {}
@@ -247,6 +236,28 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | Sequ
         data = _link(_lowered(modules, manifest, target_module, stages),
                      functools.partial(_dispatch_ir, manifest, target_module, blob), manifest, target_module)
     return Build(data, cache.store(key, data, stages, manifest), stages, manifest)
+
+
+def _requested_manifest(specs: Sequence[FunctionSpec], target_record: dict, library: str,
+                        graph_key: str | None) -> tuple[dict, bytes | None]:
+    """The manifest as the caller asks for it (no emitted fields yet) and the shipped state."""
+    variables = _library_shared(specs)
+    shared_names = _shared_names(variables)
+    compiler = {"scanaot": __version__, "toolchain": toolchain_id()}
+    if graph_key is not None:
+        compiler["graph"] = graph_key
+    manifest = {"format": manifest_mod.FORMAT, "abi_version": manifest_mod.ABI_VERSION, "library": library,
+                "target": target_record, "compiler": compiler,
+                "functions": _function_manifests(specs, library, shared_names)}
+    blob = None
+    if variables:
+        manifest["shared"], manifest["state"], blob = _shipped_state(variables, shared_names, specs, library)
+    return manifest, blob
+
+
+def _cached(key: str, manifest: dict, emitted: tuple[str, ...] = ()) -> Build | None:
+    hit = cache.lookup(key, manifest, emitted=emitted)
+    return None if hit is None else Build(hit[0], cache.cache_dir() / f"{key}.so", hit[1], hit[2])
 
 
 # what emission adds to each function's manifest entry
