@@ -123,11 +123,11 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str, transpose_a: boo
     row_map = ir.AffineMapAttr.get(ir.AffineMap.get(2, 0, [ir.AffineDimExpr.get(1)]))
     out_map = ir.AffineMapAttr.get(ir.AffineMap.get(len(lead) + 1, 0, [ir.AffineDimExpr.get(len(lead))]))
     in_bounds = ir.ArrayAttr.get([ir.BoolAttr.get(False)])
+    panels = pack_panels(b, lanes) if packed else None
+    panel_map = ir.AffineMapAttr.get(ir.AffineMap.get(3, 0, [ir.AffineDimExpr.get(2)]))
     # blocks of rows, then columns, then the rows of the block: a panel of b's columns
     # is read from memory once per block and reused by the block's tiles of rows from
     # the L1/L2 cache (a block of a's rows stays there too)
-    panels = pack_panels(b, lanes) if packed else None
-    panel_map = ir.AffineMapAttr.get(ir.AffineMap.get(3, 0, [ir.AffineDimExpr.get(2)]))
     block_rows = index_const(rows_per_tile * BLOCK_TILES)
     last_row = arith.subi(m, one_i)
     blocks_loop = scf.ForOp(zero_i, m, block_rows, [c])
