@@ -8,6 +8,7 @@ skipped: JAX (`jax`), PyTensor (`pytensor`, numba mode), and hand-written C (nee
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import importlib.util
 import os
@@ -567,25 +568,31 @@ def numpy_hmm(log_obs, log_A, log_pi):
 
 
 # ---------------------------------------------------------------- hand-written C
-_C_LIB = None
+def _peer_library(source: Path, stem: str, libraries: tuple[str, ...] = (), missing: str | None = None) -> Path:
+    """`source` (with the shared tanh_rational.h) built once per content into the cache:
+    gcc -O3 -march=native, as a good C programmer builds it. A build failure is
+    Unavailable naming `missing` when given (an optional system library), else an error."""
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        raise Unavailable("no C compiler")
+    from scanaot.cache import cache_dir
+    text = source.read_bytes() + PEERS_TANH_H.read_bytes()
+    target = cache_dir() / f"{stem}-{hashlib.sha256(text).hexdigest()[:16]}.so"
+    if not target.exists():
+        tmp = target.with_suffix(".tmp.so")
+        built = subprocess.run([cc, "-O3", "-march=native", "-shared", "-fPIC", str(source), "-o", str(tmp),
+                                *(f"-l{lib}" for lib in libraries), "-lm"], capture_output=True, text=True)
+        if built.returncode and missing is not None:
+            why = (built.stderr.strip().splitlines() or [""])[0]
+            raise Unavailable(f"{missing}: {why}")
+        built.check_returncode()
+        os.replace(tmp, target)
+    return target
 
 
+@functools.lru_cache(maxsize=None)
 def c_library() -> ctypes.CDLL:
-    global _C_LIB
-    if _C_LIB is None:
-        cc = shutil.which("gcc") or shutil.which("cc")
-        if cc is None:
-            raise Unavailable("no C compiler")
-        source = PEERS_C.read_bytes() + PEERS_TANH_H.read_bytes()
-        from scanaot.cache import cache_dir
-        target = cache_dir() / f"peers-{hashlib.sha256(source).hexdigest()[:16]}.so"
-        if not target.exists():
-            tmp = target.with_suffix(".tmp.so")
-            subprocess.run([cc, "-O3", "-march=native", "-shared", "-fPIC", str(PEERS_C), "-o", str(tmp), "-lm"],
-                           check=True)
-            os.replace(tmp, target)
-        _C_LIB = ctypes.CDLL(str(target))
-    return _C_LIB
+    return ctypes.CDLL(str(_peer_library(PEERS_C, "peers")))
 
 
 def _p(a: np.ndarray):
@@ -651,33 +658,16 @@ def c_rnn_grad():
 
 
 PEERS_CBLAS_C = Path(__file__).parent / "peers" / "workloads_cblas.c"
-_C_BLAS_LIB = None
-
-
+@functools.lru_cache(maxsize=None)
 def c_blas_library() -> ctypes.CDLL:
     """W4/W5 with CBLAS sgemm from OpenBLAS (`apt-get install libopenblas-dev`); Unavailable
     without a C compiler or without OpenBLAS's header and library."""
-    global _C_BLAS_LIB
-    if _C_BLAS_LIB is None:
-        cc = shutil.which("gcc") or shutil.which("cc")
-        if cc is None:
-            raise Unavailable("no C compiler")
-        source = PEERS_CBLAS_C.read_bytes() + PEERS_TANH_H.read_bytes()
-        from scanaot.cache import cache_dir
-        target = cache_dir() / f"peers-cblas-{hashlib.sha256(source).hexdigest()[:16]}.so"
-        if not target.exists():
-            tmp = target.with_suffix(".tmp.so")
-            built = subprocess.run([cc, "-O3", "-march=native", "-shared", "-fPIC", str(PEERS_CBLAS_C), "-o",
-                                    str(tmp), "-lopenblas", "-lm"], capture_output=True, text=True)
-            if built.returncode:
-                why = (built.stderr.strip().splitlines() or [""])[0]
-                raise Unavailable(f"OpenBLAS is not installed (apt-get install libopenblas-dev): {why}")
-            os.replace(tmp, target)
-        try:
-            _C_BLAS_LIB = ctypes.CDLL(str(target))
-        except OSError as err:  # built here before, libopenblas removed since
-            raise Unavailable(f"OpenBLAS is not installed: {err}") from None
-    return _C_BLAS_LIB
+    target = _peer_library(PEERS_CBLAS_C, "peers-cblas", ("openblas",),
+                           missing="OpenBLAS is not installed (apt-get install libopenblas-dev)")
+    try:
+        return ctypes.CDLL(str(target))
+    except OSError as err:  # built here before, libopenblas removed since
+        raise Unavailable(f"OpenBLAS is not installed: {err}") from None
 
 
 def _c_rnn_variant(library: Callable[[], ctypes.CDLL], suffix: str):
