@@ -22,7 +22,7 @@ from __future__ import annotations
 from mlir import ir
 from mlir.dialects import linalg
 
-from .ir_helpers import cheap_generic, clone_mapped, pointwise_generic
+from .ir_helpers import cheap_generic, clone_mapped, indexing_maps, pointwise_generic
 from .lower_scan import ops_named
 
 MAX_ROUNDS = 8
@@ -44,10 +44,6 @@ def fuse_cheap_producers(module_op: ir.Operation, pass_=None) -> None:
             return
 
 
-def _maps(op: ir.Operation) -> list[ir.AffineMap]:
-    return [ir.AffineMapAttr(a).value for a in ir.ArrayAttr(op.attributes["indexing_maps"])]
-
-
 def _producer(value: ir.Value) -> ir.Operation | None:
     owner = value.owner
     if not isinstance(owner, (ir.OpView, ir.Operation)):
@@ -55,7 +51,7 @@ def _producer(value: ir.Value) -> ir.Operation | None:
     op = owner.operation
     if not (pointwise_generic(op) and cheap_generic(op)):
         return None
-    out_map = _maps(op)[-1]
+    out_map = indexing_maps(op)[-1]
     return op if out_map == ir.AffineMap.get_identity(out_map.n_dims) else None
 
 
@@ -92,7 +88,7 @@ def _every_reader_fuses(producer: ir.Operation) -> bool:
 
 def _fused_maps(consumer: ir.Operation, producer: ir.Operation, i: int) -> list[ir.AffineMap]:
     """The fused generic's maps: the producer's inputs read through the consumer's map."""
-    c_maps, p_maps = _maps(consumer), _maps(producer)
+    c_maps, p_maps = indexing_maps(consumer), indexing_maps(producer)
     via = c_maps[i]
     composed = [ir.AffineMap.get(via.n_dims, 0, [e.compose(via) for e in m.results]) for m in p_maps[:-1]]
     return c_maps[:i] + composed + c_maps[i + 1:]

@@ -17,7 +17,7 @@ from __future__ import annotations
 from mlir import ir
 from mlir.dialects import linalg
 
-from .ir_helpers import clone_mapped, pointwise_generic
+from .ir_helpers import clone_mapped, indexing_maps, pointwise_generic
 from .lower_scan import ops_named
 
 
@@ -38,10 +38,6 @@ def fuse_elementwise_trees(op: ir.Operation, pass_=None) -> None:
         _rebuild(tree[0], tree)
 
 
-def _maps(op: ir.Operation) -> list[ir.AffineMap]:
-    return [ir.AffineMapAttr(a).value for a in ir.ArrayAttr(op.attributes["indexing_maps"])]
-
-
 def _inputs(op: ir.Operation) -> list[ir.Value]:
     return list(op.operands)[:len(op.operands) - 1]
 
@@ -55,7 +51,7 @@ def _fusible_producer(value: ir.Value, consumer_map: ir.AffineMap, loops: int) -
     if not pointwise_generic(producer, allow_index=True) or len(list(value.uses)) != 1:
         return None
     identity = ir.AffineMap.get_identity(loops)
-    if consumer_map != identity or _maps(producer)[-1] != identity:
+    if consumer_map != identity or indexing_maps(producer)[-1] != identity:
         return None
     return producer
 
@@ -67,7 +63,7 @@ def _tree(root: ir.Operation) -> list[ir.Operation]:
     while pending:
         op = pending.pop()
         tree.append(op)
-        for value, vmap in zip(_inputs(op), _maps(op)):
+        for value, vmap in zip(_inputs(op), indexing_maps(op)):
             producer = _fusible_producer(value, vmap, loops)
             if producer is not None:
                 pending.append(producer)
@@ -80,7 +76,7 @@ def _rebuild(root: ir.Operation, tree: list[ir.Operation]) -> None:
     leaves: dict[tuple, int] = {}
     leaf_values, leaf_maps = [], []
     for op in tree:
-        for value, vmap in zip(_inputs(op), _maps(op)):
+        for value, vmap in zip(_inputs(op), indexing_maps(op)):
             if _member_result(value, members):
                 continue
             key = (hash(value), str(vmap))
@@ -91,7 +87,8 @@ def _rebuild(root: ir.Operation, tree: list[ir.Operation]) -> None:
     init = list(root.operands)[-1]
     with ir.InsertionPoint(root), root.location:
         fused = linalg.GenericOp([init.type], leaf_values, [init],
-                                 ir.ArrayAttr.get([ir.AffineMapAttr.get(m) for m in leaf_maps + [_maps(root)[-1]]]),
+                                 ir.ArrayAttr.get([ir.AffineMapAttr.get(m)
+                                                   for m in leaf_maps + [indexing_maps(root)[-1]]]),
                                  root.attributes["iterator_types"])
         elems = [ir.RankedTensorType(v.type).element_type for v in (*leaf_values, init)]
         block = fused.regions[0].blocks.append(*elems)
@@ -114,7 +111,7 @@ def _inline_body(op: ir.Operation, block: ir.Block, leaves: dict, values: dict, 
     """Clone `op`'s body into the fused `block`; record its yielded element as `op`'s result."""
     body = op.regions[0].blocks[0]
     mapping: dict[int, ir.Value] = {}
-    for arg, value, vmap in zip(body.arguments, _inputs(op), _maps(op)):
+    for arg, value, vmap in zip(body.arguments, _inputs(op), indexing_maps(op)):
         if _member_result(value, members):
             mapping[hash(arg)] = values[hash(value)]
         else:

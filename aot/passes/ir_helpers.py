@@ -23,6 +23,11 @@ def clone_mapped(op: ir.Operation, values: dict) -> ir.Operation:
     return clone
 
 
+def indexing_maps(op: ir.Operation) -> list[ir.AffineMap]:
+    """A linalg op's indexing maps, inputs then outputs."""
+    return [ir.AffineMapAttr(a).value for a in ir.ArrayAttr(op.attributes["indexing_maps"])]
+
+
 def pointwise_generic(op: ir.Operation, allow_index: bool = False) -> bool:
     """A linalg.generic with one result, all loops parallel, an output it never reads,
     and a body of arith/math ops (and linalg.index if `allow_index`): each element

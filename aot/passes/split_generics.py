@@ -14,7 +14,7 @@ from __future__ import annotations
 from mlir import ir
 from mlir.dialects import arith, linalg, tensor
 
-from .ir_helpers import clone_mapped, pointwise_generic
+from .ir_helpers import clone_mapped, indexing_maps, pointwise_generic
 from .lower_scan import DYN, ops_named
 
 MAX_BODY_OPS = 512
@@ -35,7 +35,7 @@ def _split(generic: ir.Operation) -> None:
     body = ops[:-1]
     segments = [body[i:i + MAX_BODY_OPS] for i in range(0, len(body), MAX_BODY_OPS)]
     crossing = _crossing_values(segments, final)
-    maps = [ir.AffineMapAttr(a).value for a in ir.ArrayAttr(generic.attributes["indexing_maps"])]
+    maps = indexing_maps(generic)
     inputs, init = list(generic.operands)[:-1], generic.operands[len(generic.operands) - 1]
     arguments = {hash(arg): (value, vmap) for arg, value, vmap in zip(block.arguments, inputs, maps)}
     last = None
