@@ -73,14 +73,16 @@ class Function:
 
     def _convert_and_call(self, *args: Any):
         """What the generated path hands over: convert every value, then call the kernel."""
-        arrays = [_convert(i, var, v, self._downcast) for i, (var, v) in enumerate(zip(self.inputs, args))]
-        return self._kernel(*arrays)
+        return self._kernel(*self._arrays(args))
+
+    def _arrays(self, values) -> list:
+        """Each input's value as an array of its variable's type (Aesara's casting rules)."""
+        return [_convert(i, var, v, self._downcast) for i, (var, v) in enumerate(zip(self.inputs, values))]
 
     def _call_with_shared(self, *args: Any):
         """The shared variables' values join the caller's; after the call every update is
         stored at once, so no update sees another's new value (Aesara's semantics)."""
-        arrays = [_convert(i, var, v, self._downcast) for i, (var, v) in enumerate(zip(self.inputs, args))]
-        arrays += [v.get_value(borrow=True) for v in self.spec.shared]
+        arrays = self._arrays(args) + [v.get_value(borrow=True) for v in self.spec.shared]
         results = self._call_all(*arrays)
         results = list(results) if isinstance(results, (tuple, list)) else [results]
         outputs, new_values = results[:self.spec.n_outputs], results[self.spec.n_outputs:]
@@ -91,8 +93,7 @@ class Function:
         return outputs[0] if len(outputs) == 1 else outputs
 
     def _call_general(self, args: tuple, kwargs: dict, checked: bool = False):
-        values = _bind(self.inputs, args, kwargs)
-        arrays = [_convert(i, var, v, self._downcast) for i, (var, v) in enumerate(zip(self.inputs, values))]
+        arrays = self._arrays(_bind(self.inputs, args, kwargs))
         results = (self._kernel.call_checked if checked else self._kernel)(*arrays)
         if _recorders:
             self.calls.append((arrays, list(results) if isinstance(results, tuple) else [results]))
