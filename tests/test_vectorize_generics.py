@@ -83,3 +83,45 @@ def test_a_diagonal_read_is_left_to_llvm(rng):
         xv = rng.normal(size=(n, n))
         d, scaled = f(xv)
         assert_close(d, np.diag(xv) + 1) and assert_close(scaled, xv * np.diag(xv)[None, :])
+
+
+@pytest.mark.parametrize("cpu", LEVELS)
+@pytest.mark.parametrize("dtype", ["int8", "int16", "float32"])
+def test_narrow_and_wide_elements_at_every_length(cpu, dtype, rng):
+    """Where the CPU has no masked access for an element size (SSE: none; AVX2: bytes
+    and halfwords) the partial chunk is a scalar loop; elsewhere a masked chunk."""
+    x, y = at.vector("x", dtype=dtype), at.vector("y", dtype=dtype)
+    f = aesara.function([x, y], [at.maximum(x, y) + x, at.minimum(x, y)], cpu=cpu)
+    for n in LENGTHS + [31, 32, 63, 64, 65]:
+        xv, yv = sample(rng, (n,), dtype), sample(rng, (n,), dtype)
+        got, low = f(xv, yv)
+        assert_close(got, np.maximum(xv, yv) + xv, dtype)
+        assert_close(low, np.minimum(xv, yv), dtype)
+
+
+@pytest.mark.parametrize("cpu, dtype, masked", [("x86-64-v2", "float32", False), ("x86-64-v3", "float32", True),
+                                                ("x86-64-v3", "int16", False), ("x86-64-v4", "int16", True)])
+def test_masked_tails_only_where_the_cpu_has_masked_access(cpu, dtype, masked):
+    """LLVM splits a masked access the CPU lacks into a branch per lane."""
+    x = at.vector("x", dtype=dtype)
+    llvm = aesara.function([x], x * 3 + 1, cpu=cpu).ir("llvm")
+    assert ("masked.store" in llvm) is masked
+
+
+@pytest.mark.parametrize("cpu", LEVELS)
+def test_rounding_on_vectors_as_numpy(cpu):
+    """floor and the other rounding ops become instructions on vectors (no libm call per lane)."""
+    x = at.fvector("x")
+    f = aesara.function([x], [at.floor(x), at.ceil(x), at.trunc(x), at.round_half_to_even(x),
+                              at.round_half_away_from_zero(x), at.sigmoid(x)], cpu=cpu)
+    xv = np.array([-2.5, -1.5, -0.5, -0.0, 0.5, 1.5, 2.5, 0.49999997, -3.7, 3.7, 1e8, -1e8, np.inf, -np.inf,
+                   np.nan, 7.25, -7.25, 20.0, -20.0], dtype="float32")
+    exact = xv.astype("float64")  # x + 0.5 rounds in float32 (0.49999997 + 0.5 == 1)
+    expect = [np.floor(xv), np.ceil(xv), np.trunc(xv), np.round(xv),
+              np.where(exact < 0, -np.floor(-exact + 0.5), np.floor(exact + 0.5)).astype("float32")]
+    got = f(xv)
+    for g, e in zip(got, expect):
+        np.testing.assert_array_equal(g, e)
+    with np.errstate(over="ignore"):
+        np.testing.assert_allclose(got[-1], 1 / (1 + np.exp(-xv.astype("float64"))), rtol=1e-6, atol=1e-7)
+    assert "floorf" not in f.ir("llvm")

@@ -27,6 +27,8 @@ match are left to LLVM.
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 from mlir import ir
 from mlir.dialects import arith, memref, scf, vector
@@ -39,12 +41,18 @@ _TRAPPING = {"arith.divsi", "arith.divui", "arith.remsi", "arith.remui", "arith.
              "arith.floordivsi", "math.ipowi"}
 
 
-def vectorize_generics(module_op: ir.Operation, vector_bytes: int) -> None:
-    """The pass: every matching generic (and copy, fill) under `module_op` becomes vector loops."""
+def vectorize_generics(module_op: ir.Operation, vector_bytes: int, masked_bytes: tuple[int, ...] = ()) -> None:
+    """The pass: every matching generic (and copy, fill) under `module_op` becomes vector loops.
+
+    `masked_bytes`: the element sizes the CPU loads and stores under a mask (AVX2: 4
+    and 8; AVX-512: all); for other sizes the last partial chunk is a scalar loop
+    (LLVM would split a masked access into a branch per lane)."""
     for name, planner in (("linalg.generic", _plan), ("linalg.copy", _plan_copy), ("linalg.fill", _plan_fill)):
         for op in ops_named(module_op, name):
             plan = planner(op, vector_bytes)
             if plan is not None:
+                plan.masked_tail = all(_element_bytes(ir.MemRefType(v.type).element_type) in masked_bytes
+                                       for v in op.operands if isinstance(v.type, ir.MemRefType))
                 _rewrite(op, plan)
 
 
@@ -58,6 +66,7 @@ class _Plan:
         self.inner = len(kinds) - 1
         self.body = body or _body
         self.reads_out = True
+        self.masked_tail = True
 
 
 def _plan_copy(op: ir.Operation, vector_bytes: int) -> _Plan | None:
@@ -91,7 +100,7 @@ def _plan_fill(op: ir.Operation, vector_bytes: int) -> _Plan | None:
     lanes = max(vector_bytes // width, 1)
     plan = _Plan(op, [[], identity], ["parallel"] * ttype.rank, lanes,
                  body=lambda plan, ivs, mask, acc: vector.BroadcastOp(
-                     ir.VectorType.get([lanes], value.type), value).result)
+                     ir.VectorType.get([plan.lanes], value.type), value).result)
     plan.reads_out = False
     return plan
 
@@ -224,6 +233,14 @@ def _nest(plan: _Plan, sizes: list, outer: list[int], reductions: list[int], ivs
     with ir.InsertionPoint(chunks.body):
         _chunk(plan, sizes, reductions, {**ivs, plan.inner: chunks.induction_variable}, None)
         scf.YieldOp([])
+    if not plan.masked_tail:
+        scalar = copy.copy(plan)
+        scalar.lanes = 1
+        rest = scf.ForOp(full, n, _index(1))
+        with ir.InsertionPoint(rest.body):
+            _chunk(scalar, sizes, reductions, {**ivs, plan.inner: rest.induction_variable}, None)
+            scf.YieldOp([])
+        return
     tail = arith.cmpi(arith.CmpIPredicate.ult, full, n)
     branch = scf.IfOp(tail)
     with ir.InsertionPoint(branch.then_block):

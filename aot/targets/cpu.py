@@ -14,6 +14,7 @@ from mlir import ir
 
 from ..passes.allocators import HUGE_PAGE_ALLOCATORS, route_allocations
 from ..passes.interchange import scan_interchange
+from ..passes.math_intrinsics import math_to_intrinsics
 from ..passes.output_in_place import output_in_place
 from ..passes.upstream import run_pipeline
 from ..passes.vector_width import prefer_wide_vectors
@@ -54,8 +55,11 @@ def after_bufferization(module: ir.Module) -> None:
 
 def to_llvm(module: ir.Module, variant: dict, manifest: dict, stages: dict) -> None:
     """Loops and vectors to the LLVM dialect; large allocations to runtime/cpu_alloc.c."""
-    vectorize_generics(module.operation, cpu_features.vector_bytes(variant["features"]))
+    features = variant["features"]
+    vectorize_generics(module.operation, cpu_features.vector_bytes(features),
+                       cpu_features.masked_element_bytes(features))
+    math_to_intrinsics(module)
     run_pipeline(module, TO_LLVM, "llvm")
     route_allocations(module, HUGE_PAGE_ALLOCATORS)
-    if cpu_features.prefers_wide_vectors(variant["features"]):
+    if cpu_features.prefers_wide_vectors(features):
         prefer_wide_vectors(module)

@@ -90,6 +90,16 @@ def vector_bytes(features: Sequence[str]) -> int:
     return 16
 
 
+def masked_element_bytes(features: Sequence[str]) -> tuple[int, ...]:
+    """Element sizes a CPU with `features` loads and stores under a mask in one
+    instruction (AVX-512BW: every size; AVX: vmaskmov for 4 and 8 bytes; SSE: none)."""
+    if "avx512f" in features:
+        return (1, 2, 4, 8) if "avx512bw" in features else (4, 8)
+    if "avx" in features:
+        return (4, 8)
+    return ()
+
+
 def matmul_tile(features: Sequence[str]) -> tuple[int, int]:
     """(rows, bytes per row) of accumulators: two registers per row, half the register file."""
     width = vector_bytes(features)

@@ -20,7 +20,6 @@ import numpy as np
 from mlir import ir
 from mlir.dialects import llvm
 
-from ..passes.lower_scan import ops_named
 from ..runtime import manifest as manifest_mod
 from ..runtime.cpu import mask
 from ..runtime.elf import DIGEST_SECTION, MANIFEST_SECTION, STATE_SECTION
@@ -34,7 +33,10 @@ def seal_variant(module: ir.Module, entries: dict[str, str], variant: dict | Non
     """Each C interface function in `entries` renamed to its entry symbol (plus the
     variant's suffix); all other definitions internal; the variant's tuning CPU on
     every function. Without a variant (cuda) the entry points keep their names."""
-    for op in ops_named(module.operation, "llvm.func") + ops_named(module.operation, "llvm.mlir.global"):
+    for op in module.body.operations:
+        if op.operation.name not in ("llvm.func", "llvm.mlir.global"):
+            continue
+        op = op.operation
         name = ir.StringAttr(op.attributes["sym_name"]).value
         defined = op.name == "llvm.mlir.global" or bool(op.regions[0].blocks)
         if not defined:

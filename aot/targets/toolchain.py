@@ -87,10 +87,14 @@ def helper_library(source_name: str) -> Path:
     return cached_object(Path(source_name).stem + "-so", obj.read_bytes() + cc.encode(), build)
 
 
-def _object(llvm_ir: str, workdir: Path, stem: str, flags: list[str], optimize: bool = True) -> Path:
-    """LLVM-dialect text -> an object file, by mlir-translate, opt -O2 and llc."""
+def _object(llvm_ir: str | bytes, workdir: Path, stem: str, flags: list[str], optimize: bool = True) -> Path:
+    """The LLVM dialect (text, or MLIR bytecode) -> an object file, by mlir-translate,
+    opt and llc."""
     src, ll, bc, obj = (workdir / f"{stem}{ext}" for ext in (".mlir", ".ll", ".bc", ".o"))
-    src.write_text(llvm_ir)
+    if isinstance(llvm_ir, bytes):
+        src.write_bytes(llvm_ir)
+    else:
+        src.write_text(llvm_ir)
     _run([tool("mlir", "mlir-translate"), "--mlir-to-llvmir", str(src), "-o", str(ll)], "mlir-translate")
     if optimize:
         _run([tool("llvm", "opt"), *OPT_OPTIONS, f"-mtriple={TRIPLE}", *flags, str(ll), "-o", str(bc)], "opt")
@@ -101,9 +105,9 @@ def _object(llvm_ir: str, workdir: Path, stem: str, flags: list[str], optimize: 
     return obj
 
 
-def link_library(variants: Iterable[tuple[str, list[str]]], dispatch_ir: Callable[[], str], workdir: Path, *,
+def link_library(variants: Iterable[tuple[str | bytes, list[str]]], dispatch_ir: Callable[[], str], workdir: Path, *,
                  library: str, exports: list[str], runtime_source: str) -> Path:
-    """Compile each variant's LLVM-dialect text (with its CPU flags) and the dispatch
+    """Compile each variant's LLVM dialect (text or bytecode, with its CPU flags) and the dispatch
     module (`dispatch_ir()`, called once every variant is taken), and link them into
     `workdir/k.so` (position independent, libc + libm only).
 
@@ -117,12 +121,13 @@ def link_library(variants: Iterable[tuple[str, list[str]]], dispatch_ir: Callabl
     cc = _compiler()
     # each variant's opt + llc is a process of its own, started as soon as the variant
     # is taken from `variants` (a generator lowers the next one meanwhile)
+    # (the runtime's C objects, cached across builds, are compiled first on a cold cache)
     with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
-        jobs = [pool.submit(_object, text, workdir, f"v{i}", flags) for i, (text, flags) in enumerate(variants)]
+        jobs = [pool.submit(_build_runtime_object, "cpu_features.c", cc, ("-march=x86-64",)),
+                pool.submit(_build_runtime_object, runtime_source, cc)]
+        jobs += [pool.submit(_object, ir, workdir, f"v{i}", flags) for i, (ir, flags) in enumerate(variants)]
         jobs.append(pool.submit(_object, dispatch_ir(), workdir, "dispatch", ["-mcpu=x86-64"], False))
         objects = [str(job.result()) for job in jobs]
-    objects.append(str(_build_runtime_object("cpu_features.c", cc, ("-march=x86-64",))))
-    objects.append(str(_build_runtime_object(runtime_source, cc)))
     script = workdir / "exports.map"
     script.write_text("{\n  global:\n" + "".join(f"    {name};\n" for name in exports) + "  local:\n    *;\n};\n")
     so = workdir / "k.so"
