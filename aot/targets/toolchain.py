@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import os
+import shlex
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -87,22 +88,43 @@ def helper_library(source_name: str) -> Path:
     return cached_object(Path(source_name).stem + "-so", obj.read_bytes() + cc.encode(), build)
 
 
-def _object(llvm_ir: str | bytes, workdir: Path, stem: str, flags: list[str], optimize: bool = True) -> Path:
+# a variant's tools run in turn in one shell; its exit status says which one failed
+_STEP_EXIT = {101: "mlir-translate", 102: "opt", 103: "llc"}
+
+
+class _ObjectBuild:
     """The LLVM dialect (text, or MLIR bytecode) -> an object file, by mlir-translate,
-    opt and llc."""
-    src, ll, bc, obj = (workdir / f"{stem}{ext}" for ext in (".mlir", ".ll", ".bc", ".o"))
-    if isinstance(llvm_ir, bytes):
-        src.write_bytes(llvm_ir)
-    else:
-        src.write_text(llvm_ir)
-    _run([tool("mlir", "mlir-translate"), "--mlir-to-llvmir", str(src), "-o", str(ll)], "mlir-translate")
-    if optimize:
-        _run([tool("llvm", "opt"), *OPT_OPTIONS, f"-mtriple={TRIPLE}", *flags, str(ll), "-o", str(bc)], "opt")
-    else:
-        bc = ll
-    _run([tool("llvm", "llc"), "-O3", *LLC_OPTIONS, f"-mtriple={TRIPLE}", *flags, "-relocation-model=pic",
-          "-filetype=obj", str(bc), "-o", str(obj)], "llc")
-    return obj
+    opt and llc run in turn by one shell started at once: the build needs no Python
+    thread while it runs (the MLIR passes lowering the next variant hold the GIL, so a
+    thread could not start the next tool until they finish)."""
+
+    def __init__(self, llvm_ir: str | bytes, workdir: Path, stem: str, flags: list[str], optimize: bool = True):
+        src, ll, bc, self.obj = (workdir / f"{stem}{ext}" for ext in (".mlir", ".ll", ".bc", ".o"))
+        if isinstance(llvm_ir, bytes):
+            src.write_bytes(llvm_ir)
+        else:
+            src.write_text(llvm_ir)
+        steps = {101: [tool("mlir", "mlir-translate"), "--mlir-to-llvmir", str(src), "-o", str(ll)]}
+        if optimize:
+            steps[102] = [tool("llvm", "opt"), *OPT_OPTIONS, f"-mtriple={TRIPLE}", *flags, str(ll), "-o", str(bc)]
+        steps[103] = [tool("llvm", "llc"), "-O3", *LLC_OPTIONS, f"-mtriple={TRIPLE}", *flags, "-relocation-model=pic",
+                      "-filetype=obj", str(bc if optimize else ll), "-o", str(self.obj)]
+        script = "\n".join(f"{shlex.join(cmd)} || exit {code}" for code, cmd in steps.items())
+        self.errors = workdir / f"{stem}.err"
+        with open(self.errors, "w") as err:
+            self.proc = subprocess.Popen(["sh", "-c", script], stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=err)
+
+    def cancel(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+    def result(self) -> Path:
+        code = self.proc.wait()
+        if code != 0:
+            what = _STEP_EXIT.get(code, "sh")
+            raise CompileError(f"{what} failed (exit {code}):\n{self.errors.read_text().strip()[-4000:]}")
+        return self.obj
 
 
 def link_library(variants: Iterable[tuple[str | bytes, list[str]]], dispatch_ir: Callable[[], str], workdir: Path, *,
@@ -119,15 +141,21 @@ def link_library(variants: Iterable[tuple[str | bytes, list[str]]], dispatch_ir:
     reference inside the library binds inside it (-Bsymbolic), so a program defining
     a symbol of the same name cannot replace a kernel; the SONAME is lib{library}.so."""
     cc = _compiler()
-    # each variant's opt + llc is a process of its own, started as soon as the variant
-    # is taken from `variants` (a generator lowers the next one meanwhile)
-    # (the runtime's C objects, cached across builds, are compiled first on a cold cache)
-    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+    # each variant's tools start as soon as the variant is taken from `variants` (a
+    # generator lowers the next one meanwhile); the runtime's C objects, cached across
+    # builds, are compiled by a thread on a cold cache
+    with ThreadPoolExecutor(max_workers=2) as pool:
         jobs = [pool.submit(_build_runtime_object, "cpu_features.c", cc, ("-march=x86-64",)),
                 pool.submit(_build_runtime_object, runtime_source, cc)]
-        jobs += [pool.submit(_object, ir, workdir, f"v{i}", flags) for i, (ir, flags) in enumerate(variants)]
-        jobs.append(pool.submit(_object, dispatch_ir(), workdir, "dispatch", ["-mcpu=x86-64"], False))
-        objects = [str(job.result()) for job in jobs]
+        try:
+            for i, (ir, flags) in enumerate(variants):
+                jobs.append(_ObjectBuild(ir, workdir, f"v{i}", flags))
+            jobs.append(_ObjectBuild(dispatch_ir(), workdir, "dispatch", ["-mcpu=x86-64"], False))
+            objects = [str(job.result()) for job in jobs]
+        except BaseException:
+            for job in jobs:
+                job.cancel()  # no tool keeps running after a failed build
+            raise
     script = workdir / "exports.map"
     script.write_text("{\n  global:\n" + "".join(f"    {name};\n" for name in exports) + "  local:\n    *;\n};\n")
     so = workdir / "k.so"
