@@ -177,3 +177,25 @@ def test_c_program_against_the_header(power_artifact, tmp_path):
     assert out[:2] == ["0", "5"]
     a = np.array([0.5, 1.0, 1.5, 2.0, 2.5], dtype="float32")
     np.testing.assert_allclose(np.array(out[2:], dtype="float32"), a ** 3, rtol=1e-6)
+
+
+@pytest.mark.parametrize("tool, setting", [("opt", "OPT_OPTIONS"), ("llc", "LLC_OPTIONS")])
+def test_a_failing_llvm_tool_is_a_compile_error_naming_it(tool, setting, tmp_path, monkeypatch):
+    """Each variant's tools run in one shell: its exit status still names the tool that
+    failed, with the tool's own message, and no variant's tools outlive the failed build."""
+    import scanaot.targets.toolchain as toolchain
+    from scanaot.passes.upstream import CompileError
+    monkeypatch.setenv("SCANAOT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(toolchain, setting, getattr(toolchain, setting) + ("-no-such-flag",))
+    started = []
+    real = toolchain._ObjectBuild.__init__
+
+    def record(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        started.append(self.proc)
+
+    monkeypatch.setattr(toolchain._ObjectBuild, "__init__", record)
+    inputs, output = power_graph()
+    with pytest.raises(CompileError, match=rf"^{tool} failed \(exit 10[23]\):\n.*no-such-flag"):
+        scanaot.compile(inputs, output, name="power", out_dir=tmp_path / "out")
+    assert started and all(proc.poll() is not None for proc in started)
