@@ -314,3 +314,29 @@ def test_a_cheap_producer_read_twice_is_recomputed_in_each_reader():
         a = np.log(np.exp(z - z.max(axis=0)).sum(axis=0)) + z.max(axis=0)
         want.append(a)
     np.testing.assert_allclose(f(av, Av), np.array(want), rtol=1e-12)
+
+
+def test_ops_named_lists_nested_ops_in_post_order_and_skips_element_bodies():
+    """ops_named walks pre-order (skipping linalg bodies) but lists as a post-order walk
+    does: lower-scan-to-scf lowers the innermost scan.loop first."""
+    from scanaot.passes.lower_scan import ops_named
+    nested = '"t.x"() ({{\n{}\n}}) {{id = {}}} : () -> ()'
+    text = "\n".join([
+        '"t.a"() ({', nested.format(nested.format("", 2), 1), nested.format("", 3), "}) : () -> ()",
+        nested.format("\n".join([nested.format(nested.format("", 6), 5), nested.format("", 7)]), 4)])
+    with ir.Context() as ctx:
+        ctx.allow_unregistered_dialects = True
+        module = ir.Module.parse(text)
+        walked = []
+
+        def visit(op):
+            if op.name == "t.x":
+                walked.append(op)
+            return ir.WalkResult.ADVANCE
+
+        module.operation.walk(visit)
+        ids = [[ir.IntegerAttr(op.attributes["id"]).value for op in ops] for ops in
+               (ops_named(module.operation, "t.x"), walked)]
+        assert ids[0] == ids[1] == [2, 1, 3, 6, 5, 7, 4]
+        with pytest.raises(ValueError, match="inside linalg bodies"):
+            ops_named(module.operation, "arith.addf")

@@ -318,11 +318,14 @@ def _lowered(modules: Iterable, manifest: dict, target: ModuleType, stages: dict
     record = manifest["target"]
     entries = {c_interface(f["name"]): f["symbol"] for f in manifest["functions"]}
     variants = record["variants"]
+    kept: dict = {}
     for i, (module, variant) in enumerate(zip(modules, variants)):
         seal = functools.partial(seal_variant, entries=entries, variant=variant if target.DISPATCH_BY_CPU else None)
-        stages.update(lower(module, target, variant, record["fastmath"], manifest,
-                            keep_stages=i == len(variants) - 1, finish=seal))
+        kept.update(lower(module, target, variant, record["fastmath"], manifest,
+                          keep_stages=i == len(variants) - 1, finish=seal))
         yield _bytecode(module), llc_flags(variant)
+    # printed while the last variant's tools run
+    stages.update((name, str(ir_copy)) for name, ir_copy in kept.items())
 
 
 def _bytecode(module: ir.Module) -> bytes:

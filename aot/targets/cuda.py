@@ -145,7 +145,7 @@ def to_llvm(module: ir.Module, variant: dict, manifest: dict, stages: dict) -> N
     """GPU kernels outlined (the `gpu` stage), which arguments host code reads into the
     manifest, then NVVM/PTX and the device code embedded."""
     to_gpu.to_gpu(module)
-    stages["gpu"] = str(module)
+    stages["gpu"] = module.operation.clone()
     target = manifest["target"]
     for f in manifest["functions"]:
         accessed = to_gpu.host_accessed_arguments(module, kernel_symbol(f["name"]))

@@ -16,7 +16,7 @@ Each stage's IR is kept so a compiled function can show it (`f.ir("scan")`):
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Callable
+from typing import Any, Callable
 
 from mlir import ir
 from mlir.dialects import linalg
@@ -58,21 +58,22 @@ def copy_to_linalg(op, rewriter) -> bool:
 
 
 def lower(module: ir.Module, target: ModuleType, variant: dict, fastmath: str, manifest: dict,
-          keep_stages: bool = True, finish: Callable[[ir.Module], None] | None = None) -> dict[str, str]:
+          keep_stages: bool = True, finish: Callable[[ir.Module], None] | None = None) -> dict[str, Any]:
     """Run every stage in place for `target` (a module of scanaot.targets) and one of
-    its CPU variants; returns each stage's printed IR (none with `keep_stages=False`:
-    printing a large module costs as much as a pass).
+    its CPU variants; returns each stage's IR, a copy of the module to print (`str`)
+    once the build no longer waits on it (none with `keep_stages=False`: printing a
+    large module costs as much as a pass).
 
     `fastmath` is a mode of passes/fastmath.py, set on every float op first. The
     target adds its own steps before lower-scan-to-scf, after bufferization, and
     from the memref stage to the LLVM dialect (where it may record what it found in
     the manifest: the cuda target's device code). `finish` runs on the LLVM dialect
     before its stage is kept (the packaging seals the entry symbols there)."""
-    stages: dict[str, str] = {}
+    stages: dict[str, Any] = {}
 
     def keep(name: str) -> None:
         if keep_stages:
-            stages[name] = str(module)
+            stages[name] = module.operation.clone()
 
     set_fastmath(module.operation, fastmath)
     keep("scan")
