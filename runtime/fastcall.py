@@ -112,7 +112,7 @@ def build(spec: dict, fn, general: Callable, rounding: Collection[int] | None = 
                  "_check_status": check_status, "_local": threading.local(), "_floordiv": _floordiv,
                  "_truediv": _truediv, "_ceil": math.ceil, "_name": spec["name"], "_pyint": int,
                  "_pyfloat": float, "_pybool": bool, "_address": ctypes.addressof, "_char": ctypes.c_char,
-                 "_first_overlap": first_overlap, "_sequence": (list, tuple)}
+                 "_sequence": (list, tuple)}
     src = _Source(spec, env, with_out)
     src.add("    try:",
             "        _d = _local.d",
@@ -131,8 +131,7 @@ def build(spec: dict, fn, general: Callable, rounding: Collection[int] | None = 
     for j, o in enumerate(spec["outputs"]):
         _output(src, j, o)
     if with_out:
-        src.add("    if _out is not None and _first_overlap((" + "".join(f"_x{i}, " for i in range(len(spec["args"])))
-                + "), _out) is not None:", f"        {src.retry}")
+        src.add(f"    if _out is not None and ({_overlap_test(spec)}):", f"        {src.retry}")
     _call_and_results(src, spec)
     env["_descriptors"] = lambda: _descriptors(spec, env)
     source = src.text()
@@ -180,11 +179,11 @@ def _array_arg(src: _Source, i: int, a: dict) -> None:
         if "const" in e:
             src.unless(f"_s{n}[{axis}] == {_literal(e['const'])}")
     src.add("    try:",
-            f"        _p = _address(_char.from_buffer({x}))",
+            f"        _p{n} = _address(_char.from_buffer({x}))",
             "    except (TypeError, ValueError):  # read-only or empty",
-            f"        _p = {x}.ctypes.data",
+            f"        _p{n} = {x}.ctypes.data",
             f"    _a = _d.a{n}",
-            "    _a.allocated = _a.aligned = _p",
+            f"    _a.allocated = _a.aligned = _p{n}",
             f"    _a.sizes[:] = _s{n}")
     if a["ndim"] > 1:  # rank 1: stride 1, set once with the descriptor
         src.add(f"    _a.strides[:] = {_strides_expr(f'_s{n}', a['ndim'])}")
@@ -207,11 +206,12 @@ def _output(src: _Source, j: int, o: dict) -> None:
                    f" and _o{n}.flags.c_contiguous and _o{n}.flags.writeable", "        ")
     else:
         src.add(f"    _o{n} = _empty(_os{n}, _odt{n})")
-    src.add(f"    _b = _d.o{n}",
-            "    try:",
-            f"        _b.allocated = _b.aligned = _address(_char.from_buffer(_o{n}))",
+    src.add("    try:",
+            f"        _q{n} = _address(_char.from_buffer(_o{n}))",
             "    except ValueError:  # empty",
-            f"        _b.allocated = _b.aligned = _o{n}.ctypes.data")
+            f"        _q{n} = _o{n}.ctypes.data",
+            f"    _b = _d.o{n}",
+            f"    _b.allocated = _b.aligned = _q{n}")
     if o["ndim"]:
         src.add(f"    _b.sizes[:] = _os{n}")
     if o["ndim"] > 1:
@@ -226,6 +226,26 @@ def _out_buffers(src: _Source, spec: dict) -> None:
         src.unless("_out is None")
     else:
         src.unless(f"_out is None or (_out.__class__ in _sequence and len(_out) == {count})")
+
+
+def _overlap_test(spec: dict) -> str:
+    """Source of a test that holds when an output buffer's bytes meet an input array's or
+    an earlier output's. Every array of the fast path is C-contiguous, so its bytes are
+    [address, address + nbytes): two integer comparisons per pair instead of
+    np.may_share_memory (an empty input may count as meeting one: the general path,
+    which `first_overlap` decides exactly, then runs the call)."""
+    tests = []
+    for j in range(len(spec["outputs"])):
+        out = (f"_q{j}", f"_o{j}.nbytes")
+        for i, a in enumerate(spec["args"]):
+            pair = _meet(out, (f"_p{i}", f"_x{i}.nbytes"))
+            tests.append(pair if a["ndim"] else f"(_x{i}.__class__ is _ndarray and {pair})")
+        tests += [_meet(out, (f"_q{k}", f"_o{k}.nbytes")) for k in range(j)]
+    return " or ".join(tests) or "False"
+
+
+def _meet(a: tuple[str, str], b: tuple[str, str]) -> str:
+    return f"({a[0]} < {b[0]} + {b[1]} and {b[0]} < {a[0]} + {a[1]})"
 
 
 def first_overlap(inputs: Sequence, outputs: Sequence) -> tuple[int, str, int] | None:

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .kernel import ArgumentError, Kernel, by_position
+from .kernel import ArgumentError, ByPosition, Kernel
 from .state import State
 
 
@@ -31,6 +31,7 @@ class StatefulKernel(Kernel):
         self.shared_names = [a["shared"] for a in self.args[self.n_args:]]
         self.updated_names = [o["updates"] for o in self.outputs[self.n_outputs:]]
         self.user_arg_names = self.arg_names[:self.n_args]
+        self._user_by_position = ByPosition(self.user_arg_names)
 
     def __repr__(self) -> str:
         shared = f"; shared {', '.join(self.shared_names)}" if self.shared_names else ""
@@ -81,7 +82,7 @@ class StatefulKernel(Kernel):
 
     def _user_args(self, args: tuple, kwargs: dict) -> tuple:
         """The caller's arguments in order; a precise error for anything else."""
-        bound = by_position(args, kwargs, self.user_arg_names)
+        bound = self._user_by_position(args, kwargs)
         if bound is not None:
             return bound
         names = self.user_arg_names

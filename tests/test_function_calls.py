@@ -134,6 +134,36 @@ def test_bad_out_buffers_are_refused_by_name(kernel, bad, pattern):
         kernel(a, x, out=bad(a, x))
 
 
+def test_out_buffers_meeting_an_input_or_each_other_are_refused_to_the_byte(kernel):
+    """The fast path compares byte ranges: a buffer one element into another is refused,
+    buffers that only touch are not (and compute the right values)."""
+    base = np.zeros(32, "float32")
+    a, x = np.arange(3, dtype="float32"), np.ones((2, 3), "float32")
+    want = [x * a, (x + 1).sum(axis=0)]
+    touching = [base[0:6].reshape(2, 3), base[6:9]]
+    got = kernel(a, x, out=touching)
+    assert got[0].base is base and got[1].base is base
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    with pytest.raises(rt.ArgumentError, match=r"out\[1\] overlaps out\[0\]"):
+        kernel(a, x, out=[base[0:6].reshape(2, 3), base[5:8]])
+    inputs = base[16:22].reshape(2, 3)
+    inputs[:] = 1
+    with pytest.raises(rt.ArgumentError, match=r"out\[0\] overlaps input 1"):
+        kernel(a, inputs, out=[base[21:27].reshape(2, 3), base[28:31]])
+    assert kernel(a, inputs, out=[base[22:28].reshape(2, 3), base[28:31]])[1] is not None
+    empty = np.ones((0, 3), "float32")
+    got = kernel(a, empty, out=[np.empty((0, 3), "float32"), np.empty(3, "float32")])
+    np.testing.assert_array_equal(got[1], np.zeros(3, "float32"))
+
+
+def test_a_zero_dim_array_argument_meeting_an_out_buffer_is_refused(scalars):
+    buf = np.zeros(4, "float64")
+    d = buf[0:1].reshape(())
+    with pytest.raises(rt.ArgumentError, match="overlaps input 1"):
+        scalars(True, d, np.float32(1), 2, out=[buf[0:1].reshape(()), np.empty((), "float64"), np.empty((), "float64")])
+
+
 def test_bad_keywords_are_refused_by_name(kernel):
     a, x = np.arange(3, dtype="float32"), np.ones((2, 3), "float32")
     with pytest.raises(rt.ArgumentError, match="no argument 'y'"):
@@ -207,3 +237,17 @@ def test_too_many_parameters_are_refused_at_compile_time(tmp_path):
     xs = [at.dscalar(f"x{i}") for i in range(1030)]
     with pytest.raises(ValueError, match="at most 1023 together"):
         scanaot.compile(xs, xs[0] * 2, name="wide", out_dir=tmp_path)
+
+
+def test_keywords_bind_by_name_in_any_order_and_refuse_what_does_not_fit():
+    """ByPosition: all by name (one C itemgetter), mixed, or None for the checked path."""
+    from scanaot.runtime.kernel import ByPosition
+    bind = ByPosition(["a", "x", "y"])
+    assert bind((), {"y": 3, "a": 1, "x": 2}) == (1, 2, 3)
+    assert bind((1,), {"y": 3, "x": 2}) == (1, 2, 3)
+    assert bind((1, 2, 3), {}) == (1, 2, 3)
+    for args, kwargs in [((), {"a": 1, "x": 2}), ((), {"a": 1, "x": 2, "z": 3}), ((1,), {"a": 1, "x": 2}),
+                         ((1, 2), {"y": 3, "z": 4})]:
+        assert bind(args, kwargs) is None
+    assert ByPosition(["v"])((), {"v": 5}) == (5,) and ByPosition(["v"])((), {"w": 5}) is None
+    assert ByPosition([])((), {"v": 5}) is None

@@ -10,7 +10,7 @@ import numpy as np
 from .. import config
 from ..graph.basic import Variable, as_tensor_variable, clone_replace, free_inputs
 from ..runtime import load_bytes
-from ..runtime.kernel import by_position
+from ..runtime.kernel import ByPosition
 from ..runtime.status import StatusError
 from .artifact import build
 from .manifest import make_spec, update_pairs
@@ -37,7 +37,7 @@ class Function:
         self._kernel = load_bytes(built.data, str(built.path))[name]
         self._downcast = allow_input_downcast
         self._arity = len(self.inputs)
-        self._input_names = [v.name for v in self.inputs]
+        self._by_position = ByPosition([v.name for v in self.inputs])
         self._fast = self._kernel.fast_call(self._convert_and_call, _rounding(self.inputs, allow_input_downcast))
         self._finish = _identity if self.spec.unpack else list if self.spec.n_outputs != 1 else _one_list
         self._stateful = bool(self.spec.shared or self.spec.updated)
@@ -59,7 +59,7 @@ class Function:
         if self._stateful:
             return self._finish(self._call_with_shared(*_bind(self.inputs, args, kwargs)))
         if kwargs:
-            bound = by_position(args, kwargs, self._input_names)
+            bound = self._by_position(args, kwargs)
             if bound is None:
                 return self._call_general(args, kwargs)
             args, kwargs = bound, {}
