@@ -157,6 +157,19 @@ def test_a_non_sequence_right_operand_is_read_in_packed_panels(dtype, shape, rng
     assert_close(got_t, np.einsum("tmk,mn->tkn", xv, Wv[:m]), dtype)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("depth", [0, 1, 255, 256, 257, 600, 1024], ids=str)
+def test_products_deeper_than_one_block_of_terms(dtype, depth, rng):
+    """K runs in blocks of DEPTH_BLOCK terms (the accumulators restart from the partial
+    product): a.T @ b and a @ b across the block edges, with rows and columns off the tile."""
+    a, b, c = var(dtype, 2, "a"), var(dtype, 2, "b"), var(dtype, 2, "c")
+    f = aesara.function([a, b, c], [at.dot(a.T, b), at.dot(c, b)])
+    av, bv, cv = sample(rng, (depth, 19), dtype), sample(rng, (depth, 45), dtype), sample(rng, (13, depth), dtype)
+    got_t, got = f(av, bv, cv)
+    assert_close(got_t, av.T @ bv, dtype)
+    assert_close(got, cv @ bv, dtype)
+
+
 def test_an_output_nothing_reads_is_not_computed(rng):
     """Of a scan's two collected outputs only one is used: the other is not stored (it
     failed to compile when its product wrote into a buffer kept for it)."""
