@@ -25,10 +25,11 @@ class ModuleEmitter:
     """Owns the module being built, names the outlined step functions and numbers the
     run-time checks of the public function being emitted (its manifest's `checks`)."""
 
-    def __init__(self, module: ir.Module, matmul_tile: tuple[int, int] = (8, 128)):
+    def __init__(self, module: ir.Module, matmul_tile: tuple[int, int, bool] = (8, 128, True)):
         self.module = module
-        # the register tile of matrix products: (rows, bytes per row) for the CPU variant
-        # being emitted; (0, 0) on the cuda target, where (i, j) map to GPU threads
+        # the register tile of matrix products: (rows, bytes per row, masked loads) for
+        # the CPU variant being emitted (targets/cpu_features.matmul_tile); (0, 0, False)
+        # on the cuda target, where (i, j) map to GPU threads
         self.matmul_tile = matmul_tile
         self._names: set[str] = set()
         self.checks: list[str] = []

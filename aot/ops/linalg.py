@@ -89,7 +89,7 @@ def _emit_dot(fe, node, values):
 
 
 def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str, transpose_a: bool, k_dim: ir.Value,
-                          tile: tuple[int, int], packed: bool = False) -> ir.Value:
+                          tile: tuple[int, int, bool], packed: bool = False) -> ir.Value:
     """a @ b (a.T @ b with `transpose_a`) with a tile of rows x lanes accumulators kept in
     vector registers over the first `k_dim` terms. An `a` of rank > 2 (not transposed)
     is a stack of rows: its leading dims are the rows of one product, kept in the
@@ -98,7 +98,7 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str, transpose_a: boo
     Every tile is computed with masked loads/stores on its columns and clamped row
     indices for the rows past the end, so any shape works and nothing is read or
     written outside the operands. `tile`: (rows, bytes per row) of accumulators, the
-    CPU variant's (targets/cpu_features.matmul_tile).
+    CPU variant's (targets/cpu_features.matmul_tile), and whether it has masked loads.
 
     `packed`: b is the same on every step of a loop (a scan's non-sequence), so it is
     first copied into panels of `lanes` columns, each contiguous and zero-padded
@@ -108,7 +108,7 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str, transpose_a: boo
     """
     from mlir.dialects import scf, vector
     elem = element_type(dtype)
-    rows_per_tile, row_bytes = tile
+    rows_per_tile, row_bytes, masked_loads = tile
     lanes = row_bytes // (4 if dtype == "float32" else 8)
     vtype = ir.VectorType.get([lanes], elem)
     mask_type = ir.VectorType.get([lanes], ir.IntegerType.get_signless(1))
@@ -123,7 +123,9 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str, transpose_a: boo
     row_map = ir.AffineMapAttr.get(ir.AffineMap.get(2, 0, [ir.AffineDimExpr.get(1)]))
     out_map = ir.AffineMapAttr.get(ir.AffineMap.get(len(lead) + 1, 0, [ir.AffineDimExpr.get(len(lead))]))
     in_bounds = ir.ArrayAttr.get([ir.BoolAttr.get(False)])
-    panels = pack_panels(b, lanes) if packed else None
+    # without masked loads (SSE) every b is read from panels: a masked row read in the k
+    # loop would be a branch per lane
+    panels = pack_panels(b, lanes) if packed or not masked_loads else None
     panel_map = ir.AffineMapAttr.get(ir.AffineMap.get(3, 0, [ir.AffineDimExpr.get(2)]))
     # blocks of rows, then columns, then the rows of the block: a panel of b's columns
     # is read from memory once per block and reused by the block's tiles of rows from

@@ -40,7 +40,7 @@ def record(cpu: str | Sequence[str] | None, arch: str | None, default_cpu: str) 
     return {"cpu": label, "variants": found}
 
 
-def matmul_tile(variant: dict) -> tuple[int, int]:
+def matmul_tile(variant: dict) -> tuple[int, int, bool]:
     return cpu_features.matmul_tile(variant["features"])
 
 

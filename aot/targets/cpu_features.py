@@ -100,12 +100,14 @@ def masked_element_bytes(features: Sequence[str]) -> tuple[int, ...]:
     return ()
 
 
-def matmul_tile(features: Sequence[str]) -> tuple[int, int]:
-    """(rows, bytes per row) of accumulators: two registers per row, half the register file."""
+def matmul_tile(features: Sequence[str]) -> tuple[int, int, bool]:
+    """(rows, bytes per row) of accumulators: two registers per row, half the register
+    file; and whether the CPU loads float rows under a mask (else every right operand
+    is read from zero-padded panels: SSE would split a masked load per lane)."""
     width = vector_bytes(features)
     registers = 32 if width == 64 else 16
     rows = registers // 4
-    return rows, 2 * width
+    return rows, 2 * width, 4 in masked_element_bytes(features)
 
 
 def prefers_wide_vectors(features: Sequence[str]) -> bool:

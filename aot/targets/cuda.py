@@ -129,8 +129,8 @@ def record(cpu: str | Sequence[str] | None, arch: str | None, default_cpu: str) 
             "ptxas": ptxas_version()}
 
 
-def matmul_tile(variant: dict) -> tuple[int, int]:
-    return (0, 0)  # no register tile: loops (i, j, k), (i, j) mapped to GPU threads
+def matmul_tile(variant: dict) -> tuple[int, int, bool]:
+    return (0, 0, False)  # no register tile: loops (i, j, k), (i, j) mapped to GPU threads
 
 
 def before_lowering(module: ir.Module, variant: dict) -> None:
