@@ -202,3 +202,13 @@ def test_products_compile_for_cuda(tmp_path):
     outs = [a @ b, at.dot(a, m), at.batched_dot(a, b), at.tensordot(a, b, [[1, 2], [2, 1]])]
     art = scanaot.compile([a, b, m], outs, name="prods", target="cuda", out_dir=tmp_path, grad_wrt=[a])
     assert art.library.exists()
+
+
+def test_deep_products_in_a_step_run_in_one_block(rng):
+    """A step's products keep one k loop (no partial-product reads in every tile): the
+    numbers are numpy's at depths past DEPTH_BLOCK too."""
+    a, b = at.dtensor3("a"), at.dtensor3("b")
+    prods, _ = scanaot.scan(lambda a_t, b_t: at.dot(a_t.T, b_t), sequences=[a, b])
+    f = aesara.function([a, b], prods)
+    av, bv = rng.normal(size=(2, 600, 9)), rng.normal(size=(2, 600, 35))
+    assert_close(f(av, bv), np.einsum("tki,tkj->tij", av, bv))

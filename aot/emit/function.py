@@ -75,6 +75,7 @@ class FunctionEmitter:
         # inputs that stay the same on every call of this function (a scan step's
         # non-sequences): what depends only on them is computed once per loop
         self.invariant: set[Variable] = set()
+        self.per_step = False  # a scan's step function (its products: a layer's width deep)
         with ir.InsertionPoint(self.block):
             self.status = i32_const(0)
 

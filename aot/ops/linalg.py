@@ -9,6 +9,8 @@ Contract: an einsum of two operands written as axis labels, emitted as a single
 """
 from __future__ import annotations
 
+import contextlib
+
 from typing import Any
 
 import numpy as np
@@ -54,8 +56,8 @@ def _emit_dot(fe, node, values):
         ka, kb = dim(source, 0 if transposed else 1), dim(b, 0)
         if ka != kb:
             fe.check(arith.cmpi(arith.CmpIPredicate.eq, ka, kb), st.SHAPE_MISMATCH)
-        return [register_tiled_matmul(source, b, out.dtype, transposed,
-                                      index_min(ka, kb) if ka != kb else ka, tile, packed=y in fe.invariant)]
+        return [register_tiled_matmul(source, b, out.dtype, transposed, index_min(ka, kb) if ka != kb else ka,
+                                      tile, packed=y in fe.invariant, depth_blocks=not fe.per_step)]
     ka, kb = dim(a, x.ndim - 1), dim(b, 0)
     if ka != kb:
         fe.check(arith.cmpi(arith.CmpIPredicate.eq, ka, kb), st.SHAPE_MISMATCH)
@@ -89,7 +91,7 @@ def _emit_dot(fe, node, values):
 
 
 def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str, transpose_a: bool, k_dim: ir.Value,
-                          tile: tuple[int, int, bool], packed: bool = False) -> ir.Value:
+                          tile: tuple[int, int, bool], packed: bool = False, depth_blocks: bool = True) -> ir.Value:
     """a @ b (a.T @ b with `transpose_a`) with a tile of rows x lanes accumulators kept in
     vector registers over the first `k_dim` terms. An `a` of rank > 2 (not transposed)
     is a stack of rows: its leading dims are the rows of one product, kept in the
@@ -105,6 +107,10 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str, transpose_a: boo
     (`pack_panels`; the copy depends on b only, so the loop computes it once): the k
     loop then streams one panel instead of a column strip of rows a row-stride apart
     (rows 4 KB apart fall into the same few L1 cache sets).
+
+    `depth_blocks`: K runs in blocks of DEPTH_BLOCK terms (a product over a whole
+    sequence); a step's products (K a layer's width) leave it out: it adds a read of
+    the partial product to every tile, code LLVM compiles for every product.
     """
     from mlir.dialects import scf, vector
     elem = element_type(dtype)
@@ -136,12 +142,15 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str, transpose_a: boo
     # long the products are (x.T @ y over 32,000 rows ran 6x slower than OpenBLAS before);
     # the accumulators start from zero in the first block (one block when K = 0: c is
     # all zeros), from c in the others
-    depth_loop = scf.ForOp(zero_i, arith.maxsi(k_dim, one_i), index_const(DEPTH_BLOCK), [c])
-    with ir.InsertionPoint(depth_loop.body):
-        kb = depth_loop.induction_variable
-        kb_end = index_min(arith.addi(kb, index_const(DEPTH_BLOCK)), k_dim)
-        first_block = arith.cmpi(arith.CmpIPredicate.eq, kb, zero_i)
-        blocks_loop = scf.ForOp(zero_i, m, block_rows, [depth_loop.inner_iter_args[0]])
+    depth_loop, kb, kb_end, first_block = None, zero_i, k_dim, None
+    if depth_blocks:
+        depth_loop = scf.ForOp(zero_i, arith.maxsi(k_dim, one_i), index_const(DEPTH_BLOCK), [c])
+    with ir.InsertionPoint(depth_loop.body) if depth_loop else contextlib.nullcontext():
+        if depth_loop:
+            kb = depth_loop.induction_variable
+            kb_end = index_min(arith.addi(kb, index_const(DEPTH_BLOCK)), k_dim)
+            first_block = arith.cmpi(arith.CmpIPredicate.eq, kb, zero_i)
+        blocks_loop = scf.ForOp(zero_i, m, block_rows, [depth_loop.inner_iter_args[0] if depth_loop else c])
     with ir.InsertionPoint(blocks_loop.body):
         block_end = index_min(arith.addi(blocks_loop.induction_variable, block_rows), m)
         cols_loop = scf.ForOp(zero_i, n, index_const(lanes), [blocks_loop.inner_iter_args[0]])
@@ -157,13 +166,18 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str, transpose_a: boo
             rows = [_row_index(index_min(arith.addi(i0, index_const(r)), last_row), lead)
                     for r in range(rows_per_tile)]
             out = rows_loop.inner_iter_args[0]
-            starts = scf.IfOp(first_block, [vtype] * rows_per_tile, has_else=True)
-            with ir.InsertionPoint(starts.then_block):
-                scf.YieldOp([vector.BroadcastOp(vtype, pad).result] * rows_per_tile)
-            with ir.InsertionPoint(starts.else_block):
-                scf.YieldOp([vector.TransferReadOp(vtype, out, [*rows[r], j0], out_map, pad, in_bounds, mask=mask).result
-                             for r in range(rows_per_tile)])
-            k_loop = scf.ForOp(kb, kb_end, one_i, list(starts.results))
+            zeros = [vector.BroadcastOp(vtype, pad).result] * rows_per_tile
+            if first_block is None:
+                starts = zeros
+            else:
+                init = scf.IfOp(first_block, [vtype] * rows_per_tile, has_else=True)
+                with ir.InsertionPoint(init.then_block):
+                    scf.YieldOp(zeros)
+                with ir.InsertionPoint(init.else_block):
+                    scf.YieldOp([vector.TransferReadOp(vtype, out, [*rows[r], j0], out_map, pad, in_bounds,
+                                                       mask=mask).result for r in range(rows_per_tile)])
+                starts = list(init.results)
+            k_loop = scf.ForOp(kb, kb_end, one_i, starts)
             with ir.InsertionPoint(k_loop.body):
                 k = k_loop.induction_variable
                 if panels is None:
@@ -187,6 +201,8 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str, transpose_a: boo
         scf.YieldOp([rows_loop.results[0]])
     with ir.InsertionPoint(blocks_loop.body):
         scf.YieldOp([cols_loop.results[0]])
+    if depth_loop is None:
+        return blocks_loop.results[0]
     with ir.InsertionPoint(depth_loop.body):
         scf.YieldOp([blocks_loop.results[0]])
     return depth_loop.results[0]
@@ -317,7 +333,7 @@ def _emit_contract(fe, node, values):
         ka, kb = dim(values[0], x.ndim - 1), dim(values[1], 0)
         fe.check(arith.cmpi(arith.CmpIPredicate.eq, ka, kb), st.SHAPE_MISMATCH)
         return [register_tiled_matmul(values[0], values[1], out.dtype, False, index_min(ka, kb),
-                                      fe.module.matmul_tile)]
+                                      fe.module.matmul_tile, depth_blocks=not fe.per_step)]
     summed = [l for l in dict.fromkeys(op.x_labels + op.y_labels) if l not in op.out_labels]
     order = list(op.out_labels) + summed
     if fe.module.matmul_tile[0] and op.out_labels and summed:

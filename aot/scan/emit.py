@@ -49,6 +49,7 @@ def emit_step_function(fe: FunctionEmitter, op) -> str:
     fn = fe.module.new_function(f"{op.name or 'scan'}_step", arg_types, result_types, private=True)
     body = FunctionEmitter(fe.module, fn, op.inner_inputs, context=f"{fe.context}{scan_label(op)}, in its step: ")
     body.invariant = set(op.inner_inputs[len(op.inner_inputs) - op.n_params:])
+    body.per_step = True
     with ir.InsertionPoint(body.block):
         wanted = list(op.inner_outputs) + ([op.condition] if op.condition is not None else [])
         values = body.emit(wanted)
