@@ -10,7 +10,6 @@ Contract: an einsum of two operands written as axis labels, emitted as a single
 from __future__ import annotations
 
 import contextlib
-
 from typing import Any
 
 import numpy as np
@@ -169,14 +168,10 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str, transpose_a: boo
             zeros = [vector.BroadcastOp(vtype, pad).result] * rows_per_tile
             if first_block is None:
                 starts = zeros
-            else:
-                init = scf.IfOp(first_block, [vtype] * rows_per_tile, has_else=True)
-                with ir.InsertionPoint(init.then_block):
-                    scf.YieldOp(zeros)
-                with ir.InsertionPoint(init.else_block):
-                    scf.YieldOp([vector.TransferReadOp(vtype, out, [*rows[r], j0], out_map, pad, in_bounds,
-                                                       mask=mask).result for r in range(rows_per_tile)])
-                starts = list(init.results)
+            else:  # the partial product of the earlier blocks of terms
+                starts = _first_or(first_block, zeros, [
+                    lambda r=r: vector.TransferReadOp(vtype, out, [*rows[r], j0], out_map, pad, in_bounds,
+                                                      mask=mask).result for r in range(rows_per_tile)])
             k_loop = scf.ForOp(kb, kb_end, one_i, starts)
             with ir.InsertionPoint(k_loop.body):
                 k = k_loop.induction_variable
@@ -206,6 +201,18 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str, transpose_a: boo
     with ir.InsertionPoint(depth_loop.body):
         scf.YieldOp([blocks_loop.results[0]])
     return depth_loop.results[0]
+
+
+def _first_or(first: ir.Value, values: list[ir.Value], otherwise: list) -> list[ir.Value]:
+    """`values` when `first` holds, else each of `otherwise` (callables emitting a value)
+    computed: an scf.if, so the other branch's reads run only when needed."""
+    from mlir.dialects import scf
+    branch = scf.IfOp(first, [v.type for v in values], has_else=True)
+    with ir.InsertionPoint(branch.then_block):
+        scf.YieldOp(values)
+    with ir.InsertionPoint(branch.else_block):
+        scf.YieldOp([emit() for emit in otherwise])
+    return list(branch.results)
 
 
 # tiles of rows per block of register_tiled_matmul (a block of a: 128 rows at AVX-512)
