@@ -28,7 +28,7 @@ from mlir import ir
 from mlir.dialects import arith, tensor
 from mlir.rewrite import RewritePatternSet, apply_patterns_and_fold_greedily
 
-from .ir_helpers import cheap_generic, clone_mapped, defining_op, pointwise_generic
+from .ir_helpers import cheap_generic, clone_mapped, defining_op, dims_or_constants, pointwise_generic
 
 _LOOPS = ("scf.for", "scf.while", "scf.parallel", "scf.forall", "linalg.generic")
 
@@ -79,19 +79,6 @@ def _read_once(extract: ir.Operation, generator: ir.Operation) -> bool:
     return True
 
 
-def _element_map(amap: ir.AffineMap):
-    """Per result: ("dim", d) or ("const", c); None for any other expression."""
-    out = []
-    for expr in amap.results:
-        if isinstance(expr, ir.AffineDimExpr):
-            out.append(("dim", expr.position))
-        elif isinstance(expr, ir.AffineConstantExpr):
-            out.append(("const", expr.value))
-        else:
-            return None
-    return out
-
-
 def _generator(value: ir.Value):
     """(op, input index maps) when `value` is a pointwise linalg.generic read only
     element by element, else None."""
@@ -105,7 +92,7 @@ def _generator(value: ir.Value):
     maps = [ir.AffineMapAttr(m).value for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
     if maps[-1] != ir.AffineMap.get_identity(len(ir.ArrayAttr(op.attributes["iterator_types"]))):
         return None
-    input_maps = [_element_map(m) for m in maps[:-1]]
+    input_maps = [dims_or_constants(m) for m in maps[:-1]]
     if any(m is None for m in input_maps):
         return None
     return op, input_maps

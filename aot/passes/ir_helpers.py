@@ -28,6 +28,21 @@ def indexing_maps(op: ir.Operation) -> list[ir.AffineMap]:
     return [ir.AffineMapAttr(a).value for a in ir.ArrayAttr(op.attributes["indexing_maps"])]
 
 
+def dims_or_constants(amap: ir.AffineMap) -> list[tuple[str, int]] | None:
+    """Each result of `amap`: ("dim", position) or ("const", value); None if any result
+    is another expression."""
+    found = []
+    for expr in amap.results:
+        expr = expr.maybe_downcast()
+        if isinstance(expr, ir.AffineDimExpr):
+            found.append(("dim", expr.position))
+        elif isinstance(expr, ir.AffineConstantExpr):
+            found.append(("const", expr.value))
+        else:
+            return None
+    return found
+
+
 def pointwise_generic(op: ir.Operation, allow_index: bool = False) -> bool:
     """A linalg.generic with one result, all loops parallel, an output it never reads,
     and a body of arith/math ops (and linalg.index if `allow_index`): each element

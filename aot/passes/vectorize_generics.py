@@ -33,6 +33,7 @@ import numpy as np
 from mlir import ir
 from mlir.dialects import arith, memref, scf, vector
 
+from .ir_helpers import dims_or_constants, indexing_maps
 from .lower_scan import ops_named
 
 _BODY_PREFIXES = ("arith.", "math.")
@@ -57,7 +58,7 @@ def vectorize_generics(module_op: ir.Operation, vector_bytes: int, masked_bytes:
 
 
 class _Plan:
-    """What the rewrite needs of a matched op: its operands' maps (as _dims lists),
+    """What the rewrite needs of a matched op: its operands' maps (as dims_or_constants lists),
     loop kinds, lanes, and how one chunk's value is computed (`body(plan, ivs,
     mask, acc)`; the generic's body by default)."""
 
@@ -105,20 +106,6 @@ def _plan_fill(op: ir.Operation, vector_bytes: int) -> _Plan | None:
     return plan
 
 
-def _dims(amap: ir.AffineMap) -> list:
-    """Each result of `amap`: ("dim", position) or ("const", value); None if neither."""
-    found = []
-    for expr in amap.results:
-        expr = expr.maybe_downcast()
-        if isinstance(expr, ir.AffineDimExpr):
-            found.append(("dim", expr.position))
-        elif isinstance(expr, ir.AffineConstantExpr):
-            found.append(("const", expr.value))
-        else:
-            return None
-    return found
-
-
 def _contiguous(mtype: ir.MemRefType) -> bool:
     """The last dim has unit stride."""
     if mtype.rank == 0:
@@ -149,7 +136,7 @@ def _plan(op: ir.Operation, vector_bytes: int) -> _Plan | None:
     block = op.regions[0].blocks[0]
     if "reduction" in "".join(kinds) and not len(list(block.arguments[len(block.arguments) - 1].uses)):
         return None  # a reduction that never reads its accumulator
-    maps = [_dims(ir.AffineMapAttr(a).value) for a in ir.ArrayAttr(op.attributes["indexing_maps"])]
+    maps = [dims_or_constants(m) for m in indexing_maps(op)]
     if any(m is None for m in maps) or len(maps) != len(operands):
         return None
     if not (_operands_fit(operands, maps, len(kinds) - 1) and _body_fits(block)):
