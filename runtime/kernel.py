@@ -340,6 +340,8 @@ class ByPosition:
     def __call__(self, args: tuple, kwargs: dict) -> tuple | None:
         if len(args) + len(kwargs) != len(self.names):
             return None
+        if not kwargs:
+            return args
         try:
             if args:
                 return (*args, *[kwargs[name] for name in self.names[len(args):]])

@@ -250,4 +250,4 @@ def test_keywords_bind_by_name_in_any_order_and_refuse_what_does_not_fit():
                          ((1, 2), {"y": 3, "z": 4})]:
         assert bind(args, kwargs) is None
     assert ByPosition(["v"])((), {"v": 5}) == (5,) and ByPosition(["v"])((), {"w": 5}) is None
-    assert ByPosition([])((), {"v": 5}) is None
+    assert ByPosition([])((), {"v": 5}) is None and ByPosition([])((), {}) == ()
