@@ -345,7 +345,7 @@ def _dispatch_ir(manifest: dict, target: ModuleType, state: bytes | None) -> str
     return str(dispatch)
 
 
-def _link(variant_ir: Iterable[tuple[str, list[str]]], dispatch_ir: Callable[[], str], manifest: dict,
+def _link(variant_ir: Iterable[tuple[bytes, list[str]]], dispatch_ir: Callable[[], str], manifest: dict,
           target: ModuleType) -> bytes:
     library = manifest["library"]
     exports = [f["symbol"] for f in manifest["functions"]]

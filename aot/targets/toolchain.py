@@ -148,8 +148,8 @@ def link_library(variants: Iterable[tuple[str | bytes, list[str]]], dispatch_ir:
         jobs = [pool.submit(_build_runtime_object, "cpu_features.c", cc, ("-march=x86-64",)),
                 pool.submit(_build_runtime_object, runtime_source, cc)]
         try:
-            for i, (ir, flags) in enumerate(variants):
-                jobs.append(_ObjectBuild(ir, workdir, f"v{i}", flags))
+            for i, (llvm_ir, flags) in enumerate(variants):
+                jobs.append(_ObjectBuild(llvm_ir, workdir, f"v{i}", flags))
             jobs.append(_ObjectBuild(dispatch_ir(), workdir, "dispatch", ["-mcpu=x86-64"], False))
             objects = [str(job.result()) for job in jobs]
         except BaseException:
