@@ -426,49 +426,18 @@ def _while_loop(n, carried, status0, step):
     return results[-2], finals, results[-3]
 
 
-# ops whose regions hold only scalar ops on elements (arith, math, linalg.index and
-# yield): no pass looks for those by name, so ops_named does not walk into them
-_ELEMENT_BODIES = frozenset({"linalg.generic", "linalg.map", "linalg.reduce"})
-
-
 def ops_named(op: ir.Operation, name: str) -> list[ir.Operation]:
     """Every op called `name` under `op`, in walk order (post-order: an op nested in
     another of the same name comes first)."""
-    if name.startswith(("arith.", "math.")) or name in ("linalg.index", "linalg.yield"):
-        raise ValueError(f"ops_named does not look inside linalg bodies for {name}")
     found = []
 
     def visit(o):
-        o_name = o.name
-        if o_name == name:
+        if o.name == name:
             found.append(o)
-        return ir.WalkResult.SKIP if o_name in _ELEMENT_BODIES else ir.WalkResult.ADVANCE
+        return ir.WalkResult.ADVANCE
 
-    op.walk(visit, ir.WalkOrder.PRE_ORDER)
-    return _post_order(found)
-
-
-def _post_order(found: list[ir.Operation]) -> list[ir.Operation]:
-    """A pre-order list of ops of one name in post-order: each op after those nested in it."""
-    if len(found) < 2:
-        return found
-    ordered: list[ir.Operation] = []
-    open_ops: list[ir.Operation] = []  # the current chain of ops nested in one another
-    for o in found:
-        while open_ops and not _encloses(open_ops[-1], o):
-            ordered.append(open_ops.pop())
-        open_ops.append(o)
-    ordered.extend(reversed(open_ops))
-    return ordered
-
-
-def _encloses(outer: ir.Operation, inner: ir.Operation) -> bool:
-    outer, parent = outer.operation, inner.parent
-    while parent is not None:
-        if parent.operation == outer:
-            return True
-        parent = parent.parent
-    return False
+    op.walk(visit)
+    return found
 
 
 def lower_scan_to_scf(op: ir.Operation, pass_=None) -> None:
