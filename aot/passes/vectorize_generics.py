@@ -17,7 +17,8 @@ which has one output:
         acc = out[..., j:j+lanes]
         for each reduction index: acc = body(inputs..., acc)   (acc in registers)
         out[..., j:j+lanes] = acc
-      the last partial chunk, masked
+      the last partial chunk, masked (a scalar loop where the CPU has no masked
+      load/store for the element size)
 
 so an outer reduction (`max(x, axis=0)`, a logsumexp over rows) keeps its
 accumulator in a register instead of loading and storing it per row. Each body op
