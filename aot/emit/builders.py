@@ -15,6 +15,8 @@ from ..graph.basic import TensorType
 from ..runtime import status as st
 
 DYN = ir.ShapedType.get_dynamic_size()
+# the attribute tagging a call as a matrix product that passes/tile_matmuls.py tiles
+TILED_PRODUCT = "scan.matmul"
 _ELEMENT = {"bool": 8, "int8": 8, "int16": 16, "int32": 32, "int64": 64}
 
 

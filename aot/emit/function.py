@@ -25,13 +25,14 @@ class ModuleEmitter:
     """Owns the module being built, names the outlined step functions and numbers the
     run-time checks of the public function being emitted (its manifest's `checks`)."""
 
-    def __init__(self, module: ir.Module, matmul_tile: tuple[int, int, bool] = (8, 128, True)):
+    def __init__(self, module: ir.Module, tiled_matmuls: bool = True):
         self.module = module
-        # the register tile of matrix products: (rows, bytes per row, masked loads) for
-        # the CPU variant being emitted (targets/cpu_features.matmul_tile); (0, 0, False)
-        # on the cuda target, where (i, j) map to GPU threads
-        self.matmul_tile = matmul_tile
+        # matrix products as `scan.matmul`, register-tiled per CPU variant later
+        # (passes/tile_matmuls.py); False on the cuda target, where a product is a
+        # linalg.generic whose (i, j) map to GPU threads
+        self.tiled_matmuls = tiled_matmuls
         self._names: set[str] = set()
+        self._declared: dict[tuple, str] = {}
         self.checks: list[str] = []
 
     def site(self, description: str) -> int:
@@ -46,6 +47,17 @@ class ModuleEmitter:
             name = f"{base}_{k}"
         self._names.add(name)
         return name
+
+    def declaration(self, base: str, arg_types: Sequence[ir.Type], result_types: Sequence[ir.Type]) -> str:
+        """A private function declared once per signature: calls to it stand for work a
+        later pass emits in their place (`scan.matmul` calls: passes/tile_matmuls.py)."""
+        key = (base, tuple(map(str, arg_types)), tuple(map(str, result_types)))
+        if key not in self._declared:
+            with ir.InsertionPoint(self.module.body):
+                fn = func.FuncOp(self.unique(f"scanaot_{base}"), (list(arg_types), list(result_types)),
+                                 visibility="private")
+            self._declared[key] = fn.sym_name.value
+        return self._declared[key]
 
     def new_function(self, name: str, arg_types: Sequence[ir.Type], result_types: Sequence[ir.Type],
                      private: bool = False) -> func.FuncOp:

@@ -1,23 +1,22 @@
 """Products of tensors: `dot` (Dot for vectors and matrices, Contract above),
 `tensordot`, `outer`, `batched_dot`, `matmul` (`x @ y`).
 
-On the cpu target a matrix-matrix product is a register-tiled loop nest (the tile
-is the CPU variant's, targets/cpu_features.matmul_tile); other ranks and the cuda
+On the cpu target a matrix-matrix product is a call tagged `scan.matmul`, which each
+CPU variant replaces with its register-tiled loop nest (passes/tile_matmuls.py); other ranks and the cuda
 target get a `linalg.generic` contraction. Every product of higher rank is one
 Contract: an einsum of two operands written as axis labels, emitted as a single
 `linalg.generic` (no reshapes, so no copies), whose VJP is two more Contracts.
 """
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import numpy as np
 from mlir import ir
-from mlir.dialects import arith, tensor
+from mlir.dialects import arith, func, tensor
 
-from ..emit.builders import (DYN, cast_scalar, dim, element_type, empty, fill, fold_index, generic, index_const,
-                             index_min, load_scalar, loop_index, store_scalar)
+from ..emit.builders import (DYN, TILED_PRODUCT, cast_scalar, dim, element_type, empty, fill, fold_index, generic, index_min,
+                             load_scalar, store_scalar)
 from ..graph import dtypes, rules
 from ..graph.basic import Apply, Op, TensorType, Variable, as_tensor_variable
 from ..runtime import status as st
@@ -45,8 +44,8 @@ def _emit_dot(fe, node, values):
     x, y = node.inputs
     a, b = values
     out = node.outputs[0].type
-    tile = fe.module.matmul_tile
-    if (tile[0] and (x.ndim, y.ndim) == (2, 2) and x.dtype == y.dtype == out.dtype
+    tiled = fe.module.tiled_matmuls
+    if (tiled and (x.ndim, y.ndim) == (2, 2) and x.dtype == y.dtype == out.dtype
             and out.dtype.startswith("float")):
         # a transposed left operand (x = z.T) is read in place: the tile reads it element-wise
         transposed = (x.owner is not None and isinstance(x.owner.op, DimShuffle)
@@ -55,8 +54,8 @@ def _emit_dot(fe, node, values):
         ka, kb = dim(source, 0 if transposed else 1), dim(b, 0)
         if ka != kb:
             fe.check(arith.cmpi(arith.CmpIPredicate.eq, ka, kb), st.SHAPE_MISMATCH)
-        return [register_tiled_matmul(source, b, out.dtype, transposed, index_min(ka, kb) if ka != kb else ka,
-                                      tile, packed=y in fe.invariant, depth_blocks=not fe.per_step)]
+        return [tiled_product(fe, source, b, transposed, index_min(ka, kb) if ka != kb else ka,
+                              packed=y in fe.invariant, depth_blocks=not fe.per_step)]
     ka, kb = dim(a, x.ndim - 1), dim(b, 0)
     if ka != kb:
         fe.check(arith.cmpi(arith.CmpIPredicate.eq, ka, kb), st.SHAPE_MISMATCH)
@@ -82,170 +81,29 @@ def _emit_dot(fe, node, values):
     init = fill(zero, empty(sizes, out) if sizes else tensor.empty([], element_type(out.dtype)))
     maps = [ir.AffineMap.get(n_loops, 0, m) for m in (amap, bmap, omap)]
     kinds = ["parallel"] * (n_loops - 1) + ["reduction"]
-    if (x.ndim, y.ndim) == (2, 2) and tile[0]:
+    if (x.ndim, y.ndim) == (2, 2) and tiled:
         kinds = ["parallel", "reduction", "parallel"]
     elif (x.ndim, y.ndim) == (2, 2):  # GPU: (i, j) in parallel, each thread reduces over k
         maps = [ir.AffineMap.get(3, 0, m) for m in ([d(0), d(2)], [d(2), d(1)], [d(0), d(1)])]
     return [generic([a, b], init, maps, kinds, _multiply_add(x.dtype, y.dtype, out.dtype))]
 
 
-def register_tiled_matmul(a: ir.Value, b: ir.Value, dtype: str, transpose_a: bool, k_dim: ir.Value,
-                          tile: tuple[int, int, bool], packed: bool = False, depth_blocks: bool = True) -> ir.Value:
-    """a @ b (a.T @ b with `transpose_a`) with a tile of rows x lanes accumulators kept in
-    vector registers over the first `k_dim` terms. An `a` of rank > 2 (not transposed)
-    is a stack of rows: its leading dims are the rows of one product, kept in the
-    result's shape (`x_t @ W` over a whole sequence is one product).
-
-    Every tile is computed with masked loads/stores on its columns and clamped row
-    indices for the rows past the end, so any shape works and nothing is read or
-    written outside the operands. `tile`: (rows, bytes per row) of accumulators, the
-    CPU variant's (targets/cpu_features.matmul_tile), and whether it has masked loads.
-
-    `packed`: b is the same on every step of a loop (a scan's non-sequence), so it is
-    first copied into panels of `lanes` columns, each contiguous and zero-padded
-    (`pack_panels`; the copy depends on b only, so the loop computes it once): the k
-    loop then streams one panel instead of a column strip of rows a row-stride apart
-    (rows 4 KB apart fall into the same few L1 cache sets).
-
-    `depth_blocks`: K runs in blocks of DEPTH_BLOCK terms (a product over a whole
-    sequence); a step's products (K a layer's width) leave it out: it adds a read of
-    the partial product to every tile, code LLVM compiles for every product.
-    """
-    from mlir.dialects import scf, vector
-    elem = element_type(dtype)
-    rows_per_tile, row_bytes, masked_loads = tile
-    lanes = row_bytes // (4 if dtype == "float32" else 8)
-    vtype = ir.VectorType.get([lanes], elem)
-    mask_type = ir.VectorType.get([lanes], ir.IntegerType.get_signless(1))
+def tiled_product(fe, a: ir.Value, b: ir.Value, transpose_a: bool, depth: ir.Value, packed: bool,
+                  depth_blocks: bool) -> ir.Value:
+    """a @ b (a.T @ b) over the first `depth` terms, written into a new tensor: a call
+    tagged `scan.matmul` (to a declared function), which each CPU variant replaces with
+    its own tile after the front end they share (passes/tile_matmuls.py). A call, not
+    an op of its own: the step bodies holding it must stay inlinable."""
     rank = ir.RankedTensorType(a.type).rank
     lead = [dim(a, 1)] if transpose_a else [dim(a, axis) for axis in range(rank - 1)]
-    m, n = lead[0], dim(b, 1)
-    for size in lead[1:]:
-        m = arith.muli(m, size)
-    zero_i, one_i = index_const(0), index_const(1)
-    c = tensor.empty([fold_index(s) for s in lead] + [fold_index(n)], elem)
-    pad = arith.constant(elem, 0.0)
-    row_map = ir.AffineMapAttr.get(ir.AffineMap.get(2, 0, [ir.AffineDimExpr.get(1)]))
-    out_map = ir.AffineMapAttr.get(ir.AffineMap.get(len(lead) + 1, 0, [ir.AffineDimExpr.get(len(lead))]))
-    in_bounds = ir.ArrayAttr.get([ir.BoolAttr.get(False)])
-    # without masked loads (SSE) every b is read from panels: a masked row read in the k
-    # loop would be a branch per lane
-    panels = pack_panels(b, lanes) if packed or not masked_loads else None
-    panel_map = ir.AffineMapAttr.get(ir.AffineMap.get(3, 0, [ir.AffineDimExpr.get(2)]))
-    # blocks of rows, then columns, then the rows of the block: a panel of b's columns
-    # is read from memory once per block and reused by the block's tiles of rows from
-    # the L1/L2 cache (a block of a's rows stays there too)
-    block_rows = index_const(rows_per_tile * BLOCK_TILES)
-    last_row = arith.subi(m, one_i)
-    # blocks of K terms outermost: a panel of b stays in L1 and a block of a in L2 however
-    # long the products are (x.T @ y over 32,000 rows ran 6x slower than OpenBLAS before);
-    # the accumulators start from zero in the first block (one block when K = 0: c is
-    # all zeros), from c in the others
-    depth_loop, kb, kb_end, first_block = None, zero_i, k_dim, None
-    if depth_blocks:
-        depth_loop = scf.ForOp(zero_i, arith.maxsi(k_dim, one_i), index_const(DEPTH_BLOCK), [c])
-    with ir.InsertionPoint(depth_loop.body) if depth_loop else contextlib.nullcontext():
-        if depth_loop:
-            kb = depth_loop.induction_variable
-            kb_end = index_min(arith.addi(kb, index_const(DEPTH_BLOCK)), k_dim)
-            first_block = arith.cmpi(arith.CmpIPredicate.eq, kb, zero_i)
-        blocks_loop = scf.ForOp(zero_i, m, block_rows, [depth_loop.inner_iter_args[0] if depth_loop else c])
-    with ir.InsertionPoint(blocks_loop.body):
-        block_end = index_min(arith.addi(blocks_loop.induction_variable, block_rows), m)
-        cols_loop = scf.ForOp(zero_i, n, index_const(lanes), [blocks_loop.inner_iter_args[0]])
-    with ir.InsertionPoint(cols_loop.body):
-        j0 = cols_loop.induction_variable
-        panel = arith.divui(j0, index_const(lanes))
-        cols = index_min(index_const(lanes), arith.subi(n, j0))
-        mask = vector.CreateMaskOp(mask_type, [cols]).result
-        rows_loop = scf.ForOp(blocks_loop.induction_variable, block_end, index_const(rows_per_tile),
-                              [cols_loop.inner_iter_args[0]])
-        with ir.InsertionPoint(rows_loop.body):
-            i0 = rows_loop.induction_variable
-            rows = [_row_index(index_min(arith.addi(i0, index_const(r)), last_row), lead)
-                    for r in range(rows_per_tile)]
-            out = rows_loop.inner_iter_args[0]
-            zeros = [vector.BroadcastOp(vtype, pad).result] * rows_per_tile
-            if first_block is None:
-                starts = zeros
-            else:  # the partial product of the earlier blocks of terms
-                starts = _first_or(first_block, zeros, [
-                    lambda r=r: vector.TransferReadOp(vtype, out, [*rows[r], j0], out_map, pad, in_bounds,
-                                                      mask=mask).result for r in range(rows_per_tile)])
-            k_loop = scf.ForOp(kb, kb_end, one_i, starts)
-            with ir.InsertionPoint(k_loop.body):
-                k = k_loop.induction_variable
-                if panels is None:
-                    bv = vector.TransferReadOp(vtype, b, [k, j0], row_map, pad, in_bounds, mask=mask).result
-                else:
-                    bv = vector.TransferReadOp(vtype, panels, [panel, k, zero_i], panel_map, pad,
-                                               ir.ArrayAttr.get([ir.BoolAttr.get(True)])).result
-                accs = []
-                for r, acc in enumerate(k_loop.inner_iter_args):
-                    index = [k, *rows[r]] if transpose_a else [*rows[r], k]
-                    av = vector.BroadcastOp(vtype, tensor.extract(a, index)).result
-                    accs.append(vector.FMAOp(av, bv, acc).result)
-                scf.YieldOp(accs)
-            for r, acc in enumerate(k_loop.results):
-                valid = arith.cmpi(arith.CmpIPredicate.slt, arith.addi(i0, index_const(r)), m)
-                row_cols = arith.select(valid, cols, zero_i)
-                row_mask = vector.CreateMaskOp(mask_type, [row_cols]).result
-                out = vector.TransferWriteOp(out.type, acc, out, [*rows[r], j0], out_map, in_bounds,
-                                             mask=row_mask).result
-            scf.YieldOp([out])
-        scf.YieldOp([rows_loop.results[0]])
-    with ir.InsertionPoint(blocks_loop.body):
-        scf.YieldOp([cols_loop.results[0]])
-    if depth_loop is None:
-        return blocks_loop.results[0]
-    with ir.InsertionPoint(depth_loop.body):
-        scf.YieldOp([blocks_loop.results[0]])
-    return depth_loop.results[0]
-
-
-def _first_or(first: ir.Value, values: list[ir.Value], otherwise: list) -> list[ir.Value]:
-    """`values` when `first` holds, else each of `otherwise` (callables emitting a value)
-    computed: an scf.if, so the other branch's reads run only when needed."""
-    from mlir.dialects import scf
-    branch = scf.IfOp(first, [v.type for v in values], has_else=True)
-    with ir.InsertionPoint(branch.then_block):
-        scf.YieldOp(values)
-    with ir.InsertionPoint(branch.else_block):
-        scf.YieldOp([emit() for emit in otherwise])
-    return list(branch.results)
-
-
-# tiles of rows per block of register_tiled_matmul (a block of a: 128 rows at AVX-512)
-BLOCK_TILES = 16
-# terms of K per block (a panel of b: 256 x 32 floats = 32 KB, in L1)
-DEPTH_BLOCK = 256
-
-
-def pack_panels(b: ir.Value, lanes: int) -> ir.Value:
-    """b (K x N) as ceil(N / lanes) panels of K x lanes: panel p row k holds
-    b[k, p*lanes : (p+1)*lanes], zero past column N."""
-    elem = ir.RankedTensorType(b.type).element_type
-    n = dim(b, 1)
-    count = arith.ceildivui(n, index_const(lanes))
-    out = tensor.empty([fold_index(count), fold_index(dim(b, 0)), lanes], elem)
-    last = arith.subi(n, index_const(1))
-    zero = arith.constant(elem, 0.0)
-
-    def body(args):
-        column = arith.addi(arith.muli(loop_index(0), index_const(lanes)), loop_index(2))
-        value = tensor.extract(b, [loop_index(1), index_min(column, last)])
-        return arith.select(arith.cmpi(arith.CmpIPredicate.ult, column, n), value, zero)
-
-    return generic([], out, [ir.AffineMap.get_identity(3)], ["parallel"] * 3, body)
-
-
-def _row_index(row: ir.Value, lead: list[ir.Value]) -> list[ir.Value]:
-    """A flat row number as an index into the leading dims (row-major)."""
-    index = []
-    for size in reversed(lead[1:]):
-        index.append(arith.remui(row, size))
-        row = arith.divui(row, size)
-    return [row, *reversed(index)]
+    init = tensor.empty([fold_index(s) for s in lead + [dim(b, 1)]], ir.RankedTensorType(a.type).element_type)
+    operands = [a, b, depth, init]
+    callee = fe.module.declaration("matmul", [v.type for v in operands], [init.type])
+    call = func.CallOp([init.type], ir.FlatSymbolRefAttr.get(callee), operands)
+    call.attributes[TILED_PRODUCT] = ir.DictAttr.get(
+        {"transpose_lhs": ir.BoolAttr.get(transpose_a), "packed": ir.BoolAttr.get(packed),
+         "depth_blocks": ir.BoolAttr.get(depth_blocks)})
+    return call.results[0]
 
 
 def _slice_axis(value: ir.Value, axis: int, size: ir.Value) -> ir.Value:
@@ -326,7 +184,7 @@ def _rows_times_matrix(fe, node) -> bool:
     """A stack of rows times a matrix (`x_t @ W` over a whole sequence): the cpu's
     register-tiled matmul computes it, as it does 2-d products."""
     op, (x, y), out = node.op, node.inputs, node.outputs[0].type
-    return (bool(fe.module.matmul_tile[0]) and y.ndim == 2 and x.ndim > 2 and dtypes.is_float(out.dtype)
+    return (fe.module.tiled_matmuls and y.ndim == 2 and x.ndim > 2 and dtypes.is_float(out.dtype)
             and x.dtype == y.dtype == out.dtype and not any(x.broadcastable) and not any(y.broadcastable)
             and not op.broadcast and op.x_labels[-1] == op.y_labels[0]
             and op.out_labels == op.x_labels[:-1] + (op.y_labels[1],))
@@ -339,11 +197,11 @@ def _emit_contract(fe, node, values):
     if _rows_times_matrix(fe, node):
         ka, kb = dim(values[0], x.ndim - 1), dim(values[1], 0)
         fe.check(arith.cmpi(arith.CmpIPredicate.eq, ka, kb), st.SHAPE_MISMATCH)
-        return [register_tiled_matmul(values[0], values[1], out.dtype, False, index_min(ka, kb),
-                                      fe.module.matmul_tile, depth_blocks=not fe.per_step)]
+        return [tiled_product(fe, values[0], values[1], False, index_min(ka, kb), packed=False,
+                              depth_blocks=not fe.per_step)]
     summed = [l for l in dict.fromkeys(op.x_labels + op.y_labels) if l not in op.out_labels]
     order = list(op.out_labels) + summed
-    if fe.module.matmul_tile[0] and op.out_labels and summed:
+    if fe.module.tiled_matmuls and op.out_labels and summed:
         # cpu: the last output axis innermost, so the loop runs along contiguous rows
         order = list(op.out_labels[:-1]) + summed + [op.out_labels[-1]]
     sizes, zero_reads = {}, set()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-import itertools
 import json
 import os
 import tempfile
@@ -31,14 +30,13 @@ from ..graph.basic import Variable
 from ..graph.fingerprint import fingerprint
 from ..graph.shared import SharedVariable
 from ..passes.fastmath import check_mode
-from ..passes.upstream import CompileError
 from ..runtime import manifest as manifest_mod
 from ..runtime import safetensors
 from ..runtime.schema import is_argument_name
 from ..targets import get as get_target
 from ..targets.dispatch import dispatch_module, seal_variant
 from ..targets.cpu_features import llc_flags
-from ..targets.pipeline import lower
+from ..targets.pipeline import lower_variants
 from ..targets.symbols import c_interface, kernel_symbol, manifest_symbol
 from ..targets.toolchain import TRIPLE, link_library, toolchain_id
 from .header import generate_header
@@ -217,11 +215,10 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | Sequ
             return hit
     with _context_lock, ir.Context() as ctx, ir.Location.unknown():
         scan_dialect.load(ctx)
-        # the least capable variant's IR identifies the graph; the others are emitted from
-        # the same graph with their variant's parameters (in the manifest), only on a miss
-        first_variant, *other_variants = target_record["variants"]
-        first, checks = _emit(specs, first_variant, target_module)
-        graph_hash = hashlib.sha256(str(first).encode()).hexdigest()
+        # one module for every variant (each tiles its products after the shared front end);
+        # its IR identifies the graph
+        module, checks = _emit(specs, target_module)
+        graph_hash = hashlib.sha256(str(module).encode()).hexdigest()
         for f in manifest["functions"]:
             f["graph_hash"], f["checks"] = graph_hash, checks[f["name"]]
         if graph_key is None:
@@ -229,12 +226,10 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | Sequ
             hit = _cached(key, manifest)
             if hit is not None:
                 return hit
-        modules = itertools.chain([first], (_emit_same_checks(specs, v, target_module, checks)
-                                            for v in other_variants))
         stages: dict[str, str] = {}
-        # LLVM's tools run on each variant while the next one is emitted and lowered
-        # (the dispatch module embeds the manifest, which lowering may add to: after the variants)
-        data = _link(_lowered(modules, manifest, target_module, stages),
+        # LLVM's tools run on each variant while the next one is lowered (the dispatch
+        # module embeds the manifest, which lowering may add to: after the variants)
+        data = _link(_lowered(module, manifest, target_module, stages),
                      functools.partial(_dispatch_ir, manifest, target_module, blob), manifest, target_module)
     return Build(data, cache.store(key, data, stages, manifest), stages, manifest)
 
@@ -292,38 +287,29 @@ def _function_manifests(specs: Sequence[FunctionSpec], library: str, shared_name
     return functions
 
 
-def _emit(specs: Sequence[FunctionSpec], variant: dict, target: ModuleType) -> tuple[Any, dict[str, list[str]]]:
-    """One module of the scan dialect, emitted for one CPU variant (its matmul tile), and
-    each function's run-time check sites (the manifest's `checks`)."""
+def _emit(specs: Sequence[FunctionSpec], target: ModuleType) -> tuple[Any, dict[str, list[str]]]:
+    """The module of the scan dialect (the same for every CPU variant) and each function's
+    run-time check sites (the manifest's `checks`)."""
     module = ir.Module.create()
-    emitter = ModuleEmitter(module, matmul_tile=target.matmul_tile(variant))
+    emitter = ModuleEmitter(module, tiled_matmuls=target.TILED_MATMULS)
     for s in specs:
         emitter._names.add(kernel_symbol(s.name))
     checks = {s.name: emit_function(emitter, kernel_symbol(s.name), s.inputs, s.outputs) for s in specs}
     return module, checks
 
 
-def _emit_same_checks(specs: Sequence[FunctionSpec], variant: dict, target: ModuleType, checks: dict):
-    """Another variant's module; its check sites must be the first variant's, which the
-    manifest (and so the status messages of every variant) records."""
-    module, mine = _emit(specs, variant, target)
-    if mine != checks:
-        raise CompileError(f"variant {variant['cpu']} emitted other run-time checks than the first variant")
-    return module
-
-
-def _lowered(modules: Iterable, manifest: dict, target: ModuleType, stages: dict) -> Iterator[tuple[bytes, list[str]]]:
+def _lowered(module: ir.Module, manifest: dict, target: ModuleType, stages: dict) -> Iterator[tuple[bytes, list[str]]]:
     """Each variant through the pipeline: (LLVM dialect as MLIR bytecode, llc flags), one
     at a time; `stages` receives every stage of the last (the most capable) variant."""
     record = manifest["target"]
     entries = {c_interface(f["name"]): f["symbol"] for f in manifest["functions"]}
-    variants = record["variants"]
+    def seal(lowered: ir.Module, variant: dict) -> None:
+        seal_variant(lowered, entries, variant if target.DISPATCH_BY_CPU else None)
+
     kept: dict = {}
-    for i, (module, variant) in enumerate(zip(modules, variants)):
-        seal = functools.partial(seal_variant, entries=entries, variant=variant if target.DISPATCH_BY_CPU else None)
-        kept.update(lower(module, target, variant, record["fastmath"], manifest,
-                          keep_stages=i == len(variants) - 1, finish=seal))
-        yield _bytecode(module), llc_flags(variant)
+    for variant, lowered in lower_variants(module, target, record["variants"], record["fastmath"], manifest, kept,
+                                           seal):
+        yield _bytecode(lowered), llc_flags(variant)
     # printed while the last variant's tools run
     stages.update((name, str(ir_copy)) for name, ir_copy in kept.items())
 

@@ -143,6 +143,12 @@ def _classify(block: ir.Block, rank: int) -> set | None:
     return shape_ops
 
 
+def interchangeable(op: ir.Operation) -> bool:
+    """Whether scan-interchange would rewrite a loop under `op` (its chunks are as wide as
+    the CPU variant's vectors: the variants' front ends differ only then)."""
+    return any(_match(loop) is not None for loop in ops_named(op, "scan.loop"))
+
+
 def scan_interchange(op: ir.Operation, vector_bytes: int) -> None:
     """The pass: interchange every matched chain under `op`; `vector_bytes` is the
     width of one vector register of the CPU compiled for."""

@@ -8,7 +8,8 @@ write straight into that carried buffer. That is right for elementwise steps
 and bufferization resolves any conflict among linalg/tensor ops by itself. It
 fails ("cannot avoid RaW conflict") in two cases:
 
-- the writer chain contains a loop (`dot(p, M)`: the emitted matmul tiles; an
+- the writer chain contains a loop (`dot(p, M)`: the matmul tiles, a `scan.matmul`
+  call until tile-matmuls; an
   interchanged inner scan seeded by `p`; checkpoint chunks): upstream one-shot
   analysis rejects an `scf.for` rewired onto the carried buffer followed by the
   `materialize_in_destination` into that same buffer, even with no read of it;
@@ -27,6 +28,8 @@ from __future__ import annotations
 
 from mlir import ir
 from mlir.dialects import bufferization
+
+from ..emit.builders import TILED_PRODUCT
 
 # ops whose tensor result is (a view of) their first operand
 _VIEWS = ("tensor.cast", "tensor.extract_slice", "tensor.expand_shape", "tensor.collapse_shape",
@@ -105,6 +108,8 @@ def _written_operand(op: ir.Operation, result: ir.Value) -> int | None:
         return len(op.operands) - len(op.results) + ir.OpResult(result).result_number
     if op.name == "scf.for":
         return 3 + ir.OpResult(result).result_number
+    if op.name == "func.call" and TILED_PRODUCT in op.attributes:
+        return len(op.operands) - 1  # a matrix product: its tile loops write into the last operand
     return None
 
 

@@ -2,9 +2,10 @@
 bound at load by ifunc resolvers (dispatch.py, docs/deploy.md).
 
 Each target module gives the same names: `record` (the manifest's target record),
-`matmul_tile`, the pipeline's hooks `before_lowering`, `after_bufferization` and
-`to_llvm` (pipeline.py), `DISPATCH_BY_CPU`, `RUNTIME_SOURCE` (the C file from
-runtime/ linked into every library) and `EXTRA_EXPORTS`.
+`TILED_MATMULS` (products emitted as `scan.matmul`), the pipeline's hooks
+`front_end_key`, `before_lowering`, `specialize`, `after_bufferization` and `to_llvm`
+(pipeline.py), `DISPATCH_BY_CPU`, `RUNTIME_SOURCE` (the C file from runtime/ linked
+into every library) and `EXTRA_EXPORTS`.
 """
 from __future__ import annotations
 
@@ -13,15 +14,17 @@ from typing import Sequence
 from mlir import ir
 
 from ..passes.allocators import HUGE_PAGE_ALLOCATORS, route_allocations
-from ..passes.interchange import scan_interchange
+from ..passes.interchange import interchangeable, scan_interchange
 from ..passes.math_intrinsics import math_to_intrinsics
 from ..passes.output_in_place import output_in_place
+from ..passes.tile_matmuls import tile_matmuls
 from ..passes.upstream import run_pipeline
 from ..passes.vector_width import prefer_wide_vectors
 from ..passes.vectorize_generics import vectorize_generics
 from . import cpu_features
 
 DISPATCH_BY_CPU = True
+TILED_MATMULS = True
 RUNTIME_SOURCE = "cpu_alloc.c"
 EXTRA_EXPORTS: tuple[str, ...] = ()
 TO_LLVM = (
@@ -40,13 +43,21 @@ def record(cpu: str | Sequence[str] | None, arch: str | None, default_cpu: str) 
     return {"cpu": label, "variants": found}
 
 
-def matmul_tile(variant: dict) -> tuple[int, int, bool]:
-    return cpu_features.matmul_tile(variant["features"])
+def front_end_key(module: ir.Module, variant: dict) -> int | None:
+    """What the front end (up to `specialize`) depends on for `variant`: the vector width,
+    where scan-interchange cuts a scan into vector chunks; else nothing (one front end
+    serves every variant)."""
+    return cpu_features.vector_bytes(variant["features"]) if interchangeable(module.operation) else None
 
 
 def before_lowering(module: ir.Module, variant: dict) -> None:
     """scan-interchange: independent chains of scalar steps run as vector chunks."""
     scan_interchange(module.operation, cpu_features.vector_bytes(variant["features"]))
+
+
+def specialize(module: ir.Module, variant: dict) -> None:
+    """tile-matmuls: the variant's register tile for every matrix product."""
+    tile_matmuls(module.operation, cpu_features.matmul_tile(variant["features"]))
 
 
 def after_bufferization(module: ir.Module) -> None:

@@ -22,6 +22,7 @@ from ..passes.upstream import CompileError, run_pipeline
 from . import cpu_features
 
 DISPATCH_BY_CPU = False
+TILED_MATMULS = False  # products are linalg.generic contractions, (i, j) mapped to GPU threads
 RUNTIME_SOURCE = "cuda_shim.c"
 EXTRA_EXPORTS = ("scanaot_cuda_*",)
 DEFAULT_ARCH = "sm_90"
@@ -129,12 +130,16 @@ def record(cpu: str | Sequence[str] | None, arch: str | None, default_cpu: str) 
             "ptxas": ptxas_version()}
 
 
-def matmul_tile(variant: dict) -> tuple[int, int, bool]:
-    return (0, 0, False)  # no register tile: loops (i, j, k), (i, j) mapped to GPU threads
+def front_end_key(module: ir.Module, variant: dict) -> None:
+    return None  # one host variant
 
 
 def before_lowering(module: ir.Module, variant: dict) -> None:
     pass
+
+
+def specialize(module: ir.Module, variant: dict) -> None:
+    pass  # products stay linalg.generic contractions: (i, j) map to GPU threads
 
 
 def after_bufferization(module: ir.Module) -> None:

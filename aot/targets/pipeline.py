@@ -7,7 +7,8 @@ Each stage's IR is kept so a compiled function can show it (`f.ir("scan")`):
     scan-opt  after scan-verify and scan-keep-last
     scf       after (cpu) scan-interchange, lower-scan-to-scf, inlining the step
               bodies, canonicalize/cse, the elementwise fusions (fuse-cheap-producers
-              last), fold-generator-reads
+              last), split-large-generics: the front end, shared by the CPU
+              variants; then each variant's own: (cpu) tile-matmuls, fold-generator-reads
     memref    after one-shot bufferization and (cpu) output-in-place
     gpu       (cuda target) host functions launching the outlined GPU kernels
     llvm      the LLVM dialect handed to mlir-translate (cpu: allocations routed to
@@ -16,7 +17,7 @@ Each stage's IR is kept so a compiled function can show it (`f.ir("scan")`):
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Sequence
 
 from mlir import ir
 from mlir.dialects import linalg
@@ -57,30 +58,53 @@ def copy_to_linalg(op, rewriter) -> bool:
     return False
 
 
-def lower(module: ir.Module, target: ModuleType, variant: dict, fastmath: str, manifest: dict,
-          keep_stages: bool = True, finish: Callable[[ir.Module], None] | None = None) -> dict[str, Any]:
-    """Run every stage in place for `target` (a module of scanaot.targets) and one of
-    its CPU variants; returns each stage's IR, a copy of the module to print (`str`)
-    once the build no longer waits on it (none with `keep_stages=False`: printing a
-    large module costs as much as a pass).
+def lower_variants(module: ir.Module, target: ModuleType, variants: Sequence[dict], fastmath: str, manifest: dict,
+                   stages: dict[str, Any], finish: Callable[[ir.Module, dict], None] | None = None
+                   ) -> Iterator[tuple[dict, ir.Module]]:
+    """Each of `variants` (CPU variants of `target`, a module of scanaot.targets) through
+    every stage, in turn: yields (variant, its module in the LLVM dialect). `module`
+    (emitted once for all) is used up.
 
+    The front end (scan stages to split-large-generics) runs once for all variants
+    whose `target.front_end_key` agrees (for the cpu: every variant, unless
+    scan-interchange cuts a scan into chunks of the vector width); each variant then
+    gets a copy: `target.specialize` (the cpu's matmul tile), the rest of the stages.
     `fastmath` is a mode of passes/fastmath.py, set on every float op first. The
-    target adds its own steps before lower-scan-to-scf, after bufferization, and
-    from the memref stage to the LLVM dialect (where it may record what it found in
-    the manifest: the cuda target's device code). `finish` runs on the LLVM dialect
-    before its stage is kept (the packaging seals the entry symbols there)."""
-    stages: dict[str, Any] = {}
+    target adds its own steps before lower-scan-to-scf, after bufferization and from
+    the memref stage to the LLVM dialect (where it may record what it found in the
+    manifest: the cuda target's device code). `finish(module, variant)` runs on the
+    LLVM dialect (the packaging seals the entry symbols there).
 
-    def keep(name: str) -> None:
-        if keep_stages:
-            stages[name] = module.operation.clone()
-
+    `stages` receives a copy of the module after each stage of the last variant (to
+    print once the build no longer waits on it: printing a large module costs as much
+    as a pass)."""
     set_fastmath(module.operation, fastmath)
-    keep("scan")
+    stages["scan"] = module.operation.clone()
     scan_verify(module.operation)
     scan_keep_last(module.operation)
     scan_verify(module.operation)
-    keep("scan-opt")
+    stages["scan-opt"] = module.operation.clone()
+    keys = [target.front_end_key(module, v) for v in variants]
+    fronts: dict[Any, ir.Module] = {}
+    for i, (variant, key) in enumerate(zip(variants, keys)):
+        if key not in fronts:  # the last front end takes `module` itself
+            fronts[key] = _front_end(module if len(set(keys[i:])) == 1 else _copy(module), target, variant)
+        own = fronts[key] if key not in keys[i + 1:] else _copy(fronts[key])
+        _back_end(own, target, variant, manifest, stages if i == len(variants) - 1 else None)
+        if finish is not None:
+            finish(own, variant)
+        if i == len(variants) - 1:
+            stages["llvm"] = own.operation.clone()
+        yield variant, own
+
+
+def _copy(module: ir.Module) -> ir.Module:
+    """A copy of `module` (a builtin.module op: it has the body and operation passes use)."""
+    return module.operation.clone()
+
+
+def _front_end(module: ir.Module, target: ModuleType, variant: dict) -> ir.Module:
+    """Loops to scf, step bodies inlined, elementwise fusions: the part the variants share."""
     target.before_lowering(module, variant)
     lower_scan_to_scf(module.operation)
     run_pipeline(module, INLINE, "scf")
@@ -88,6 +112,17 @@ def lower(module: ir.Module, target: ModuleType, variant: dict, fastmath: str, m
     run_pipeline(module, SIMPLIFY, "scf")
     fuse_cheap_producers(module.operation)
     split_large_generics(module.operation)
+    return module
+
+
+def _back_end(module: ir.Module, target: ModuleType, variant: dict, manifest: dict, stages: dict | None) -> None:
+    """One variant's own stages, from its matmul tiles to the LLVM dialect (copies of the
+    stages into `stages` unless None)."""
+    def keep(name: str) -> None:
+        if stages is not None:
+            stages[name] = module.operation.clone()
+
+    target.specialize(module, variant)
     fold_generator_reads(module.operation)
     keep("scf")
     run_pipeline(module, BUFFERIZE, "memref")
@@ -96,8 +131,4 @@ def lower(module: ir.Module, target: ModuleType, variant: dict, fastmath: str, m
     apply_patterns_and_fold_greedily(module, patterns.freeze())
     target.after_bufferization(module)
     keep("memref")
-    target.to_llvm(module, variant, manifest, stages)
-    if finish is not None:
-        finish(module)
-    keep("llvm")
-    return stages
+    target.to_llvm(module, variant, manifest, {} if stages is None else stages)

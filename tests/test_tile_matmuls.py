@@ -1,0 +1,93 @@
+"""tile-matmuls and the front end the CPU variants share (targets/pipeline.lower_variants).
+
+A matrix product is emitted once, as a call tagged `scan.matmul`; every variant of a
+portable library lowers a copy of one front end and gets its own register tile. The
+tests check that sharing changes no variant's code (each equals its own single-variant
+build), that the front end runs once (once per vector width where scan-interchange
+applies), and that no placeholder is left."""
+import numpy as np
+import pytest
+
+import scanaot
+import scanaot.tensor as at
+from scanaot.packaging import artifact
+from scanaot.targets import pipeline
+
+
+def _rnn_with_products():
+    """A step with a product by invariant weights (packed panels) and one by a sequence,
+    and a product over the whole sequence (blocks of terms) after the loop."""
+    x, W, h0 = at.ftensor3("x"), at.fmatrix("W"), at.fmatrix("h0")
+    hs, _ = scanaot.scan(lambda x_t, h, W: at.tanh(at.dot(h, W) + at.dot(x_t, x_t.T)),
+                         sequences=x, outputs_info=h0, non_sequences=W)
+    return [x, W, h0], [hs, at.dot(hs[:, 0].T, hs[:, 1])]
+
+
+def _power():
+    """An elementwise scan: scan-interchange cuts it into chunks of the vector width."""
+    k, a = at.iscalar("k"), at.fvector("A")
+    result, _ = scanaot.scan(lambda p, a: p * a, outputs_info=at.ones_like(a), non_sequences=a, n_steps=k)
+    return [a, k], result[-1]
+
+
+@pytest.fixture
+def lowered(monkeypatch, tmp_path):
+    """Compile (in an empty cache) and return {variant: its LLVM dialect text}, and how
+    often the front end ran."""
+    def build(graph, cpu):
+        found, fronts = {}, []
+        original, front = pipeline.lower_variants, pipeline._front_end
+
+        def recording(*args, **kwargs):
+            for variant, module in original(*args, **kwargs):
+                found[variant["cpu"]] = str(module)
+                yield variant, module
+
+        def counting(module, target, variant):
+            fronts.append(variant["cpu"])
+            return front(module, target, variant)
+
+        with monkeypatch.context() as m:
+            m.setattr(artifact, "lower_variants", recording)
+            m.setattr(pipeline, "_front_end", counting)
+            m.setenv("SCANAOT_CACHE", str(tmp_path / f"cache-{cpu}"))
+            inputs, outputs = graph()
+            scanaot.compile(inputs, outputs, name="k", out_dir=tmp_path / str(cpu), cpu=cpu)
+        return found, fronts
+    return build
+
+
+def test_the_variants_share_one_front_end(lowered):
+    found, fronts = lowered(_rnn_with_products, "portable")
+    assert sorted(found) == ["x86-64-v2", "x86-64-v3", "x86-64-v4"]
+    assert len(fronts) == 1
+
+
+def test_scan_interchange_gets_a_front_end_per_vector_width(lowered):
+    _, fronts = lowered(_power, "portable")
+    assert fronts == ["x86-64-v2", "x86-64-v3", "x86-64-v4"]  # 16, 32 and 64-byte chunks
+
+
+@pytest.mark.parametrize("graph", [_rnn_with_products, _power], ids=["products", "interchanged"])
+def test_each_variant_is_the_code_its_own_build_makes(lowered, graph):
+    portable, _ = lowered(graph, "portable")
+    for cpu in ("x86-64-v2", "x86-64-v3", "x86-64-v4"):
+        alone, _ = lowered(graph, cpu)
+        assert alone[cpu] == portable[cpu], f"{cpu}: the shared front end changed its code"
+
+
+def test_the_tiles_replace_every_placeholder():
+    x, W = at.ftensor3("x"), at.fmatrix("W")
+    hs, _ = scanaot.scan(lambda x_t, W: [at.dot(x_t, W), at.dot(2 * x_t, W)], sequences=x, non_sequences=W)
+    f = scanaot.function([x, W], hs, cpu="x86-64-v3")
+    emitted, tiled = f.ir("scan"), f.ir("scf")
+    assert emitted.count("{scan.matmul = {") == 2 and "func.func private @scanaot_matmul" in emitted
+    assert "scan.matmul" not in tiled and "scanaot_matmul" not in tiled
+    assert tiled.count("vector.fma") == 2 * 4  # two products, 4 rows of accumulators at AVX2
+    packs = [line for line in f.ir("memref").splitlines() if "memref.alloc" in line and "x16xf32>" in line]
+    assert len(packs) == 1, "both products read one copy of W's panels"
+    rng = np.random.default_rng(0)
+    xv, Wv = rng.normal(size=(3, 5, 7)).astype("float32"), rng.normal(size=(7, 20)).astype("float32")
+    plain, doubled = f(xv, Wv)
+    np.testing.assert_allclose(plain, xv @ Wv, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(doubled, (2 * xv) @ Wv, rtol=1e-5, atol=1e-5)
