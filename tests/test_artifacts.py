@@ -3,7 +3,9 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -199,3 +201,24 @@ def test_a_failing_llvm_tool_is_a_compile_error_naming_it(tool, setting, tmp_pat
     with pytest.raises(CompileError, match=rf"^{tool} failed \(exit 10[23]\):\n.*no-such-flag"):
         scanaot.compile(inputs, output, name="power", out_dir=tmp_path / "out")
     assert started and all(proc.poll() is not None for proc in started)
+
+
+def test_llvm_dialect_is_translated_in_process_and_other_modules_by_mlir_translate():
+    """A module all in the LLVM dialect becomes LLVM IR in process; one with any other op
+    (the cuda host code's GPU binaries) goes to mlir-translate as bytecode, since the
+    bindings' translation crashes on what it cannot translate; mlir-translate's refusal
+    is a CompileError naming it."""
+    from mlir import ir
+    from scanaot.passes.upstream import CompileError
+    from scanaot.targets import toolchain
+    with ir.Context(), ir.Location.unknown():
+        llvm_only = ir.Module.parse("llvm.func @f(%x: i32) -> i32 { llvm.return %x : i32 }")
+        other = ir.Module.parse("func.func @f() { return }")
+        text, bytecode = toolchain.translation_input(llvm_only), toolchain.translation_input(other)
+    assert isinstance(text, str) and "define i32 @f(i32" in text
+    assert isinstance(bytecode, bytes) and bytecode.startswith(b"ML\xefR")
+    with tempfile.TemporaryDirectory() as tmp:
+        build = toolchain._ObjectBuild(bytecode, Path(tmp), "v0", ["-mcpu=x86-64"])
+        with pytest.raises(CompileError, match=r"^mlir-translate failed \(exit 101\)"):
+            build.result()
+        assert toolchain._ObjectBuild(text, Path(tmp), "v1", ["-mcpu=x86-64"]).result().stat().st_size > 0

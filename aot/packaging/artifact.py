@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import json
 import os
 import tempfile
@@ -38,7 +37,7 @@ from ..targets.dispatch import dispatch_module, seal_variant
 from ..targets.cpu_features import llc_flags
 from ..targets.pipeline import lower_variants
 from ..targets.symbols import c_interface, kernel_symbol, manifest_symbol
-from ..targets.toolchain import TRIPLE, link_library, toolchain_id
+from ..targets.toolchain import TRIPLE, link_library, toolchain_id, translation_input
 from .header import generate_header
 from .manifest import FunctionSpec, check_name, function_manifest, make_spec, vjp_spec
 
@@ -298,9 +297,11 @@ def _emit(specs: Sequence[FunctionSpec], target: ModuleType) -> tuple[Any, dict[
     return module, checks
 
 
-def _lowered(module: ir.Module, manifest: dict, target: ModuleType, stages: dict) -> Iterator[tuple[bytes, list[str]]]:
-    """Each variant through the pipeline: (LLVM dialect as MLIR bytecode, llc flags), one
-    at a time; `stages` receives every stage of the last (the most capable) variant."""
+def _lowered(module: ir.Module, manifest: dict, target: ModuleType, stages: dict
+             ) -> Iterator[tuple[str | bytes, list[str]]]:
+    """Each variant through the pipeline: (its LLVM IR, or MLIR bytecode for mlir-translate;
+    llc flags), one at a time; `stages` receives every stage of the last (the most
+    capable) variant."""
     record = manifest["target"]
     entries = {c_interface(f["name"]): f["symbol"] for f in manifest["functions"]}
     def seal(lowered: ir.Module, variant: dict) -> None:
@@ -309,29 +310,22 @@ def _lowered(module: ir.Module, manifest: dict, target: ModuleType, stages: dict
     kept: dict = {}
     for variant, lowered in lower_variants(module, target, record["variants"], record["fastmath"], manifest, kept,
                                            seal):
-        yield _bytecode(lowered), llc_flags(variant)
+        yield translation_input(lowered), llc_flags(variant)
     # printed while the last variant's tools run
     stages.update((name, str(ir_copy)) for name, ir_copy in kept.items())
 
 
-def _bytecode(module: ir.Module) -> bytes:
-    """The module as MLIR bytecode: written and read several times faster than its text."""
-    out = io.BytesIO()
-    module.operation.write_bytecode(out)
-    return out.getvalue()
-
-
-def _dispatch_ir(manifest: dict, target: ModuleType, state: bytes | None) -> str:
+def _dispatch_ir(manifest: dict, target: ModuleType, state: bytes | None) -> str | bytes:
     """The module of entry points binding a variant at load, with the manifest and the state."""
     record = manifest["target"]
     arity = {f["symbol"]: len(f["args"]) + len(f["outputs"]) + 1 for f in manifest["functions"]}
     dispatch = dispatch_module(arity, record["variants"] if target.DISPATCH_BY_CPU else None,
                                json.dumps(manifest, sort_keys=True), manifest["library"],
                                (state_symbol(manifest["library"]), state) if state is not None else None)
-    return str(dispatch)
+    return translation_input(dispatch)
 
 
-def _link(variant_ir: Iterable[tuple[bytes, list[str]]], dispatch_ir: Callable[[], str], manifest: dict,
+def _link(variant_ir: Iterable[tuple[str | bytes, list[str]]], dispatch_ir: Callable[[], str | bytes], manifest: dict,
           target: ModuleType) -> bytes:
     library = manifest["library"]
     exports = [f["symbol"] for f in manifest["functions"]]

@@ -1,6 +1,7 @@
 """LLVM-dialect MLIR -> position-independent shared library, with LLVM's own tools.
 
-mlir-translate -> opt -O2 -> llc -O3 (PIC object) -> the system C compiler links.
+LLVM IR (translated in process by the MLIR bindings, or by mlir-translate) -> opt -O2
+-> llc -O3 (PIC object) -> the system C compiler links.
 Tools are located inside the pinned wheels, never by bare name (Debian's LLVM 14
 comes first on PATH). Each tool runs as a subprocess whose failure becomes a
 CompileError.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import io
 import os
 import shlex
 import shutil
@@ -16,6 +18,9 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable
+
+from mlir import ir
+from mlir.dialects import llvm
 
 from ..cache import cached_object
 from ..passes.upstream import CompileError
@@ -88,23 +93,46 @@ def helper_library(source_name: str) -> Path:
     return cached_object(Path(source_name).stem + "-so", obj.read_bytes() + cc.encode(), build)
 
 
+def translation_input(module: ir.Module) -> str | bytes:
+    """What a variant's build starts from: its LLVM IR (str), translated in process when
+    every op is of the LLVM dialect (60-240 ms a variant as an mlir-translate process,
+    8-110 ms in process), else MLIR bytecode (bytes) for mlir-translate, which reports
+    what it cannot translate (the cuda host code's GPU binaries are translated there;
+    the bindings' translation crashes on a module it cannot translate)."""
+    foreign = []
+
+    def visit(op: ir.Operation) -> ir.WalkResult:
+        if not op.name.startswith("llvm.") and op.name != "builtin.module":
+            foreign.append(op.name)
+            return ir.WalkResult.INTERRUPT
+        return ir.WalkResult.ADVANCE
+
+    module.operation.walk(visit)
+    if not foreign:
+        return llvm.translate_module_to_llvmir(module.operation)
+    out = io.BytesIO()
+    module.operation.write_bytecode(out)
+    return out.getvalue()
+
+
 # a variant's tools run in turn in one shell; its exit status says which one failed
 _STEP_EXIT = {101: "mlir-translate", 102: "opt", 103: "llc"}
 
 
 class _ObjectBuild:
-    """The LLVM dialect (text, or MLIR bytecode) -> an object file, by mlir-translate,
-    opt and llc run in turn by one shell started at once: the build needs no Python
-    thread while it runs (the MLIR passes lowering the next variant hold the GIL, so a
-    thread could not start the next tool until they finish)."""
+    """LLVM IR (text), or the LLVM dialect as MLIR bytecode -> an object file, by
+    (mlir-translate,) opt and llc run in turn by one shell started at once: the build
+    needs no Python thread while it runs (the MLIR passes lowering the next variant hold
+    the GIL, so a thread could not start the next tool until they finish)."""
 
-    def __init__(self, llvm_ir: str | bytes, workdir: Path, stem: str, flags: list[str], optimize: bool = True):
-        src, ll, bc, self.obj = (workdir / f"{stem}{ext}" for ext in (".mlir", ".ll", ".bc", ".o"))
-        if isinstance(llvm_ir, bytes):
-            src.write_bytes(llvm_ir)
+    def __init__(self, source: str | bytes, workdir: Path, stem: str, flags: list[str], optimize: bool = True):
+        src, ll, bc, self.obj = (workdir / f"{stem}{ext}" for ext in (".mlirbc", ".ll", ".bc", ".o"))
+        steps = {}
+        if isinstance(source, bytes):
+            src.write_bytes(source)
+            steps[101] = [tool("mlir", "mlir-translate"), "--mlir-to-llvmir", str(src), "-o", str(ll)]
         else:
-            src.write_text(llvm_ir)
-        steps = {101: [tool("mlir", "mlir-translate"), "--mlir-to-llvmir", str(src), "-o", str(ll)]}
+            ll.write_text(source)
         if optimize:
             steps[102] = [tool("llvm", "opt"), *OPT_OPTIONS, f"-mtriple={TRIPLE}", *flags, str(ll), "-o", str(bc)]
         steps[103] = [tool("llvm", "llc"), "-O3", *LLC_OPTIONS, f"-mtriple={TRIPLE}", *flags, "-relocation-model=pic",
@@ -127,9 +155,9 @@ class _ObjectBuild:
         return self.obj
 
 
-def link_library(variants: Iterable[tuple[str | bytes, list[str]]], dispatch_ir: Callable[[], str], workdir: Path, *,
-                 library: str, exports: list[str], runtime_source: str) -> Path:
-    """Compile each variant's LLVM dialect (text or bytecode, with its CPU flags) and the dispatch
+def link_library(variants: Iterable[tuple[str | bytes, list[str]]], dispatch_ir: Callable[[], str | bytes],
+                 workdir: Path, *, library: str, exports: list[str], runtime_source: str) -> Path:
+    """Compile each variant (its `translation_input`, with its CPU flags) and the dispatch
     module (`dispatch_ir()`, called once every variant is taken), and link them into
     `workdir/k.so` (position independent, libc + libm only).
 
@@ -148,8 +176,8 @@ def link_library(variants: Iterable[tuple[str | bytes, list[str]]], dispatch_ir:
         jobs = [pool.submit(_build_runtime_object, "cpu_features.c", cc, ("-march=x86-64",)),
                 pool.submit(_build_runtime_object, runtime_source, cc)]
         try:
-            for i, (llvm_ir, flags) in enumerate(variants):
-                jobs.append(_ObjectBuild(llvm_ir, workdir, f"v{i}", flags))
+            for i, (source, flags) in enumerate(variants):
+                jobs.append(_ObjectBuild(source, workdir, f"v{i}", flags))
             jobs.append(_ObjectBuild(dispatch_ir(), workdir, "dispatch", ["-mcpu=x86-64"], False))
             objects = [str(job.result()) for job in jobs]
         except BaseException:
