@@ -1,7 +1,7 @@
 """The compile cache: built libraries by key, verified on every hit.
 
-An entry is `{key}.so` (the sealed library) and `{key}.json` (its IR stages and
-manifest). A hit is served only when the library's digest checks out and the
+An entry is `{key}.so` (the sealed library) and `{key}.json` (its IR stages, as
+base64 MLIR bytecode printed when read: packaging/stages.py, and manifest). A hit is served only when the library's digest checks out and the
 manifest sealed inside it equals the one the caller computed for its graph (the
 graph's structural fingerprint or IR hash, the arguments, the target and CPU
 variants, the toolchain): a
@@ -24,7 +24,7 @@ import stat
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from .runtime import manifest as manifest_mod
 from .runtime.elf import LibraryError
@@ -97,11 +97,13 @@ def limit_bytes() -> int:
     return int(megabytes * 2**20)
 
 
-def lookup(key: str, manifest: dict, emitted: tuple[str, ...] = ()) -> tuple[bytes, dict, dict] | None:
+def lookup(key: str, manifest: dict, emitted: tuple[str, ...] = (),
+           read_stages: Callable[[object], Any] = dict) -> tuple[bytes, Any, dict] | None:
     """(library bytes, IR stages, sealed manifest) of a valid entry for `key` built from
     `manifest`, else None. `emitted`: fields of each function's entry that emission
     derives, absent from `manifest` (the lookup ran before emitting): the entry's own
-    are taken.
+    are taken. `read_stages` makes the stages of the stored record (a ValueError: the
+    record does not hold them).
 
     An entry that fails any check is removed, so the caller rebuilds it."""
     root = cache_dir()
@@ -114,6 +116,7 @@ def lookup(key: str, manifest: dict, emitted: tuple[str, ...] = ()) -> tuple[byt
         stored = json.loads(record.read_text())
         if not isinstance(stored, dict) or not isinstance(stored.get("stages"), dict):
             raise ValueError("record without stages")
+        stages = read_stages(stored["stages"])
         if not _same(sealed, stored.get("manifest")) or not _same(_without(sealed, emitted), manifest):
             raise ValueError("entry built from another graph")
     except (OSError, ValueError, LibraryError):
@@ -121,7 +124,7 @@ def lookup(key: str, manifest: dict, emitted: tuple[str, ...] = ()) -> tuple[byt
         return None
     with contextlib.suppress(OSError):
         os.utime(library)  # recently used: pruned last
-    return data, stored["stages"], sealed
+    return data, stages, sealed
 
 
 def _same(a: object, b: object) -> bool:

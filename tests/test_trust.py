@@ -1,6 +1,7 @@
 """Artifacts you can trust: loading maps exactly the verified bytes, the cache
 serves only what was asked for, libraries refuse CPUs they cannot run, and
 symbols cannot be hijacked (docs/deploy.md)."""
+import base64
 import json
 import os
 import shutil
@@ -97,7 +98,8 @@ def test_swapped_cache_entry_is_rebuilt_not_served(private_cache):
     assert again.library_path == so2 and so2.read_bytes() == original
 
 
-@pytest.mark.parametrize("damage", ["json", "so-truncated", "so-flipped", "json-missing"])
+@pytest.mark.parametrize("damage", ["json", "so-truncated", "so-flipped", "json-missing", "stages-text",
+                                    "stages-not-bytecode"])
 def test_damaged_cache_entry_is_rebuilt(private_cache, damage):
     x = at.fvector("x")
     f = scanaot.function([x], x * 5)
@@ -105,6 +107,11 @@ def test_damaged_cache_entry_is_rebuilt(private_cache, damage):
     os.chmod(so, 0o600)
     if damage == "json":
         record.write_text("{not json")
+    elif damage.startswith("stages"):
+        stored = json.loads(record.read_text())
+        text = "module {}" if damage == "stages-text" else base64.b64encode(b"module {}").decode()
+        stored["stages"] = {name: text for name in stored["stages"]}
+        record.write_text(json.dumps(stored))
     elif damage == "json-missing":
         record.unlink()
     elif damage == "so-truncated":
@@ -117,6 +124,22 @@ def test_damaged_cache_entry_is_rebuilt(private_cache, damage):
     np.testing.assert_array_equal(again(np.ones(2, "float32")), [5, 5])
     json.loads(record.read_text())  # rebuilt
     rt.load(so)
+    assert "func.func" in again.ir("scan")
+
+
+def test_a_cached_build_shows_the_stages_it_was_built_with(private_cache):
+    """The record keeps each stage as MLIR bytecode (printing every stage of every build
+    cost as much as a pass); a build served from the cache prints the same text."""
+    x, n = at.fvector("x"), at.iscalar("n")
+    out, _ = scanaot.scan(lambda p: p * 2, outputs_info=x, n_steps=n)
+    built = scanaot.function([x, n], out[-1])
+    stored = json.loads(_entry(built)[1].read_text())["stages"]
+    assert sorted(stored) == sorted(["scan", "scan-opt", "scf", "memref", "llvm"])
+    assert all(base64.b64decode(v).startswith(b"ML\xefR") for v in stored.values())
+    cached = scanaot.function([x, n], out[-1])
+    assert cached.library_path == built.library_path
+    for stage in stored:
+        assert cached.ir(stage) == built.ir(stage) and "module" in built.ir(stage)
 
 
 def test_cache_folder_is_private_even_under_umask_0(tmp_path, monkeypatch):

@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from mlir import ir
 
@@ -40,6 +40,7 @@ from ..targets.symbols import c_interface, kernel_symbol, manifest_symbol
 from ..targets.toolchain import TRIPLE, link_library, toolchain_id, translation_input
 from .header import generate_header
 from .manifest import FunctionSpec, check_name, function_manifest, make_spec, vjp_spec
+from .stages import IRStages
 
 _context_lock = threading.Lock()
 
@@ -50,7 +51,7 @@ class Artifact:
     library: Path
     header: Path
     manifest: dict
-    stages: dict[str, str] = field(default_factory=dict)
+    stages: Mapping[str, str] = field(default_factory=dict)
 
     def ir(self, stage: str = "scan") -> str:
         if stage not in self.stages:
@@ -187,7 +188,7 @@ class Build:
     stages (of the most capable CPU variant) and its manifest."""
     data: bytes
     path: Path
-    stages: dict[str, str]
+    stages: IRStages
     manifest: dict
 
 
@@ -225,12 +226,12 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | Sequ
             hit = _cached(key, manifest)
             if hit is not None:
                 return hit
-        stages: dict[str, str] = {}
+        stages = IRStages()
         # LLVM's tools run on each variant while the next one is lowered (the dispatch
         # module embeds the manifest, which lowering may add to: after the variants)
         data = _link(_lowered(module, manifest, target_module, stages),
                      functools.partial(_dispatch_ir, manifest, target_module, blob), manifest, target_module)
-    return Build(data, cache.store(key, data, stages, manifest), stages, manifest)
+    return Build(data, cache.store(key, data, stages.encoded(), manifest), stages, manifest)
 
 
 def _requested_manifest(specs: Sequence[FunctionSpec], target_record: dict, library: str,
@@ -251,7 +252,7 @@ def _requested_manifest(specs: Sequence[FunctionSpec], target_record: dict, libr
 
 
 def _cached(key: str, manifest: dict, emitted: tuple[str, ...] = ()) -> Build | None:
-    hit = cache.lookup(key, manifest, emitted=emitted)
+    hit = cache.lookup(key, manifest, emitted=emitted, read_stages=IRStages.decoded)
     return None if hit is None else Build(hit[0], cache.cache_dir() / f"{key}.so", hit[1], hit[2])
 
 
@@ -297,7 +298,7 @@ def _emit(specs: Sequence[FunctionSpec], target: ModuleType) -> tuple[Any, dict[
     return module, checks
 
 
-def _lowered(module: ir.Module, manifest: dict, target: ModuleType, stages: dict
+def _lowered(module: ir.Module, manifest: dict, target: ModuleType, stages: IRStages
              ) -> Iterator[tuple[str | bytes, list[str]]]:
     """Each variant through the pipeline: (its LLVM IR, or MLIR bytecode for mlir-translate;
     llc flags), one at a time; `stages` receives every stage of the last (the most
@@ -311,8 +312,7 @@ def _lowered(module: ir.Module, manifest: dict, target: ModuleType, stages: dict
     for variant, lowered in lower_variants(module, target, record["variants"], record["fastmath"], manifest, kept,
                                            seal):
         yield translation_input(lowered), llc_flags(variant)
-    # printed while the last variant's tools run
-    stages.update((name, str(ir_copy)) for name, ir_copy in kept.items())
+    stages.keep(kept)  # while the last variant's tools run
 
 
 def _dispatch_ir(manifest: dict, target: ModuleType, state: bytes | None) -> str | bytes:
