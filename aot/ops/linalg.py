@@ -2,8 +2,8 @@
 `tensordot`, `outer`, `batched_dot`, `matmul` (`x @ y`).
 
 On the cpu target a matrix-matrix product is a call tagged `scan.matmul`, which each
-CPU variant replaces with its register-tiled loop nest (passes/tile_matmuls.py); other ranks and the cuda
-target get a `linalg.generic` contraction. Every product of higher rank is one
+CPU variant replaces with its register-tiled loop nest (passes/tile_matmuls.py);
+other ranks and the cuda target get a `linalg.generic` contraction. Every product of higher rank is one
 Contract: an einsum of two operands written as axis labels, emitted as a single
 `linalg.generic` (no reshapes, so no copies), whose VJP is two more Contracts.
 """
@@ -15,8 +15,8 @@ import numpy as np
 from mlir import ir
 from mlir.dialects import arith, func, tensor
 
-from ..emit.builders import (DYN, TILED_PRODUCT, cast_scalar, dim, element_type, empty, fill, fold_index, generic, index_min,
-                             load_scalar, store_scalar)
+from ..emit.builders import (DYN, TILED_PRODUCT, cast_scalar, dim, element_type, empty, fill, fold_index, generic,
+                             index_min, load_scalar, store_scalar)
 from ..graph import dtypes, rules
 from ..graph.basic import Apply, Op, TensorType, Variable, as_tensor_variable
 from ..runtime import status as st

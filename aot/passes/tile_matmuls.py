@@ -5,8 +5,8 @@ pipeline.py; before fold-generator-reads and bufferization).
 
 A matrix product is emitted as a call to a declared function, tagged `scan.matmul`
 with its flags (ops/linalg.py, tiled_product), the same for every CPU variant, so
-the variants share emission and every pass up to here (half of a variant's MLIR
-time; a call, since an op of the IRDL dialect would keep the step bodies from
+the variants share emission and every pass up to here (a third of a variant's
+MLIR time; a call, since an op of the IRDL dialect would keep the step bodies from
 being inlined); each variant's copy of the module then gets its own tile (rows x vector
 registers of accumulators, targets/cpu_features.matmul_tile) here. Each product
 becomes: blocks of rows, panels of columns, the block's tiles of rows, and the k

@@ -3,7 +3,7 @@ bound at load by ifunc resolvers (dispatch.py, docs/deploy.md).
 
 Each target module gives the same names: `record` (the manifest's target record),
 `TILED_MATMULS` (products emitted as `scan.matmul`), the pipeline's hooks
-`front_end_key`, `before_lowering`, `specialize`, `after_bufferization` and `to_llvm`
+`front_end_keys`, `before_lowering`, `specialize`, `after_bufferization` and `to_llvm`
 (pipeline.py), `DISPATCH_BY_CPU`, `RUNTIME_SOURCE` (the C file from runtime/ linked
 into every library) and `EXTRA_EXPORTS`.
 """
@@ -43,11 +43,13 @@ def record(cpu: str | Sequence[str] | None, arch: str | None, default_cpu: str) 
     return {"cpu": label, "variants": found}
 
 
-def front_end_key(module: ir.Module, variant: dict) -> int | None:
-    """What the front end (up to `specialize`) depends on for `variant`: the vector width,
-    where scan-interchange cuts a scan into vector chunks; else nothing (one front end
-    serves every variant)."""
-    return cpu_features.vector_bytes(variant["features"]) if interchangeable(module.operation) else None
+def front_end_keys(module: ir.Module, variants: Sequence[dict]) -> list[int | None]:
+    """What the front end (up to `specialize`) depends on for each variant: the vector
+    width, where scan-interchange cuts a scan into vector chunks; else nothing (one
+    front end serves every variant)."""
+    if not interchangeable(module.operation):
+        return [None] * len(variants)
+    return [cpu_features.vector_bytes(v["features"]) for v in variants]
 
 
 def before_lowering(module: ir.Module, variant: dict) -> None:

@@ -130,8 +130,8 @@ def record(cpu: str | Sequence[str] | None, arch: str | None, default_cpu: str) 
             "ptxas": ptxas_version()}
 
 
-def front_end_key(module: ir.Module, variant: dict) -> None:
-    return None  # one host variant
+def front_end_keys(module: ir.Module, variants: Sequence[dict]) -> list[None]:
+    return [None] * len(variants)  # one front end
 
 
 def before_lowering(module: ir.Module, variant: dict) -> None:

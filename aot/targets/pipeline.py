@@ -70,7 +70,7 @@ def lower_variants(module: ir.Module, target: ModuleType, variants: Sequence[dic
     (emitted once for all) is used up.
 
     The front end (scan stages to split-large-generics) runs once for all variants
-    whose `target.front_end_key` agrees (for the cpu: every variant, unless
+    whose `target.front_end_keys` agree (for the cpu: every variant, unless
     scan-interchange cuts a scan into chunks of the vector width); each variant then
     gets a copy: `target.specialize` (the cpu's matmul tile), the rest of the stages.
     `fastmath` is a mode of passes/fastmath.py, set on every float op first. The
@@ -79,16 +79,16 @@ def lower_variants(module: ir.Module, target: ModuleType, variants: Sequence[dic
     manifest: the cuda target's device code). `finish(module, variant)` runs on the
     LLVM dialect (the packaging seals the entry symbols there).
 
-    `stages` receives a copy of the module after each stage of the last variant (to
-    print once the build no longer waits on it: printing a large module costs as much
-    as a pass)."""
+    `stages` receives a copy of the module after each stage of the last variant
+    (written as bytecode once the build no longer waits on it, printed when read:
+    packaging/stages.py)."""
     set_fastmath(module.operation, fastmath)
     stages["scan"] = module.operation.clone()
     scan_verify(module.operation)
     scan_keep_last(module.operation)
     scan_verify(module.operation)
     stages["scan-opt"] = module.operation.clone()
-    keys = [target.front_end_key(module, v) for v in variants]
+    keys = target.front_end_keys(module, variants)
     fronts: dict[Any, ir.Module] = {}
     for i, (variant, key) in enumerate(zip(variants, keys)):
         if key not in fronts:  # the last front end takes `module` itself
