@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import tempfile
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -40,9 +39,7 @@ from ..targets.symbols import c_interface, kernel_symbol, manifest_symbol
 from ..targets.toolchain import TRIPLE, link_library, toolchain_id, translation_input
 from .header import generate_header
 from .manifest import FunctionSpec, check_name, function_manifest, make_spec, vjp_spec
-from .stages import IRStages
-
-_context_lock = threading.Lock()
+from .stages import CONTEXT_LOCK, IRStages
 
 
 @dataclass
@@ -213,7 +210,7 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | Sequ
         hit = _cached(key, manifest, EMITTED_FIELDS)
         if hit is not None:
             return hit
-    with _context_lock, ir.Context() as ctx, ir.Location.unknown():
+    with CONTEXT_LOCK, ir.Context() as ctx, ir.Location.unknown():
         scan_dialect.load(ctx)
         # one module for every variant (each tiles its products after the shared front end);
         # its IR identifies the graph

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import threading
 from collections.abc import Iterator, Mapping
 
 from mlir import ir
@@ -17,6 +18,8 @@ from mlir import ir
 from ..dialects import scan as scan_dialect
 
 _MAGIC = b"ML\xefR"  # MLIR bytecode files start with it
+# scanaot uses one MLIR context at a time in a process (a build, printing a stage)
+CONTEXT_LOCK = threading.Lock()
 
 
 class IRStages(Mapping):
@@ -53,7 +56,7 @@ class IRStages(Mapping):
     def __getitem__(self, name: str) -> str:
         if name not in self._text:
             data = base64.b64decode(self._encoded[name])
-            with ir.Context() as context, ir.Location.unknown():
+            with CONTEXT_LOCK, ir.Context() as context, ir.Location.unknown():
                 scan_dialect.load(context)
                 self._text[name] = str(ir.Module.parse(data))
         return self._text[name]
