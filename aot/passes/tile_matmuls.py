@@ -51,13 +51,13 @@ def _expand(op: ir.Operation, tile: tuple[int, int, bool], panels: dict[tuple[in
     def flag(name: str) -> bool:
         return ir.BoolAttr(flags[name]).value
 
-    packed = None
+    rhs_panels = None
     # without masked loads (SSE) every rhs is read from panels: a masked row read in the k
     # loop would be a branch per lane
     if flag("packed") or not tile[2]:
-        packed = _panels_of(rhs, _lanes(tile, ir.RankedTensorType(rhs.type).element_type), panels)
+        rhs_panels = _panels_of(rhs, _lanes(tile, ir.RankedTensorType(rhs.type).element_type), panels)
     with ir.InsertionPoint(op), op.location:
-        product = register_tiled_matmul(lhs, rhs, init, flag("transpose_lhs"), depth, tile, packed,
+        product = register_tiled_matmul(lhs, rhs, init, flag("transpose_lhs"), depth, tile, rhs_panels,
                                         flag("depth_blocks"))
     op.results[0].replace_all_uses_with(product)
     op.erase()
