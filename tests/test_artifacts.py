@@ -215,6 +215,10 @@ def test_llvm_dialect_is_translated_in_process_and_other_modules_by_mlir_transla
         llvm_only = ir.Module.parse("llvm.func @f(%x: i32) -> i32 { llvm.return %x : i32 }")
         other = ir.Module.parse("func.func @f() { return }")
         text, bytecode = toolchain.translation_input(llvm_only), toolchain.translation_input(other)
+        invalid = ir.Module.parse("llvm.func @f(%x: i32) -> i32 { llvm.return %x : i32 }")
+        invalid.body.operations[0].regions[0].blocks[0].operations[0].erase()  # no terminator left
+        with pytest.raises(CompileError, match="failed to verify before translation"):
+            toolchain.translation_input(invalid)  # verified first: the bindings would crash
     assert isinstance(text, str) and "define i32 @f(i32" in text
     assert isinstance(bytecode, bytes) and bytecode.startswith(b"ML\xefR")
     with tempfile.TemporaryDirectory() as tmp:

@@ -98,7 +98,8 @@ def translation_input(module: ir.Module) -> str | bytes:
     every op is of the LLVM dialect (60-240 ms a variant as an mlir-translate process,
     8-110 ms in process), else MLIR bytecode (bytes) for mlir-translate, which reports
     what it cannot translate (the cuda host code's GPU binaries are translated there;
-    the bindings' translation crashes on a module it cannot translate)."""
+    the bindings' translation crashes on a module it cannot translate, so the module is
+    verified first)."""
     foreign = []
 
     def visit(op: ir.Operation) -> ir.WalkResult:
@@ -109,6 +110,10 @@ def translation_input(module: ir.Module) -> str | bytes:
 
     module.operation.walk(visit)
     if not foreign:
+        try:  # the passes since the last pass manager (allocators, symbols) left it valid
+            module.operation.verify()
+        except ir.MLIRError as err:
+            raise CompileError(f"the LLVM dialect failed to verify before translation: {err}") from None
         return llvm.translate_module_to_llvmir(module.operation)
     out = io.BytesIO()
     module.operation.write_bytecode(out)
