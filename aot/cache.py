@@ -1,7 +1,8 @@
 """The compile cache: built libraries by key, verified on every hit.
 
 An entry is `{key}.so` (the sealed library) and `{key}.json` (its IR stages, as
-base64 MLIR bytecode printed when read: packaging/stages.py, and manifest). A hit is served only when the library's digest checks out and the
+base64 MLIR bytecode printed when read: packaging/stages.py, and manifest). A hit
+is served only when the library's digest checks out and the
 manifest sealed inside it equals the one the caller computed for its graph (the
 graph's structural fingerprint or IR hash, the arguments, the target and CPU
 variants, the toolchain): a
@@ -97,8 +98,8 @@ def limit_bytes() -> int:
     return int(megabytes * 2**20)
 
 
-def lookup(key: str, manifest: dict, emitted: tuple[str, ...] = (),
-           read_stages: Callable[[object], Any] = dict) -> tuple[bytes, Any, dict] | None:
+def lookup(key: str, manifest: dict, read_stages: Callable[[object], Any],
+           emitted: tuple[str, ...] = ()) -> tuple[bytes, Any, dict] | None:
     """(library bytes, IR stages, sealed manifest) of a valid entry for `key` built from
     `manifest`, else None. `emitted`: fields of each function's entry that emission
     derives, absent from `manifest` (the lookup ran before emitting): the entry's own
@@ -114,9 +115,9 @@ def lookup(key: str, manifest: dict, emitted: tuple[str, ...] = (),
         data = library.read_bytes()
         sealed = manifest_mod.read(data, str(library))
         stored = json.loads(record.read_text())
-        if not isinstance(stored, dict) or not isinstance(stored.get("stages"), dict):
-            raise ValueError("record without stages")
-        stages = read_stages(stored["stages"])
+        if not isinstance(stored, dict):
+            raise ValueError("record is not an object")
+        stages = read_stages(stored.get("stages"))
         if not _same(sealed, stored.get("manifest")) or not _same(_without(sealed, emitted), manifest):
             raise ValueError("entry built from another graph")
     except (OSError, ValueError, LibraryError):

@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from mlir import ir
 
@@ -48,11 +48,9 @@ class Artifact:
     library: Path
     header: Path
     manifest: dict
-    stages: Mapping[str, str] = field(default_factory=dict)
+    stages: IRStages = field(default_factory=IRStages)
 
     def ir(self, stage: str = "scan") -> str:
-        if stage not in self.stages:
-            raise KeyError(f"unknown stage {stage!r}; expected one of {', '.join(self.stages)}")
         return self.stages[stage]
 
 
@@ -249,7 +247,7 @@ def _requested_manifest(specs: Sequence[FunctionSpec], target_record: dict, libr
 
 
 def _cached(key: str, manifest: dict, emitted: tuple[str, ...] = ()) -> Build | None:
-    hit = cache.lookup(key, manifest, emitted=emitted, read_stages=IRStages.decoded)
+    hit = cache.lookup(key, manifest, IRStages.decoded, emitted=emitted)
     return None if hit is None else Build(hit[0], cache.cache_dir() / f"{key}.so", hit[1], hit[2])
 
 

@@ -49,8 +49,6 @@ class Function:
 
     def ir(self, stage: str = "scan") -> str:
         """The IR at `stage`: scan, scan-opt, scf, memref or llvm."""
-        if stage not in self._stages:
-            raise KeyError(f"unknown stage {stage!r}; expected one of {', '.join(self._stages)}")
         return self._stages[stage]
 
     def __call__(self, /, *args: Any, **kwargs: Any):  # an input may be named "self"

@@ -54,6 +54,8 @@ class IRStages(Mapping):
         return dict(self._encoded)
 
     def __getitem__(self, name: str) -> str:
+        if name not in self._encoded:
+            raise KeyError(f"unknown stage {name!r}; expected one of {', '.join(self._encoded)}")
         if name not in self._text:
             data = base64.b64decode(self._encoded[name])
             with CONTEXT_LOCK, ir.Context() as context, ir.Location.unknown():
