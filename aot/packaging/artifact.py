@@ -330,7 +330,7 @@ def _link(variant_ir: Iterable[tuple[str | bytes, list[str]]], dispatch_ir: Call
         exports.append(manifest["state"]["symbol"])
     with tempfile.TemporaryDirectory(prefix="scanaot-") as tmp:
         raw = link_library(variant_ir, dispatch_ir, Path(tmp), library=library, exports=exports,
-                           runtime_source=target.RUNTIME_SOURCE)
+                           runtime_sources=target.RUNTIME_SOURCES)
         return manifest_mod.seal(raw.read_bytes())
 
 

@@ -6,7 +6,7 @@ A kernel's result is computed into a temporary and its first rows copied into th
 caller's output buffer, because the caller's buffer may be smaller than the
 result (a flagged error, and the copy is clamped to stay inside it). When the
 buffer has exactly the result's shape, which is what the runtime passes, the
-temporary is needless: for every `linalg.copy` from a prefix of an allocation to
+temporary is needless: for every `memref.copy` from a prefix of an allocation to
 the same prefix of an output argument, the allocation becomes
 
     %buf = scf.if (out's dims == the allocation's dims) { out } else { alloc }
@@ -93,7 +93,7 @@ def output_in_place(module_op: ir.Operation) -> None:
         block_ops = {hash(op.operation): i for i, op in enumerate(block.operations)}
         found = []
         for op in block.operations:
-            if op.operation.name == "linalg.copy":
+            if op.operation.name == "memref.copy":
                 match = _match(op.operation, arguments, block_ops)
                 if match is not None:
                     found.append((op.operation, *match))

@@ -4,7 +4,7 @@ bound at load by ifunc resolvers (dispatch.py, docs/deploy.md).
 Each target module gives the same names: `record` (the manifest's target record),
 `TILED_MATMULS` (products emitted as `scan.matmul`), the pipeline's hooks
 `front_end_keys`, `before_lowering`, `specialize`, `after_bufferization` and `to_llvm`
-(pipeline.py), `DISPATCH_BY_CPU`, `RUNTIME_SOURCE` (the C file from runtime/ linked
+(pipeline.py), `DISPATCH_BY_CPU`, `RUNTIME_SOURCES` (the C files from runtime/ linked
 into every library) and `EXTRA_EXPORTS`.
 """
 from __future__ import annotations
@@ -25,7 +25,8 @@ from . import cpu_features
 
 DISPATCH_BY_CPU = True
 TILED_MATMULS = True
-RUNTIME_SOURCE = "cpu_alloc.c"
+# the allocator the kernels' allocations are routed to, the strided copy memref.copy calls
+RUNTIME_SOURCES = ("cpu_alloc.c", "cpu_copy.c")
 EXTRA_EXPORTS: tuple[str, ...] = ()
 # (convert-to-llvm also converts the ub dialect: a convert-ub-to-llvm after it found
 # nothing left and took 6% of this pipeline's time)

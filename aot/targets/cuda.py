@@ -23,7 +23,7 @@ from . import cpu_features
 
 DISPATCH_BY_CPU = False
 TILED_MATMULS = False  # products are linalg.generic contractions, (i, j) mapped to GPU threads
-RUNTIME_SOURCE = "cuda_shim.c"
+RUNTIME_SOURCES = ("cuda_shim.c",)
 EXTRA_EXPORTS = ("scanaot_cuda_*",)
 DEFAULT_ARCH = "sm_90"
 # PTX ISA 8.0 is the oldest that knows sm_90; the pipeline's default (+ptx60) aborts on it
@@ -143,7 +143,7 @@ def specialize(module: ir.Module, variant: dict) -> None:
 
 
 def after_bufferization(module: ir.Module) -> None:
-    pass
+    to_gpu.copies_to_linalg(module)
 
 
 def to_llvm(module: ir.Module, variant: dict, manifest: dict, stages: dict) -> None:

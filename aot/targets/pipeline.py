@@ -20,8 +20,6 @@ from types import ModuleType
 from typing import Any, Callable, Iterator, Sequence
 
 from mlir import ir
-from mlir.dialects import linalg
-from mlir.rewrite import RewritePatternSet, apply_patterns_and_fold_greedily
 
 from ..dialects.verify import scan_verify
 from ..passes.fastmath import set_fastmath
@@ -54,14 +52,6 @@ BUFFERIZE = (
     "canonicalize,loop-invariant-code-motion,func.func(buffer-hoisting,buffer-loop-hoisting),"
     "buffer-deallocation-pipeline,convert-bufferization-to-memref)"
 )
-def copy_to_linalg(op, rewriter) -> bool:
-    """memref.copy -> linalg.copy, so strided copies need no runtime library."""
-    with rewriter.ip, op.location:
-        linalg.copy(op.operands[0], outs=[op.operands[1]])
-    rewriter.erase_op(op.operation)
-    return False
-
-
 def lower_variants(module: ir.Module, target: ModuleType, variants: Sequence[dict], fastmath: str, manifest: dict,
                    stages: dict[str, Any], finish: Callable[[ir.Module, dict], None] | None = None
                    ) -> Iterator[tuple[dict, ir.Module]]:
@@ -131,9 +121,6 @@ def _back_end(module: ir.Module, target: ModuleType, variant: dict, manifest: di
     fold_generator_reads(module.operation)
     keep("scf")
     run_pipeline(module, BUFFERIZE, "memref")
-    patterns = RewritePatternSet()
-    patterns.add("memref.copy", copy_to_linalg)
-    apply_patterns_and_fold_greedily(module, patterns.freeze())
     target.after_bufferization(module)
     keep("memref")
     target.to_llvm(module, variant, manifest, {} if stages is None else stages)

@@ -1,6 +1,6 @@
 """LLVM-dialect MLIR -> position-independent shared library, with LLVM's own tools.
 
-LLVM IR (translated in process by the MLIR bindings, or by mlir-translate) -> opt -O2
+LLVM IR (translated in process by the MLIR bindings, or by mlir-translate) -> opt (OPT_PIPELINE)
 -> llc -O3 (PIC object) -> the system C compiler links.
 Tools are located inside the pinned wheels, never by bare name (Debian's LLVM 14
 comes first on PATH). Each tool runs as a subprocess whose failure becomes a
@@ -17,7 +17,7 @@ import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 from mlir import ir
 from mlir.dialects import llvm
@@ -29,13 +29,20 @@ TRIPLE = "x86_64-unknown-linux-gnu"
 
 # Measured on the suite (docs/benchmarks.md): loop strength reduction took half of
 # llc's time on a gradient kernel (LLVM's LSR is costly on loops with many address
-# users) and made no kernel faster (W2 and W3 ran 4-10% faster without it); runtime
-# unrolling of loops LLVM cannot count added a tenth of opt's and llc's time, no speed;
-# opt -O3 over -O2 took 1.05 s instead of 0.60 s (and llc 0.51 instead of 0.36 s after
-# it) on the GRU gradient, no kernel of the suite faster (the kernels' loops arrive
-# vectorized and tiled: O3's extra loop work finds little).
+# users) and made no kernel faster (W2 and W3 ran 4-10% faster without it).
 LLC_OPTIONS = ("-disable-lsr",)
-OPT_OPTIONS = ("-O2", "-unroll-runtime=false")
+# The kernels' loops arrive from MLIR vectorized and tiled, so opt runs the passes
+# that clean up what the lowering leaves (descriptor fields, address arithmetic:
+# sroa, early-cse, instcombine, simplifycfg; invariant loads and addresses out of
+# loops: loop-rotate, licm) and the loop vectorizer for the loops vectorize-generics
+# leaves scalar (integer division, diagonal reads), not opt -O2: on the GRU gradient
+# -O2 took 0.6-0.98 s a variant (its inliner, GVN, SLP vectorizer, induction-variable
+# and value-range passes, instcombine six times), this 0.17-0.21 s, and no kernel of
+# the suite ran slower (O3 was slower still: 1.05 s, no kernel faster).
+_INSTCOMBINE = "instcombine<max-iterations=1;no-verify-fixpoint>"
+OPT_PIPELINE = (f"function(sroa,early-cse,{_INSTCOMBINE},simplifycfg,loop(loop-rotate),loop-mssa(licm),"
+                f"early-cse<memssa>,{_INSTCOMBINE},simplifycfg,loop-vectorize,{_INSTCOMBINE},simplifycfg)")
+OPT_OPTIONS = (f"-passes={OPT_PIPELINE}",)
 
 
 def tool(package: str, name: str) -> str:
@@ -161,15 +168,16 @@ class _ObjectBuild:
 
 
 def link_library(variants: Iterable[tuple[str | bytes, list[str]]], dispatch_ir: Callable[[], str | bytes],
-                 workdir: Path, *, library: str, exports: list[str], runtime_source: str) -> Path:
+                 workdir: Path, *, library: str, exports: list[str], runtime_sources: Sequence[str]) -> Path:
     """Compile each variant (its `translation_input`, with its CPU flags) and the dispatch
     module (`dispatch_ir()`, called once every variant is taken), and link them into
     `workdir/k.so` (position independent, libc + libm only).
 
     Linked in: the CPU detection the entry points' resolvers call
-    (runtime/cpu_features.c), and the allocator the kernel's allocations are routed
-    to (`runtime_source`: runtime/cpu_alloc.c) or, for cuda, the driver shim (runtime/cuda_shim.c),
-    which provides the mgpu* entry points the host code calls, managed memory, and
+    (runtime/cpu_features.c), and the target's `runtime_sources`: for the cpu the
+    allocator the kernel's allocations are routed to (runtime/cpu_alloc.c) and the
+    strided copy memref.copy calls (runtime/cpu_copy.c); for cuda the driver shim
+    (runtime/cuda_shim.c), which provides the mgpu* entry points the host code calls, managed memory, and
     opens libcuda.so.1 itself. Only `exports` are visible (a version script); every
     reference inside the library binds inside it (-Bsymbolic), so a program defining
     a symbol of the same name cannot replace a kernel; the SONAME is lib{library}.so."""
@@ -179,7 +187,7 @@ def link_library(variants: Iterable[tuple[str | bytes, list[str]]], dispatch_ir:
     # builds, are compiled by a thread on a cold cache
     with ThreadPoolExecutor(max_workers=2) as pool:
         jobs = [pool.submit(_build_runtime_object, "cpu_features.c", cc, ("-march=x86-64",)),
-                pool.submit(_build_runtime_object, runtime_source, cc)]
+                *(pool.submit(_build_runtime_object, source, cc) for source in runtime_sources)]
         try:
             for i, (source, flags) in enumerate(variants):
                 jobs.append(_ObjectBuild(source, workdir, f"v{i}", flags))
