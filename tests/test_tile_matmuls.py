@@ -76,6 +76,21 @@ def test_each_variant_is_the_code_its_own_build_makes(lowered, graph):
         assert alone[cpu] == portable[cpu], f"{cpu}: the shared front end changed its code"
 
 
+def test_a_tile_masks_its_columns_once_and_each_row_once():
+    """A product's tile reads b's row and writes its rows under masks of its own (the
+    columns left, the rows past the end): in bounds, so no access ANDs in a second
+    mask of the same bound: one vector compare for the columns, one per written row."""
+    A, B = at.fmatrix("A"), at.fmatrix("B")
+    f = scanaot.function([A, B], at.dot(A, B), cpu="x86-64-v4")
+    llvm_ir, rows = f.ir("llvm"), f.ir("scf").count("vector.fma")
+    assert llvm_ir.count("llvm.intr.masked.store") == rows
+    assert len([line for line in llvm_ir.splitlines() if "llvm.icmp" in line and "vector<" in line]) == 1 + rows
+    rng = np.random.default_rng(1)
+    for m, k, n in ((1, 1, 1), (9, 3, 33), (17, 40, 16), (130, 5, 47)):
+        Av, Bv = rng.normal(size=(m, k)).astype("float32"), rng.normal(size=(k, n)).astype("float32")
+        np.testing.assert_allclose(f(Av, Bv), Av @ Bv, rtol=1e-5, atol=1e-5)
+
+
 def test_the_tiles_replace_every_placeholder():
     x, W = at.ftensor3("x"), at.fmatrix("W")
     hs, _ = scanaot.scan(lambda x_t, W: [at.dot(x_t, W), at.dot(2 * x_t, W)], sequences=x, non_sequences=W)

@@ -125,3 +125,16 @@ def test_rounding_on_vectors_as_numpy(cpu):
     with np.errstate(over="ignore"):
         np.testing.assert_allclose(got[-1], 1 / (1 + np.exp(-xv.astype("float64"))), rtol=1e-6, atol=1e-7)
     assert "floorf" not in f.ir("llvm")
+
+
+def test_a_masked_tail_computes_its_mask_once():
+    """The tail's reads and write are in bounds under the chunk's own mask: one vector
+    compare makes the mask of all three accesses (an out-of-bounds transfer would AND
+    a second mask of the same bound into each)."""
+    x, y = at.fvector("x"), at.fvector("y")
+    f = aesara.function([x, y], x * y + 1, cpu="x86-64-v4")
+    llvm_ir = f.ir("llvm")
+    assert llvm_ir.count("llvm.intr.masked.load") == 2 and llvm_ir.count("llvm.intr.masked.store") == 1
+    assert len([line for line in llvm_ir.splitlines() if "llvm.icmp" in line and "vector<" in line]) == 1
+    xv, yv = np.arange(21, dtype="float32"), np.linspace(0, 1, 21, dtype="float32")
+    np.testing.assert_allclose(f(xv, yv), xv * yv + 1, rtol=1e-6)

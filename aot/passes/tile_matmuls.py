@@ -115,7 +115,9 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, c: ir.Value, transpose_a: bo
     pad = arith.constant(elem, 0.0)
     row_map = ir.AffineMapAttr.get(ir.AffineMap.get(2, 0, [ir.AffineDimExpr.get(1)]))
     out_map = ir.AffineMapAttr.get(ir.AffineMap.get(len(lead) + 1, 0, [ir.AffineDimExpr.get(len(lead))]))
-    in_bounds = ir.ArrayAttr.get([ir.BoolAttr.get(False)])
+    # in bounds: rows are clamped and the columns past the end masked (in_bounds=false
+    # would AND a second mask of the same bound into every access)
+    in_bounds = ir.ArrayAttr.get([ir.BoolAttr.get(True)])
     panel_map = ir.AffineMapAttr.get(ir.AffineMap.get(3, 0, [ir.AffineDimExpr.get(2)]))
     # blocks of rows, then columns, then the rows of the block: a panel of b's columns
     # is read from memory once per block and reused by the block's tiles of rows from
@@ -163,8 +165,7 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, c: ir.Value, transpose_a: bo
                 if panels is None:
                     bv = vector.TransferReadOp(vtype, b, [k, j0], row_map, pad, in_bounds, mask=mask).result
                 else:
-                    bv = vector.TransferReadOp(vtype, panels, [panel, k, zero_i], panel_map, pad,
-                                               ir.ArrayAttr.get([ir.BoolAttr.get(True)])).result
+                    bv = vector.TransferReadOp(vtype, panels, [panel, k, zero_i], panel_map, pad, in_bounds).result
                 accs = []
                 for r, acc in enumerate(k_loop.inner_iter_args):
                     index = [k, *rows[r]] if transpose_a else [*rows[r], k]

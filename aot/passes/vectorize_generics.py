@@ -238,6 +238,14 @@ def _nest(plan: _Plan, sizes: list, outer: list[int], reductions: list[int], ivs
         scf.YieldOp([])
 
 
+def _in_bounds() -> ir.ArrayAttr:
+    """Every transfer is in bounds: a full chunk lies inside the loop's extent, and a
+    tail's mask already stops at its end (in_bounds=false would make the lowering AND
+    a second mask of the same bound into every masked access: LLVM IR to compile and
+    then remove)."""
+    return ir.ArrayAttr.get([ir.BoolAttr.get(True)])
+
+
 def _indices(amap: list, ivs: dict) -> list[ir.Value]:
     return [ivs[p] if kind == "dim" else _index(p) for kind, p in amap]
 
@@ -250,8 +258,7 @@ def _read(plan: _Plan, value: ir.Value, amap: list, ivs: dict, mask) -> ir.Value
     if amap and amap[-1] == ("dim", plan.inner):
         pad = arith.constant(elem, 0.0 if _is_float(elem) else 0)
         minor = ir.AffineMapAttr.get(ir.AffineMap.get_minor_identity(len(amap), 1))
-        in_bounds = ir.ArrayAttr.get([ir.BoolAttr.get(mask is None)])
-        return vector.TransferReadOp(vtype, value, indices, minor, pad, in_bounds, mask=mask).result
+        return vector.TransferReadOp(vtype, value, indices, minor, pad, _in_bounds(), mask=mask).result
     return vector.BroadcastOp(vtype, memref.load(value, indices)).result
 
 
@@ -269,8 +276,7 @@ def _chunk(plan: _Plan, sizes: list, reductions: list[int], ivs: dict, mask) -> 
     result = _reduce(plan, sizes, reductions, ivs, mask, acc)
     indices = _indices(out_map, ivs)
     minor = ir.AffineMapAttr.get(ir.AffineMap.get_minor_identity(len(out_map), 1))
-    in_bounds = ir.ArrayAttr.get([ir.BoolAttr.get(mask is None)])
-    vector.TransferWriteOp(None, result, out, indices, minor, in_bounds, mask=mask)
+    vector.TransferWriteOp(None, result, out, indices, minor, _in_bounds(), mask=mask)
 
 
 def _reads_out(op: ir.Operation) -> bool:
