@@ -5,6 +5,8 @@ portable library lowers a copy of one front end and gets its own register tile. 
 tests check that sharing changes no variant's code (each equals its own single-variant
 build), that the front end runs once (once per vector width where scan-interchange
 applies), and that no placeholder is left."""
+import subprocess
+
 import numpy as np
 import pytest
 
@@ -106,3 +108,31 @@ def test_the_tiles_replace_every_placeholder():
     plain, doubled = f(xv, Wv)
     np.testing.assert_allclose(plain, xv @ Wv, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(doubled, (2 * xv) @ Wv, rtol=1e-5, atol=1e-5)
+
+
+def test_products_of_the_same_tile_call_one_outlined_function():
+    """outline-tiles: a step's three products of one shape (a subview row block, an
+    allocation, a transposed stack) become calls; the two alike share one function,
+    which the library does not export; the numbers are numpy's."""
+    x, W, U = at.ftensor3("x"), at.fmatrix("W"), at.fmatrix("U")
+    h0 = at.zeros((x.shape[1], U.shape[1]), dtype="float32")
+    hs, _ = scanaot.scan(lambda x_t, h, W, U: at.tanh(at.dot(x_t, W) + at.dot(h, U)) + at.dot(h.T, h).sum(),
+                         sequences=x, outputs_info=h0, non_sequences=[W, U])
+    f = scanaot.function([x, W, U], hs, cpu="x86-64-v4")
+    memref_ir = f.ir("memref")
+    tiles = [line for line in memref_ir.splitlines() if "func.func private @scanaot_tile_" in line]
+    calls = memref_ir.count("call @scanaot_tile_")
+    assert calls == 3 and len(tiles) == 2, (calls, tiles)
+    assert "scan.tile" not in memref_ir.split("func.func private")[0], "no product left inline"
+    exported = subprocess.run(["nm", "-D", "--defined-only", str(f.library_path)], capture_output=True,
+                              text=True, check=True).stdout
+    assert "scanaot_tile" not in exported
+    rng = np.random.default_rng(2)
+    for steps, batch, n_in, hidden in ((3, 5, 7, 9), (2, 17, 33, 40)):
+        xv = rng.normal(size=(steps, batch, n_in)).astype("float32")
+        Wv, Uv = (rng.normal(size=s).astype("float32") * 0.1 for s in ((n_in, hidden), (hidden, hidden)))
+        h, want = np.zeros((batch, hidden), "float32"), []
+        for x_t in xv:
+            h = np.tanh(x_t @ Wv + h @ Uv) + (h.T @ h).sum()
+            want.append(h)
+        np.testing.assert_allclose(f(xv, Wv, Uv), np.array(want), rtol=2e-4, atol=2e-4)

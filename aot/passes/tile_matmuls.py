@@ -182,6 +182,7 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, c: ir.Value, transpose_a: bo
         scf.YieldOp([rows_loop.results[0]])
     with ir.InsertionPoint(blocks_loop.body):
         scf.YieldOp([cols_loop.results[0]])
+    (depth_loop or blocks_loop).operation.attributes[TILE_NEST] = ir.UnitAttr.get()
     if depth_loop is None:
         return blocks_loop.results[0]
     with ir.InsertionPoint(depth_loop.body):
@@ -200,6 +201,8 @@ def _first_or(first: ir.Value, values: list[ir.Value], otherwise: list) -> list[
     return list(branch.results)
 
 
+# the attribute marking the outermost loop of a product's nest (passes/outline_tiles.py)
+TILE_NEST = "scan.tile"
 # tiles of rows per block of register_tiled_matmul (a block of a: 128 rows at AVX-512)
 BLOCK_TILES = 16
 # terms of K per block (a panel of b: 256 x 32 floats = 32 KB, in L1)

@@ -16,6 +16,7 @@ from mlir import ir
 from ..passes.allocators import HUGE_PAGE_ALLOCATORS, route_allocations
 from ..passes.interchange import interchangeable, scan_interchange
 from ..passes.math_intrinsics import math_to_intrinsics
+from ..passes.outline_tiles import outline_tiles
 from ..passes.output_in_place import output_in_place
 from ..passes.tile_matmuls import tile_matmuls
 from ..passes.upstream import run_pipeline
@@ -66,7 +67,9 @@ def specialize(module: ir.Module, variant: dict) -> None:
 
 
 def after_bufferization(module: ir.Module) -> None:
+    """output-in-place, then outline-tiles: one function per distinct product tile."""
     output_in_place(module.operation)
+    outline_tiles(module)
 
 
 def to_llvm(module: ir.Module, variant: dict, manifest: dict, stages: dict) -> None:

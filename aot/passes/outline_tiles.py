@@ -1,0 +1,133 @@
+"""outline-tiles (cpu): each matrix product's register-tiled loop nest becomes a call
+of a function holding the nest, one function for all the products whose nests are
+the same code.
+
+Source and target: memref (after bufferization and output-in-place).
+
+tile-matmuls expands every product in place (passes/tile_matmuls.py) and marks the
+outermost loop of its nest `scan.tile`. Inline, each product is its own copy of the
+tile's code: with eight rows of accumulators about 200 lines of LLVM dialect, which
+every CPU variant sends through the LLVM lowering, opt and llc again; the GRU
+gradient has eleven products. Here each nest moves into a private function whose
+arguments are the values the nest reads from outside it (buffers, sizes, the
+enclosing loops' indices; constants are made again inside), buffers cast to the
+fully dynamic layout with unit inner stride the tile reads with (so products over
+an allocation, a subview and a slice of a stack share a function); then functions
+that print the same (but for their names) are merged. A product runs thousands of
+multiply-adds per call: the call costs nothing measurable, and LLVM sees the same
+loops (the inner stride stays 1).
+
+A nest that yields values (not one here: the tile writes through its buffers) stays
+where it is.
+"""
+from __future__ import annotations
+
+from mlir import ir
+from mlir.dialects import func, memref
+
+from .lower_scan import ops_named
+from .tile_matmuls import TILE_NEST
+
+
+def outline_tiles(module: ir.Module) -> None:
+    """The pass."""
+    nests = [op for op in ops_named(module.operation, "scf.for") if TILE_NEST in op.attributes]
+    made: dict[str, str] = {}  # the function's text (its name left out) -> its name
+    for number, nest in enumerate(nests):
+        if len(nest.results):
+            continue
+        fn, call = _outline(module, nest, f"scanaot_tile_{number}")
+        text = _text_without_name(fn)
+        if text in made:
+            call.attributes["callee"] = ir.FlatSymbolRefAttr.get(made[text])
+            fn.erase()
+        else:
+            made[text] = ir.StringAttr(fn.attributes["sym_name"]).value
+
+
+def _outline(module: ir.Module, nest: ir.Operation, name: str) -> tuple[ir.Operation, ir.Operation]:
+    """Move `nest` into a new private function `name`; a call of it takes its place."""
+    inside = {hash(op) for op in _ops_under(nest)}
+    constants, free = _values_read_from_outside(nest, inside)
+    free_args = [_as_tile_argument(v, nest) for v in free]
+    with ir.InsertionPoint(module.body), nest.location:
+        fn = func.FuncOp(name, ([a.type for a in free_args], []), visibility="private")
+        entry = fn.add_entry_block()
+    with ir.InsertionPoint(entry), nest.location:
+        local = {hash(c.results[0]): c.clone().results[0] for c in constants}
+        ret = func.ReturnOp([])
+    with ir.InsertionPoint(nest), nest.location:
+        call = func.CallOp([], ir.FlatSymbolRefAttr.get(name), free_args)
+    nest.move_before(ret.operation)
+    local.update({hash(v): arg for v, arg in zip(free, entry.arguments)})
+    for op in _ops_under(nest):
+        for i, operand in enumerate(op.operands):
+            if hash(operand) in local:
+                op.operands[i] = local[hash(operand)]
+    return fn.operation, call.operation
+
+
+def _ops_under(op: ir.Operation) -> list[ir.Operation]:
+    found = []
+
+    def visit(o):
+        found.append(o)
+        return ir.WalkResult.ADVANCE
+
+    op.walk(visit)
+    return found
+
+
+def _values_read_from_outside(nest: ir.Operation, inside: set[int]) -> tuple[list[ir.Operation], list[ir.Value]]:
+    """(constant ops, other values) the ops under `nest` read and `nest` does not define,
+    each once, in order of first use (so nests of the same code list them alike)."""
+    constants: dict[int, ir.Operation] = {}
+    free: dict[int, ir.Value] = {}
+    for op in _ops_under(nest):
+        for value in op.operands:
+            owner = _defining_scope(value)
+            if hash(owner) in inside or hash(value) in free or hash(value) in constants:
+                continue
+            if isinstance(value.owner, (ir.Operation, ir.OpView)) and owner.name == "arith.constant":
+                constants[hash(value)] = owner
+            else:
+                free[hash(value)] = value
+    ordered = sorted(constants.values(), key=lambda c: str(c))  # one order for equal sets
+    return ordered, list(free.values())
+
+
+def _defining_scope(value: ir.Value) -> ir.Operation:
+    """The op defining `value`, or the op whose region has it as a block argument."""
+    owner = value.owner
+    if isinstance(owner, ir.Block):
+        return owner.owner.operation
+    return owner.operation
+
+
+def _as_tile_argument(value: ir.Value, nest: ir.Operation) -> ir.Value:
+    """`value`, a buffer cast to the fully dynamic layout with unit inner stride (the
+    tile reads its rows as vectors) when its own layout says no more than that."""
+    mtype = value.type.maybe_downcast()
+    if not isinstance(mtype, ir.MemRefType):
+        return value
+    wanted = _dynamic_layout(mtype)
+    if wanted is None or wanted == mtype:
+        return value
+    with ir.InsertionPoint(nest), nest.location:
+        return memref.cast(wanted, value)
+
+
+def _dynamic_layout(mtype: ir.MemRefType) -> ir.MemRefType | None:
+    """`mtype` with strides (but the innermost, 1) and offset dynamic; None where its
+    inner stride is not 1."""
+    strides, _ = mtype.get_strides_and_offset()
+    if not strides or strides[-1] != 1:
+        return None
+    dynamic = ir.ShapedType.get_dynamic_stride_or_offset()
+    layout = ir.StridedLayoutAttr.get(dynamic, [dynamic] * (mtype.rank - 1) + [1])
+    return ir.MemRefType.get(mtype.shape, mtype.element_type, layout, mtype.memory_space)
+
+
+def _text_without_name(fn: ir.Operation) -> str:
+    name = ir.StringAttr(fn.attributes["sym_name"]).value
+    return str(fn).replace(f"@{name}(", "@(", 1)
