@@ -10,9 +10,9 @@ tile's code: with eight rows of accumulators about 200 lines of LLVM dialect, wh
 every CPU variant sends through the LLVM lowering, opt and llc again; the GRU
 gradient has eleven products. Here each nest moves into a private function whose
 arguments are the values the nest reads from outside it (buffers, sizes, the
-enclosing loops' indices; constants are made again inside), buffers cast to the
-fully dynamic layout with unit inner stride the tile reads with (so products over
-an allocation, a subview and a slice of a stack share a function); then functions
+enclosing loops' indices; constants are made again inside), buffers whose strides
+are all dynamic but the inner unit stride cast to that layout (so products over an
+allocation and over a subview share a function); then functions
 that print the same (but for their names) are merged. A product runs thousands of
 multiply-adds per call: the call costs nothing measurable, and LLVM sees the same
 loops (the inner stride stays 1).
@@ -119,11 +119,12 @@ def _as_tile_argument(value: ir.Value, nest: ir.Operation) -> ir.Value:
 
 def _dynamic_layout(mtype: ir.MemRefType) -> ir.MemRefType | None:
     """`mtype` with strides (but the innermost, 1) and offset dynamic; None where its
-    inner stride is not 1."""
+    inner stride is not 1 or another stride is static (the panels' stride of a lane
+    count: a static stride of a k loop's read is an add, a dynamic one a multiply)."""
     strides, _ = mtype.get_strides_and_offset()
-    if not strides or strides[-1] != 1:
-        return None
     dynamic = ir.ShapedType.get_dynamic_stride_or_offset()
+    if not strides or strides[-1] != 1 or any(s != dynamic for s in strides[:-1]):
+        return None
     layout = ir.StridedLayoutAttr.get(dynamic, [dynamic] * (mtype.rank - 1) + [1])
     return ir.MemRefType.get(mtype.shape, mtype.element_type, layout, mtype.memory_space)
 
