@@ -92,7 +92,8 @@ def _values_read_from_outside(nest: ir.Operation, inside: set[int]) -> tuple[lis
                 constants[hash(value)] = owner
             else:
                 free[hash(value)] = value
-    ordered = sorted(constants.values(), key=lambda c: str(c))  # one order for equal sets
+    # one order for equal sets (by value: printing an op inside a module prints its scope)
+    ordered = sorted(constants.values(), key=lambda c: str(c.attributes["value"]))
     return ordered, list(free.values())
 
 
@@ -131,4 +132,4 @@ def _dynamic_layout(mtype: ir.MemRefType) -> ir.MemRefType | None:
 
 def _text_without_name(fn: ir.Operation) -> str:
     name = ir.StringAttr(fn.attributes["sym_name"]).value
-    return str(fn).replace(f"@{name}(", "@(", 1)
+    return fn.get_asm(use_local_scope=True).replace(f"@{name}(", "@(", 1)

@@ -9,7 +9,7 @@ Each stage's IR is kept so a compiled function can show it (`f.ir("scan")`):
               bodies, canonicalize/cse, the elementwise fusions (fuse-cheap-producers
               last), split-large-generics: the front end, shared by the CPU
               variants; then each variant's own: (cpu) tile-matmuls, fold-generator-reads
-    memref    after one-shot bufferization and (cpu) output-in-place
+    memref    after one-shot bufferization and (cpu) output-in-place, outline-tiles
     gpu       (cuda target) host functions launching the outlined GPU kernels
     llvm      the LLVM dialect translated to LLVM IR (cpu: allocations routed to
               runtime/cpu_alloc.c, prefer-wide-vectors)
