@@ -5,7 +5,8 @@
  * One call instead of a vector loop in the kernel per copy: the GRU gradient holds
  * 47 copies, a sixth of its LLVM IR as loops, which every CPU variant sent through
  * opt and llc (docs/benchmarks.md). Rows whose elements are contiguous on both
- * sides are copied by memcpy, one call a row; anything else element by element.
+ * sides are copied by memmove, one call a row (as fast as memcpy, and defined should
+ * a row ever overlap its target); anything else element by element, in order.
  * The signature is the one MLIR's lowering emits (its CRunnerUtils ABI): the
  * element size in bytes and two unranked descriptors. The symbol stays inside the
  * library (the link's version script exports only the kernels). */
@@ -51,11 +52,11 @@ void memrefCopy(int64_t element_size, unranked *source, unranked *target) {
       dst_at += index[axis] * dst_strides[axis];
     }
     if (contiguous) {
-      memcpy(to + dst_at * element_size, from + src_at * element_size, columns * element_size);
+      memmove(to + dst_at * element_size, from + src_at * element_size, columns * element_size);
     } else {
       for (int64_t c = 0; c < columns; c++)
-        memcpy(to + (dst_at + c * dst_strides[inner]) * element_size,
-               from + (src_at + c * src_strides[inner]) * element_size, element_size);
+        memmove(to + (dst_at + c * dst_strides[inner]) * element_size,
+                from + (src_at + c * src_strides[inner]) * element_size, element_size);
     }
     int64_t axis = inner - 1;
     for (; axis >= 0; axis--) {

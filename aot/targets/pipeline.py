@@ -52,6 +52,8 @@ BUFFERIZE = (
     "canonicalize,loop-invariant-code-motion,func.func(buffer-hoisting,buffer-loop-hoisting),"
     "buffer-deallocation-pipeline,convert-bufferization-to-memref)"
 )
+
+
 def lower_variants(module: ir.Module, target: ModuleType, variants: Sequence[dict], fastmath: str, manifest: dict,
                    stages: dict[str, Any], finish: Callable[[ir.Module, dict], None] | None = None
                    ) -> Iterator[tuple[dict, ir.Module]]:
