@@ -30,9 +30,18 @@ initial)` is the last row or `initial` when there are none (what gradients use).
 from __future__ import annotations
 
 from mlir import ir
+from mlir._mlir_libs import _mlir
 from mlir.dialects import irdl
 
 LOOP_TYPE = "!scan.chain"
+
+# The bindings look for a Python module of an op's dialect each time they wrap an op
+# (`value.owner`, `op.operands`), under `mlir.dialects` first; a miss is not
+# remembered, so every scan op a pass wrapped cost a failed import (about 60 us each,
+# 0.05-0.1 s of the GRU gradient's build). This module is the scan dialect's: found
+# once, then remembered.
+if __package__ not in _mlir.globals.dialect_search_modules:
+    _mlir.globals.append_dialect_search_prefix(__package__)
 
 # op name -> (operands [(name, constraint, variadicity)], results, attributes)
 # constraints: "loop", "tensor", "index", "any", "i32"; attributes: name -> base

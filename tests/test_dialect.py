@@ -1,4 +1,6 @@
 """The scan dialect: IRDL definition, round trip of every op, verifier errors."""
+import sys
+
 import pytest
 from mlir import ir
 
@@ -48,6 +50,33 @@ def test_every_op_round_trips(ctx):
     for name in scan_dialect.OP_NAMES:
         assert f'"{name}"' in printed
     verify(module.operation)
+
+
+def test_wrapping_a_scan_op_looks_for_its_python_module_once(ctx):
+    """The bindings look up an op's dialect module each time they wrap an op; the scan
+    dialect's module is registered, so wrapping chains of scan ops imports nothing (a
+    failed import of mlir.dialects.scan per wrap cost 60 us each)."""
+    module = ir.Module.parse(PROGRAM)
+    main = list(module.body.operations)[-1]
+    returned = list(main.regions[0].blocks[0].operations)[-1]
+
+    class Recorder:
+        asked = []
+
+        def find_spec(self, name, path=None, target=None):
+            self.asked.append(name)
+            return None
+
+    recorder = Recorder()
+    sys.meta_path.insert(0, recorder)
+    try:
+        for _ in range(50):
+            for value in returned.operands:
+                value.owner.operands[0].owner
+    finally:
+        sys.meta_path.remove(recorder)
+    looked_up = [name for name in recorder.asked if name.endswith(".scan")]
+    assert len(looked_up) <= 2, looked_up  # at most once under each search prefix
 
 
 @pytest.mark.parametrize("old, new, message", [
