@@ -185,7 +185,7 @@ def link_library(variants: Iterable[tuple[str | bytes, list[str]]], dispatch_ir:
     # each variant's tools start as soon as the variant is taken from `variants` (a
     # generator lowers the next one meanwhile); the runtime's C objects, cached across
     # builds, are compiled by a thread on a cold cache
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=1 + len(runtime_sources)) as pool:  # none waits for a worker
         jobs = [pool.submit(_build_runtime_object, "cpu_features.c", cc, ("-march=x86-64",)),
                 *(pool.submit(_build_runtime_object, source, cc) for source in runtime_sources)]
         try:
