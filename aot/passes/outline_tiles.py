@@ -10,12 +10,12 @@ tile's code: with eight rows of accumulators about 200 lines of LLVM dialect, wh
 every CPU variant sends through the LLVM lowering, opt and llc again; the GRU
 gradient has eleven products. Here each nest moves into a private function whose
 arguments are the values the nest reads from outside it (buffers, sizes, the
-enclosing loops' indices; constants are made again inside), buffers whose strides
-are all dynamic but the inner unit stride cast to that layout (so products over an
-allocation and over a subview share a function); then functions
-that print the same (but for their names) are merged. A product runs thousands of
-multiply-adds per call: the call costs nothing measurable, and LLVM sees the same
-loops (the inner stride stays 1).
+enclosing loops' indices; constants are made again inside); a buffer whose strides
+are all dynamic but the inner unit stride is cast to that layout (so products over
+an allocation and over a subview share a function); then functions that print the
+same (but for their names) are merged. A product runs thousands of multiply-adds
+per call: the call costs nothing measurable, and LLVM sees the same loops (the
+inner stride stays 1, a static stride stays static).
 
 A nest that yields values (not one here: the tile writes through its buffers) stays
 where it is.
@@ -106,8 +106,8 @@ def _defining_scope(value: ir.Value) -> ir.Operation:
 
 
 def _as_tile_argument(value: ir.Value, nest: ir.Operation) -> ir.Value:
-    """`value`, a buffer cast to the fully dynamic layout with unit inner stride (the
-    tile reads its rows as vectors) when its own layout says no more than that."""
+    """`value`; a buffer cast to the layout of dynamic strides and offset with unit inner
+    stride (the tile reads its rows as vectors) when its own says no more than that."""
     mtype = value.type.maybe_downcast()
     if not isinstance(mtype, ir.MemRefType):
         return value

@@ -37,7 +37,7 @@ LLC_OPTIONS = ("-disable-lsr",)
 # loops: loop-rotate, licm) and the loop vectorizer for the loops vectorize-generics
 # leaves scalar (integer division, diagonal reads), not opt -O2: on the GRU gradient
 # -O2 took 0.6-0.98 s a variant (its inliner, GVN, SLP vectorizer, induction-variable
-# and value-range passes, instcombine six times), this 0.17-0.21 s, and no kernel of
+# and value-range passes, instcombine six times), this 0.10-0.21 s, and no kernel of
 # the suite ran slower (O3 was slower still: 1.05 s, no kernel faster).
 _INSTCOMBINE = "instcombine<max-iterations=1;no-verify-fixpoint>"
 OPT_PIPELINE = (f"function(sroa,early-cse,{_INSTCOMBINE},simplifycfg,loop(loop-rotate),loop-mssa(licm),"
