@@ -1,6 +1,7 @@
 /* Strided copies of cpu kernels: the `memrefCopy` the LLVM lowering of memref.copy
- * calls when it cannot prove both buffers contiguous (a copy into or out of a
- * subview: a scan's state row, a slice of a stacked output).
+ * calls when it cannot prove both buffers contiguous (a copy of two or more
+ * dimensions into or out of a subview: a slice of a stacked output; copies of one
+ * dimension are vector loops in the kernel, aot/passes/copies.py).
  *
  * One call instead of a vector loop in the kernel per copy: the GRU gradient holds
  * 47 copies, a sixth of its LLVM IR as loops, which every CPU variant sent through

@@ -128,13 +128,16 @@ def test_rounding_on_vectors_as_numpy(cpu):
 
 
 def test_a_masked_tail_computes_its_mask_once():
-    """The tail's reads and write are in bounds under the chunk's own mask: one vector
-    compare makes the mask of all three accesses (an out-of-bounds transfer would AND
-    a second mask of the same bound into each)."""
+    """A tail's reads and write are in bounds under the chunk's own mask: one vector
+    compare makes the mask of all its accesses (an out-of-bounds transfer would AND a
+    second mask of the same bound into each): as many compares as masked tails, each
+    tail one masked store (the elementwise loop's, and the copy's into a caller's
+    buffer of another shape)."""
     x, y = at.fvector("x"), at.fvector("y")
     f = aesara.function([x, y], x * y + 1, cpu="x86-64-v4")
     llvm_ir = f.ir("llvm")
-    assert llvm_ir.count("llvm.intr.masked.load") == 2 and llvm_ir.count("llvm.intr.masked.store") == 1
-    assert len([line for line in llvm_ir.splitlines() if "llvm.icmp" in line and "vector<" in line]) == 1
+    tails = llvm_ir.count("llvm.intr.masked.store")
+    assert tails >= 1 and llvm_ir.count("llvm.intr.masked.load") >= 2 * tails - 1
+    assert len([line for line in llvm_ir.splitlines() if "llvm.icmp" in line and "vector<" in line]) == tails
     xv, yv = np.arange(21, dtype="float32"), np.linspace(0, 1, 21, dtype="float32")
     np.testing.assert_allclose(f(xv, yv), xv * yv + 1, rtol=1e-6)

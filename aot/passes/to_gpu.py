@@ -19,8 +19,6 @@ straight to the kernel only for the others.
 from __future__ import annotations
 
 from mlir import ir
-from mlir.dialects import linalg
-from mlir.rewrite import RewritePatternSet, apply_patterns_and_fold_greedily
 
 from .lower_scan import ops_named
 from .upstream import run_pipeline
@@ -36,20 +34,6 @@ _VIEWS = ("memref.subview", "memref.reinterpret_cast", "memref.cast", "memref.co
           "memref.expand_shape", "memref.view", "memref.transpose")
 _HOST_MEMORY_OPS = ("memref.load", "memref.store", "memref.atomic_rmw", "memref.copy",
                     "vector.load", "vector.store", "vector.transfer_read", "vector.transfer_write")
-
-
-def copies_to_linalg(module: ir.Module) -> None:
-    """memref.copy -> linalg.copy, so a copy becomes a GPU kernel like every linalg op
-    (on the cpu a copy is a call of runtime/cpu_copy.c instead)."""
-    def rewrite(op, rewriter) -> bool:
-        with rewriter.ip, op.location:
-            linalg.copy(op.operands[0], outs=[op.operands[1]])
-        rewriter.erase_op(op.operation)
-        return False
-
-    patterns = RewritePatternSet()
-    patterns.add("memref.copy", rewrite)
-    apply_patterns_and_fold_greedily(module, patterns.freeze())
 
 
 def to_gpu(module: ir.Module) -> None:

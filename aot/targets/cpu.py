@@ -14,6 +14,7 @@ from typing import Sequence
 from mlir import ir
 
 from ..passes.allocators import HUGE_PAGE_ALLOCATORS, route_allocations
+from ..passes.copies import copies_to_linalg
 from ..passes.interchange import interchangeable, scan_interchange
 from ..passes.math_intrinsics import math_to_intrinsics
 from ..passes.outline_tiles import outline_tiles
@@ -67,8 +68,10 @@ def specialize(module: ir.Module, variant: dict) -> None:
 
 
 def after_bufferization(module: ir.Module) -> None:
-    """output-in-place, then outline-tiles: one function per distinct product tile."""
+    """output-in-place; one-dimensional copies as loops (passes/copies.py: the others
+    call runtime/cpu_copy.c); outline-tiles: one function per distinct product tile."""
     output_in_place(module.operation)
+    copies_to_linalg(module, max_rank=1)
     outline_tiles(module)
 
 

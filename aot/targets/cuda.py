@@ -18,6 +18,7 @@ from mlir.dialects import gpu
 from .symbols import kernel_symbol
 from ..passes import to_gpu
 from ..passes.allocators import MANAGED_ALLOCATORS, route_allocations
+from ..passes.copies import copies_to_linalg
 from ..passes.upstream import CompileError, run_pipeline
 from . import cpu_features
 
@@ -143,7 +144,7 @@ def specialize(module: ir.Module, variant: dict) -> None:
 
 
 def after_bufferization(module: ir.Module) -> None:
-    to_gpu.copies_to_linalg(module)
+    copies_to_linalg(module)  # every copy a GPU kernel
 
 
 def to_llvm(module: ir.Module, variant: dict, manifest: dict, stages: dict) -> None:
