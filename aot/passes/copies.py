@@ -15,19 +15,16 @@ from __future__ import annotations
 
 from mlir import ir
 from mlir.dialects import linalg
-from mlir.rewrite import RewritePatternSet, apply_patterns_and_fold_greedily
+
+from .lower_scan import ops_named
 
 
 def copies_to_linalg(module: ir.Module, max_rank: int | None = None) -> None:
     """Every memref.copy (of at most `max_rank` dimensions) -> linalg.copy."""
-    def rewrite(op, rewriter) -> bool:
-        if max_rank is not None and ir.MemRefType(op.operands[0].type).rank > max_rank:
-            return True  # no match
-        with rewriter.ip, op.location:
-            linalg.copy(op.operands[0], outs=[op.operands[1]])
-        rewriter.erase_op(op.operation)
-        return False
-
-    patterns = RewritePatternSet()
-    patterns.add("memref.copy", rewrite)
-    apply_patterns_and_fold_greedily(module, patterns.freeze())
+    for copy in ops_named(module.operation, "memref.copy"):
+        source, target = copy.operands
+        if max_rank is not None and ir.MemRefType(source.type).rank > max_rank:
+            continue
+        with ir.InsertionPoint(copy), copy.location:
+            linalg.copy(source, outs=[target])
+        copy.erase()
