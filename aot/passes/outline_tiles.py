@@ -47,8 +47,8 @@ def outline_tiles(module: ir.Module) -> None:
 
 def _outline(module: ir.Module, nest: ir.Operation, name: str) -> tuple[ir.Operation, ir.Operation]:
     """Move `nest` into a new private function `name`; a call of it takes its place."""
-    inside = {hash(op) for op in _ops_under(nest)}
-    constants, free = _values_read_from_outside(nest, inside)
+    ops = _ops_under(nest)  # the same ops once moved: walked once
+    constants, free = _values_read_from_outside(ops)
     free_args = [_as_tile_argument(v, nest) for v in free]
     with ir.InsertionPoint(module.body), nest.location:
         fn = func.FuncOp(name, ([a.type for a in free_args], []), visibility="private")
@@ -60,7 +60,7 @@ def _outline(module: ir.Module, nest: ir.Operation, name: str) -> tuple[ir.Opera
         call = func.CallOp([], ir.FlatSymbolRefAttr.get(name), free_args)
     nest.move_before(ret.operation)
     local.update({hash(v): arg for v, arg in zip(free, entry.arguments)})
-    for op in _ops_under(nest):
+    for op in ops:
         for i, operand in enumerate(op.operands):
             if hash(operand) in local:
                 op.operands[i] = local[hash(operand)]
@@ -78,17 +78,19 @@ def _ops_under(op: ir.Operation) -> list[ir.Operation]:
     return found
 
 
-def _values_read_from_outside(nest: ir.Operation, inside: set[int]) -> tuple[list[ir.Operation], list[ir.Value]]:
-    """(constant ops, other values) the ops under `nest` read and `nest` does not define,
-    each once, in order of first use (so nests of the same code list them alike)."""
+def _values_read_from_outside(ops: list[ir.Operation]) -> tuple[list[ir.Operation], list[ir.Value]]:
+    """(constant ops, other values) that `ops` (a nest and the ops under it) read and do
+    not define, each once, in order of first use (so nests of the same code list them
+    alike)."""
+    inside = {hash(op) for op in ops}
     constants: dict[int, ir.Operation] = {}
     free: dict[int, ir.Value] = {}
-    for op in _ops_under(nest):
+    for op in ops:
         for value in op.operands:
             owner = _defining_scope(value)
             if hash(owner) in inside or hash(value) in free or hash(value) in constants:
                 continue
-            if isinstance(value.owner, (ir.Operation, ir.OpView)) and owner.name == "arith.constant":
+            if owner.name == "arith.constant":
                 constants[hash(value)] = owner
             else:
                 free[hash(value)] = value

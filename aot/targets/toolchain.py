@@ -177,8 +177,8 @@ def link_library(variants: Iterable[tuple[str | bytes, list[str]]], dispatch_ir:
     (runtime/cpu_features.c), and the target's `runtime_sources`: for the cpu the
     allocator the kernel's allocations are routed to (runtime/cpu_alloc.c) and the
     strided copy memref.copy calls (runtime/cpu_copy.c); for cuda the driver shim
-    (runtime/cuda_shim.c), which provides the mgpu* entry points the host code calls, managed memory, and
-    opens libcuda.so.1 itself. Only `exports` are visible (a version script); every
+    (runtime/cuda_shim.c), which provides the mgpu* entry points the host code calls,
+    managed memory, and opens libcuda.so.1 itself. Only `exports` are visible (a version script); every
     reference inside the library binds inside it (-Bsymbolic), so a program defining
     a symbol of the same name cannot replace a kernel; the SONAME is lib{library}.so."""
     cc = _compiler()
