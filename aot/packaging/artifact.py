@@ -222,7 +222,7 @@ def build(specs: Sequence[FunctionSpec], *, target: str = "cpu", cpu: str | Sequ
             if hit is not None:
                 return hit
         stages = IRStages()
-        # LLVM's tools run on each variant while the next one is lowered (the dispatch
+        # LLVM's tools run on each variant while the others are lowered (the dispatch
         # module embeds the manifest, which lowering may add to: after the variants)
         data = _link(_lowered(module, manifest, target_module, stages),
                      functools.partial(_dispatch_ir, manifest, target_module, blob), manifest, target_module)
@@ -296,7 +296,7 @@ def _emit(specs: Sequence[FunctionSpec], target: ModuleType) -> tuple[Any, dict[
 def _lowered(module: ir.Module, manifest: dict, target: ModuleType, stages: IRStages
              ) -> Iterator[tuple[str | bytes, list[str]]]:
     """Each variant through the pipeline: (its LLVM IR, or MLIR bytecode for mlir-translate;
-    llc flags), one at a time; `stages` receives every stage of the last (the most
+    llc flags), in order; `stages` receives every stage of the last (the most
     capable) variant."""
     record = manifest["target"]
     entries = {c_interface(f["name"]): f["symbol"] for f in manifest["functions"]}

@@ -16,6 +16,8 @@ Each stage's IR is kept so a compiled function can show it (`f.ir("scan")`):
 """
 from __future__ import annotations
 
+import io
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any, Callable, Iterator, Sequence
 
@@ -58,18 +60,21 @@ def lower_variants(module: ir.Module, target: ModuleType, variants: Sequence[dic
                    stages: dict[str, Any], finish: Callable[[ir.Module, dict], None] | None = None
                    ) -> Iterator[tuple[dict, ir.Module]]:
     """Each of `variants` (CPU variants of `target`, a module of scanaot.targets) through
-    every stage, in turn: yields (variant, its module in the LLVM dialect). `module`
+    every stage: yields (variant, its module in the LLVM dialect), in order. `module`
     (emitted once for all) is used up.
 
     The front end (scan stages to split-large-generics) runs once for all variants
     whose `target.front_end_keys` agree (for the cpu: every variant, unless
     scan-interchange cuts a scan into chunks of the vector width); each variant then
-    gets a copy: `target.specialize` (the cpu's matmul tile), the rest of the stages.
-    `fastmath` is a mode of passes/fastmath.py, set on every float op first. The
-    target adds its own steps before lower-scan-to-scf, after bufferization and from
-    the memref stage to the LLVM dialect (where it may record what it found in the
-    manifest: the cuda target's device code). `finish(module, variant)` runs on the
-    LLVM dialect (the packaging seals the entry symbols there).
+    gets a copy in an MLIR context of its own, and the variants' back ends
+    (`target.specialize`, the cpu's matmul tile, and the rest of the stages) run side by
+    side in threads: upstream pipelines release the GIL (passes/upstream.py), and a
+    context is used by one thread at a time. `fastmath` is a mode of passes/fastmath.py,
+    set on every float op first. The target adds its own steps before lower-scan-to-scf,
+    after bufferization and from the memref stage to the LLVM dialect (where it may
+    record what it found in the manifest: the cuda target's device code).
+    `finish(module, variant)` runs on the LLVM dialect, in the variant's thread (the
+    packaging seals the entry symbols there).
 
     `stages` receives a copy of the module after each stage of the last variant
     (written as bytecode once the build no longer waits on it, printed when read:
@@ -80,23 +85,46 @@ def lower_variants(module: ir.Module, target: ModuleType, variants: Sequence[dic
     scan_keep_last(module.operation)
     scan_verify(module.operation)
     stages["scan-opt"] = module.operation.clone()
+    owns = _front_ends(module, target, variants)
+    last = len(variants) - 1
+
+    def back_end(i: int) -> ir.Module:
+        with owns[i].context, ir.Location.unknown():
+            _back_end(owns[i], target, variants[i], manifest, stages if i == last else None)
+            if finish is not None:
+                finish(owns[i], variants[i])
+            if i == last:
+                stages["llvm"] = owns[i].operation.clone()
+        return owns[i]
+
+    with ThreadPoolExecutor(max_workers=len(variants)) as pool:
+        lowered = [pool.submit(back_end, i) for i in range(len(variants))]
+        try:
+            for variant, job in zip(variants, lowered):
+                yield variant, job.result()
+        finally:
+            for job in lowered:
+                job.cancel()
+
+
+def _front_ends(module: ir.Module, target: ModuleType, variants: Sequence[dict]) -> list[ir.Module]:
+    """Each variant's module after the front end, each in an MLIR context of its own:
+    the last variant takes its front end's module, the others a copy."""
     keys = target.front_end_keys(module, variants)
     fronts: dict[Any, ir.Module] = {}
-    for i, (variant, key) in enumerate(zip(variants, keys)):
+    for i, key in enumerate(keys):
         if key not in fronts:  # the last front end takes `module` itself
-            fronts[key] = _front_end(module if len(set(keys[i:])) == 1 else _copy(module), target, variant)
-        own = fronts[key] if key not in keys[i + 1:] else _copy(fronts[key])
-        _back_end(own, target, variant, manifest, stages if i == len(variants) - 1 else None)
-        if finish is not None:
-            finish(own, variant)
-        if i == len(variants) - 1:
-            stages["llvm"] = own.operation.clone()
-        yield variant, own
+            fronts[key] = _front_end(module if len(set(keys[i:])) == 1 else module.operation.clone(), target,
+                                     variants[i])
+    return [_moved(fronts[key]) for key in keys[:-1]] + [fronts[keys[-1]]]
 
 
-def _copy(module: ir.Module) -> ir.Module:
-    """A copy of `module` (a builtin.module op: it has the body and operation passes use)."""
-    return module.operation.clone()
+def _moved(module: ir.Module) -> ir.Module:
+    """A copy of `module` in a new MLIR context (through bytecode)."""
+    data = io.BytesIO()
+    module.operation.write_bytecode(data)
+    with ir.Context(), ir.Location.unknown():
+        return ir.Module.parse(data.getvalue())
 
 
 def _front_end(module: ir.Module, target: ModuleType, variant: dict) -> ir.Module:

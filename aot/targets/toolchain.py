@@ -134,8 +134,8 @@ _STEP_EXIT = {101: "mlir-translate", 102: "opt", 103: "llc"}
 class _ObjectBuild:
     """LLVM IR (text), or the LLVM dialect as MLIR bytecode -> an object file, by
     (mlir-translate,) opt and llc run in turn by one shell started at once: the build
-    needs no Python thread while it runs (the MLIR passes lowering the next variant hold
-    the GIL, so a thread could not start the next tool until they finish)."""
+    needs no Python thread while it runs (the Python passes lowering the other variants
+    hold the GIL, so a thread could wait for it to start the next tool)."""
 
     def __init__(self, source: str | bytes, workdir: Path, stem: str, flags: list[str], optimize: bool = True):
         src, ll, bc, self.obj = (workdir / f"{stem}{ext}" for ext in (".mlirbc", ".ll", ".bc", ".o"))
@@ -183,7 +183,7 @@ def link_library(variants: Iterable[tuple[str | bytes, list[str]]], dispatch_ir:
     a symbol of the same name cannot replace a kernel; the SONAME is lib{library}.so."""
     cc = _compiler()
     # each variant's tools start as soon as the variant is taken from `variants` (a
-    # generator lowers the next one meanwhile); the runtime's C objects, cached across
+    # generator lowering the others meanwhile); the runtime's C objects, cached across
     # builds, are compiled by a thread on a cold cache
     with ThreadPoolExecutor(max_workers=1 + len(runtime_sources)) as pool:  # none waits for a worker
         jobs = [pool.submit(_build_runtime_object, "cpu_features.c", cc, ("-march=x86-64",)),
