@@ -282,7 +282,7 @@ def test_a_costly_producer_of_a_matmul_operand_is_computed_once():
     gated = at.dot(at.sigmoid(at.dot(h, V)) * h, U)
     cheap = at.dot(h * 2, U)
     f = aesara.function([h, U, V], [gated, cheap])
-    chains = _enclosing_ops(f.ir("scf"), "math.exp")
+    chains = _enclosing_ops(f.ir("memref"), "math.exp")
     assert chains and all(chain[0] == "linalg.generic" for chain in chains), chains
     rng = np.random.default_rng(0)
     hv, Uv, Vv = rng.normal(size=(5, 7)), rng.normal(size=(7, 9)), rng.normal(size=(7, 7))

@@ -13,6 +13,7 @@ import pytest
 import scanaot
 import scanaot.tensor as at
 from scanaot.packaging import artifact
+from scanaot.passes.tile_matmuls import PANEL_BYTES
 from scanaot.targets import pipeline
 
 
@@ -45,9 +46,9 @@ def lowered(monkeypatch, tmp_path):
                 found[variant["cpu"]] = str(module)
                 yield variant, module
 
-        def counting(module, target, variant):
+        def counting(module, target, variant, stages):
             fronts.append(variant["cpu"])
-            return front(module, target, variant)
+            return front(module, target, variant, stages)
 
         with monkeypatch.context() as m:
             m.setattr(artifact, "lower_variants", recording)
@@ -84,7 +85,7 @@ def test_a_tile_masks_its_columns_once_and_each_row_once():
     mask of the same bound: one vector compare for the columns, one per written row."""
     A, B = at.fmatrix("A"), at.fmatrix("B")
     f = scanaot.function([A, B], at.dot(A, B), cpu="x86-64-v4")
-    llvm_ir, rows = f.ir("llvm"), f.ir("scf").count("vector.fma")
+    llvm_ir, rows = f.ir("llvm"), f.ir("memref").count("vector.fma")
     assert llvm_ir.count("llvm.intr.masked.store") == rows
     assert len([line for line in llvm_ir.splitlines() if "llvm.icmp" in line and "vector<" in line]) == 1 + rows
     rng = np.random.default_rng(1)
@@ -97,12 +98,16 @@ def test_the_tiles_replace_every_placeholder():
     x, W = at.ftensor3("x"), at.fmatrix("W")
     hs, _ = scanaot.scan(lambda x_t, W: [at.dot(x_t, W), at.dot(2 * x_t, W)], sequences=x, non_sequences=W)
     f = scanaot.function([x, W], hs, cpu="x86-64-v3")
-    emitted, tiled = f.ir("scan"), f.ir("scf")
+    emitted, tiled = f.ir("scan"), f.ir("memref")
     assert emitted.count("{scan.matmul = {") == 2 and "func.func private @scanaot_matmul" in emitted
+    assert f.ir("scf").count("{scan.matmul = {") == 2  # still calls after the front end's passes
     assert "scan.matmul" not in tiled and "scanaot_matmul" not in tiled
-    assert tiled.count("vector.fma") == 2 * 4  # two products, 4 rows of accumulators at AVX2
-    packs = [line for line in f.ir("memref").splitlines() if "memref.alloc" in line and "x16xf32>" in line]
+    # two products of one tile: one outlined function, 4 rows of accumulators at AVX2
+    assert tiled.count("call @scanaot_tile_") == 2 and tiled.count("vector.fma") == 4
+    packs = [line for line in tiled.splitlines() if "memref.alloc" in line and f"x{PANEL_BYTES // 4}xf32>" in line]
     assert len(packs) == 1, "both products read one copy of W's panels"
+    panels = packs[0].split("=")[0].strip()
+    assert tiled.count(f"memref.dealloc {panels} :") == 1, "the panels are freed once"
     rng = np.random.default_rng(0)
     xv, Wv = rng.normal(size=(3, 5, 7)).astype("float32"), rng.normal(size=(7, 20)).astype("float32")
     plain, doubled = f(xv, Wv)

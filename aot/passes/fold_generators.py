@@ -16,11 +16,11 @@ read goes anywhere the original would not.
 Cost rule (no recomputation): folding trades a buffer for computing the element at
 every read. That is free when each element is read once: every loop around the read
 (scf loops, linalg.generic dims) moves the index. A read repeated by some loop
-(the register-tiled matmul reads each element of its left operand once per column
-tile) recomputes the element that many times, so only a cheap generator is folded
-there: at most 8 integer/float adds, multiplies, compares, selects, casts and absolute
-values, no division and no other `math` op (ir_helpers.cheap_generic; a sigmoid feeding
-a `dot` operand is materialized once).
+recomputes the element that many times, so only a cheap generator is folded there: at
+most 8 integer/float adds, multiplies, compares, selects, casts and absolute values, no
+division and no other `math` op (ir_helpers.cheap_generic). A matrix product's
+operands are not folded at all (it reads them as buffers: passes/tile_matmuls.py), so
+a sigmoid feeding a `dot` operand is materialized once.
 """
 from __future__ import annotations
 

@@ -1,88 +1,152 @@
-"""tile-matmuls: each `scan.matmul` call becomes the register-tiled loop nest of one CPU variant.
+"""tile-matmuls: each matrix product becomes the register-tiled loop nest of one CPU variant.
 
-Source and target: tensor + scf + vector (after the front end the CPU variants share,
-pipeline.py; before fold-generator-reads and bufferization).
+Source and target: memref + scf + vector (after bufferization and output-in-place,
+which the CPU variants share: pipeline.py).
 
 A matrix product is emitted as a call to a declared function, tagged `scan.matmul`
-with its flags (ops/linalg.py, tiled_product), the same for every CPU variant, so
-the variants share emission and every pass up to here (a third of a variant's
-MLIR time; a call, since an op of the IRDL dialect would keep the step bodies from
-being inlined); each variant's copy of the module then gets its own tile (rows x vector
-registers of accumulators, targets/cpu_features.matmul_tile) here. Each product
-becomes: blocks of rows, panels of columns, the block's tiles of rows, and the k
-loop innermost doing one broadcast and one FMA per accumulator (docs/dialect.md,
-"Matrix products on the cpu target").
+with its flags (ops/linalg.py, tiled_product), the same for every CPU variant: a call,
+since an op of the IRDL dialect would keep the step bodies from being inlined. Before
+bufferization `products_as_contractions` makes each call a linalg.generic contraction
+tagged the same way (destination passing: bufferization writes it into its init's
+buffer, as it did the tiles on tensors), so the variants share every pass up to here,
+bufferization included (half of a variant's MLIR time). Each variant's copy of the
+module then gets its own tile (rows x vector registers of accumulators,
+targets/cpu_features.matmul_tile) here. Each product becomes: blocks of rows, panels
+of columns, the block's tiles of rows, and the k loop innermost doing one broadcast
+and one FMA per accumulator (docs/dialect.md, "Matrix products on the cpu target").
 
 The right operand is read from packed panels when the emitter marked it `packed`
 (the same on every step: a scan's non-sequence) and on a CPU without masked loads;
 the panels are made once per right operand and lanes, right after the operand is
-defined, so a loop's invariant weights are packed once, outside the loop.
+defined (so a loop's invariant weights are packed once, outside the loop), and
+freed at the end of the block defining it.
 """
 from __future__ import annotations
 
 import contextlib
+from typing import Callable
 
 from mlir import ir
-from mlir.dialects import arith, scf, tensor, vector
+from mlir.dialects import arith, linalg, memref, scf, tensor, vector
 
-from ..emit.builders import TILED_PRODUCT, dim, fold_index, generic, index_const, index_min, loop_index
+from ..emit.builders import (DYN, TILED_PRODUCT, affine_maps, dim, fold_index, index_const, index_min,
+                             iterator_types, loop_index)
 from .lower_scan import ops_named
 
 
-def tile_matmuls(module_op: ir.Operation, tile: tuple[int, int, bool]) -> None:
-    """The pass: replace every `scan.matmul` call under `module_op` with `tile` (rows, bytes
-    per row of accumulators, whether the CPU has masked loads); the declarations they
-    called go."""
-    panels: dict[tuple[int, int], ir.Value] = {}
+def products_as_contractions(module_op: ir.Operation) -> None:
+    """Before bufferization: every `scan.matmul` call under `module_op` becomes a
+    linalg.generic summing the first `depth` terms of a @ b (a.T @ b) into its init,
+    tagged with the call's flags; a `packed` b is read from its panels (`pack_panels`,
+    PANEL_BYTES wide, made once right after b is defined, outside every loop b does not
+    vary in). The declarations the calls called go."""
     callees = set()
+    panels: dict[int, ir.Value] = {}
     for op in ops_named(module_op, "func.call"):
         if TILED_PRODUCT in op.attributes:
             callees.add(ir.FlatSymbolRefAttr(op.attributes["callee"]).value)
-            _expand(op, tile, panels)
+            _as_contraction(op, panels)
     for op in list(module_op.regions[0].blocks[0].operations):
         if op.operation.name == "func.func" and ir.StringAttr(op.attributes["sym_name"]).value in callees:
             op.operation.erase()
 
 
-def _expand(op: ir.Operation, tile: tuple[int, int, bool], panels: dict[tuple[int, int], ir.Value]) -> None:
-    lhs, rhs, depth, init = op.operands
+def _as_contraction(call: ir.Operation, panels: dict[int, ir.Value]) -> None:
+    a, b, depth, init = call.operands
+    flags = ir.DictAttr(call.attributes[TILED_PRODUCT])
+    transpose_a = ir.BoolAttr(flags["transpose_lhs"]).value
+    lead = 1 if transpose_a else ir.RankedTensorType(a.type).rank - 1
+    d = [ir.AffineDimExpr.get(i) for i in range(lead + 2)]
+    rows, j, k = d[:lead], d[lead], d[lead + 1]
+    rhs, rhs_map = b, [k, j]
+    if ir.BoolAttr(flags["packed"]).value:
+        rhs = _panels_of(b, panels)
+        width = ir.AffineConstantExpr.get(ir.RankedTensorType(rhs.type).shape[2])
+        rhs_map = [ir.AffineExpr.get_floor_div(j, width), k, ir.AffineExpr.get_mod(j, width)]
+    maps = [[k, *rows] if transpose_a else [*rows, k], rhs_map, [], [*rows, j]]
+    with ir.InsertionPoint(call), call.location:
+        op = linalg.GenericOp([init.type], [a, rhs, depth], [init],
+                              affine_maps([ir.AffineMap.get(lead + 2, 0, m) for m in maps]),
+                              iterator_types(["parallel"] * (lead + 1) + ["reduction"]))
+        elem = ir.RankedTensorType(init.type).element_type
+        block = op.regions[0].blocks.append(elem, elem, depth.type, elem)
+        with ir.InsertionPoint(block):
+            x, y, terms, acc = block.arguments
+            counted = arith.cmpi(arith.CmpIPredicate.slt, loop_index(lead + 1), terms)
+            linalg.YieldOp([arith.select(counted, arith.addf(acc, arith.mulf(x, y)), acc)])
+    op.operation.attributes[TILED_PRODUCT] = flags
+    call.results[0].replace_all_uses_with(op.results[0])
+    call.erase()
+
+
+def _panels_of(b: ir.Value, made: dict[int, ir.Value]) -> ir.Value:
+    """b's panels (a tensor), made once right after b is defined."""
+    if hash(b) not in made:
+        owner = b.owner
+        where = (ir.InsertionPoint.at_block_begin(owner) if isinstance(owner, ir.Block)
+                 else ir.InsertionPoint.after(owner.operation))
+        with where, ir.Location.unknown():
+            elem = ir.RankedTensorType(b.type).element_type
+            width = PANEL_BYTES // (ir.FloatType(elem).width // 8)
+            count = arith.ceildivui(dim(b, 1), index_const(width))
+            out = tensor.empty([fold_index(count), fold_index(dim(b, 0)), width], elem)
+            made[hash(b)] = pack_panels(b, out, tensor.extract).result
+    return made[hash(b)]
+
+
+def tile_matmuls(module_op: ir.Operation, tile: tuple[int, int, bool]) -> None:
+    """The pass: replace every product under `module_op` (a contraction on buffers tagged
+    `scan.matmul`) with `tile` (rows, bytes per row of accumulators, whether the CPU has
+    masked loads)."""
+    for op in ops_named(module_op, "linalg.generic"):
+        if TILED_PRODUCT in op.attributes:
+            _expand(op, tile)
+
+
+def _expand(op: ir.Operation, tile: tuple[int, int, bool]) -> None:
+    lhs, rhs, depth, out = op.operands
     flags = ir.DictAttr(op.attributes[TILED_PRODUCT])
 
     def flag(name: str) -> bool:
         return ir.BoolAttr(flags[name]).value
 
-    rhs_panels = None
-    # without masked loads (SSE) every rhs is read from panels: a masked row read in the k
-    # loop would be a branch per lane
-    if flag("packed") or not tile[2]:
-        rhs_panels = _panels_of(rhs, _lanes(tile, ir.RankedTensorType(rhs.type).element_type), panels)
     with ir.InsertionPoint(op), op.location:
-        product = register_tiled_matmul(lhs, rhs, init, flag("transpose_lhs"), depth, tile, rhs_panels,
-                                        flag("depth_blocks"))
-    op.results[0].replace_all_uses_with(product)
+        local = None
+        if ir.MemRefType(rhs.type).rank == 2 and not tile[2]:
+            # without masked loads (SSE) every rhs is read from panels (a masked row read in
+            # the k loop would be a branch per lane): one not packed before varies, packed here
+            local = _local_panels(rhs, _lanes(tile, ir.MemRefType(rhs.type).element_type))
+        register_tiled_matmul(lhs, rhs if local is None else local, out, flag("transpose_lhs"), depth, tile,
+                              flag("depth_blocks"))
+        if local is not None:
+            memref.dealloc(local)
     op.erase()
 
 
-def _panels_of(b: ir.Value, lanes: int, made: dict[tuple[int, int], ir.Value]) -> ir.Value:
-    """b's panels, made once right after b is defined (outside every loop b does not vary in)."""
-    key = (hash(b), lanes)
-    if key not in made:
-        owner = b.owner
-        where = (ir.InsertionPoint.at_block_begin(owner) if isinstance(owner, ir.Block)
-                 else ir.InsertionPoint.after(owner.operation))
-        with where, ir.Location.unknown():
-            made[key] = pack_panels(b, lanes)
-    return made[key]
+def _local_panels(b: ir.Value, lanes: int) -> ir.Value:
+    """b's panels of `lanes` columns in a new buffer (the caller frees it)."""
+    elem = ir.MemRefType(b.type).element_type
+    sizes = [fold_index(arith.ceildivui(_dim(b, 1), index_const(lanes))), fold_index(_dim(b, 0))]
+    shape = [DYN if isinstance(v, ir.Value) else v for v in sizes] + [lanes]
+    out = memref.alloc(ir.MemRefType.get(shape, elem), [v for v in sizes if isinstance(v, ir.Value)], [],
+                       alignment=ir.IntegerAttr.get(ir.IntegerType.get_signless(64), 64))
+    pack_panels(b, out, memref.load)
+    return out
 
 
 def _lanes(tile: tuple[int, int, bool], elem: ir.Type) -> int:
     return tile[1] // (ir.FloatType(elem).width // 8)
 
 
+def _dim(buffer: ir.Value, axis: int) -> ir.Value:
+    size = ir.MemRefType(buffer.type).shape[axis]
+    return index_const(size) if size != DYN else memref.dim(buffer, index_const(axis))
+
+
 def register_tiled_matmul(a: ir.Value, b: ir.Value, c: ir.Value, transpose_a: bool, k_dim: ir.Value,
-                          tile: tuple[int, int, bool], panels: ir.Value | None, depth_blocks: bool) -> ir.Value:
-    """a @ b (a.T @ b with `transpose_a`) written into c (its shape; every element is
-    written) with a tile of rows x lanes accumulators kept in vector registers over the
+                          tile: tuple[int, int, bool], depth_blocks: bool) -> None:
+    """a @ b (a.T @ b with `transpose_a`) written into the buffer c (its shape; every
+    element is written) with a tile of rows x lanes accumulators kept in vector registers over the
     first `k_dim` terms. An `a` of rank > 2 (not transposed)
     is a stack of rows: its leading dims are the rows of one product, kept in the
     result's shape (`x_t @ W` over a whole sequence is one product).
@@ -92,23 +156,25 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, c: ir.Value, transpose_a: bo
     written outside the operands. `tile`: (rows, bytes per row) of accumulators, the
     CPU variant's (targets/cpu_features.matmul_tile), and whether it has masked loads.
 
-    `panels`: b copied into panels of `lanes` columns (`pack_panels`), or None to read
-    b's rows in place: the k loop then streams one contiguous panel instead of a
-    column strip of rows a row-stride apart (rows 4 KB apart fall into the same few L1
-    cache sets).
+    `b`: the right operand's rows (K x N), or its panels (`pack_panels`: P x K x W,
+    W a multiple of the tile's lanes): the k loop then streams one contiguous panel
+    instead of a column strip of rows a row-stride apart (rows 4 KB apart fall into the
+    same few L1 cache sets).
 
     `depth_blocks`: K runs in blocks of DEPTH_BLOCK terms (a product over a whole
     sequence); a step's products (K a layer's width) leave it out: it adds a read of
     the partial product to every tile, code LLVM compiles for every product.
     """
-    elem = ir.RankedTensorType(a.type).element_type
+    elem = ir.MemRefType(a.type).element_type
     rows_per_tile = tile[0]
     lanes = _lanes(tile, elem)
     vtype = ir.VectorType.get([lanes], elem)
     mask_type = ir.VectorType.get([lanes], ir.IntegerType.get_signless(1))
-    rank = ir.RankedTensorType(a.type).rank
-    lead = [dim(a, 1)] if transpose_a else [dim(a, axis) for axis in range(rank - 1)]
-    m, n = lead[0], dim(b, 1)
+    rank = ir.MemRefType(a.type).rank
+    lead = [_dim(a, 1)] if transpose_a else [_dim(a, axis) for axis in range(rank - 1)]
+    m, n = lead[0], _dim(c, len(lead))
+    panel_width = ir.MemRefType(b.type).shape[2] if ir.MemRefType(b.type).rank == 3 else None
+    assert panel_width is None or panel_width % lanes == 0, (panel_width, lanes)
     for size in lead[1:]:
         m = arith.muli(m, size)
     zero_i, one_i = index_const(0), index_const(1)
@@ -130,64 +196,58 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, c: ir.Value, transpose_a: bo
     # all zeros), from c in the others
     depth_loop, kb, kb_end, first_block = None, zero_i, k_dim, None
     if depth_blocks:
-        depth_loop = scf.ForOp(zero_i, arith.maxsi(k_dim, one_i), index_const(DEPTH_BLOCK), [c])
+        depth_loop = scf.ForOp(zero_i, arith.maxsi(k_dim, one_i), index_const(DEPTH_BLOCK))
     with ir.InsertionPoint(depth_loop.body) if depth_loop else contextlib.nullcontext():
         if depth_loop:
             kb = depth_loop.induction_variable
             kb_end = index_min(arith.addi(kb, index_const(DEPTH_BLOCK)), k_dim)
             first_block = arith.cmpi(arith.CmpIPredicate.eq, kb, zero_i)
-        blocks_loop = scf.ForOp(zero_i, m, block_rows, [depth_loop.inner_iter_args[0] if depth_loop else c])
+        blocks_loop = scf.ForOp(zero_i, m, block_rows)
+        if depth_loop:
+            scf.YieldOp([])
     with ir.InsertionPoint(blocks_loop.body):
         block_end = index_min(arith.addi(blocks_loop.induction_variable, block_rows), m)
-        cols_loop = scf.ForOp(zero_i, n, index_const(lanes), [blocks_loop.inner_iter_args[0]])
+        cols_loop = scf.ForOp(zero_i, n, index_const(lanes))
+        scf.YieldOp([])
     with ir.InsertionPoint(cols_loop.body):
         j0 = cols_loop.induction_variable
-        panel = arith.divui(j0, index_const(lanes))
+        if panel_width is not None:
+            panel, within = arith.divui(j0, index_const(panel_width)), arith.remui(j0, index_const(panel_width))
         cols = index_min(index_const(lanes), arith.subi(n, j0))
         mask = vector.CreateMaskOp(mask_type, [cols]).result
-        rows_loop = scf.ForOp(blocks_loop.induction_variable, block_end, index_const(rows_per_tile),
-                              [cols_loop.inner_iter_args[0]])
-        with ir.InsertionPoint(rows_loop.body):
-            i0 = rows_loop.induction_variable
-            rows = [_row_index(index_min(arith.addi(i0, index_const(r)), last_row), lead)
-                    for r in range(rows_per_tile)]
-            out = rows_loop.inner_iter_args[0]
-            zeros = [vector.BroadcastOp(vtype, pad).result] * rows_per_tile
-            if first_block is None:
-                starts = zeros
-            else:  # the partial product of the earlier blocks of terms
-                starts = _first_or(first_block, zeros, [
-                    lambda r=r: vector.TransferReadOp(vtype, out, [*rows[r], j0], out_map, pad, in_bounds,
-                                                      mask=mask).result for r in range(rows_per_tile)])
-            k_loop = scf.ForOp(kb, kb_end, one_i, starts)
-            with ir.InsertionPoint(k_loop.body):
-                k = k_loop.induction_variable
-                if panels is None:
-                    bv = vector.TransferReadOp(vtype, b, [k, j0], row_map, pad, in_bounds, mask=mask).result
-                else:
-                    bv = vector.TransferReadOp(vtype, panels, [panel, k, zero_i], panel_map, pad, in_bounds).result
-                accs = []
-                for r, acc in enumerate(k_loop.inner_iter_args):
-                    index = [k, *rows[r]] if transpose_a else [*rows[r], k]
-                    av = vector.BroadcastOp(vtype, tensor.extract(a, index)).result
-                    accs.append(vector.FMAOp(av, bv, acc).result)
-                scf.YieldOp(accs)
-            for r, acc in enumerate(k_loop.results):
-                valid = arith.cmpi(arith.CmpIPredicate.slt, arith.addi(i0, index_const(r)), m)
-                row_cols = arith.select(valid, cols, zero_i)
-                row_mask = vector.CreateMaskOp(mask_type, [row_cols]).result
-                out = vector.TransferWriteOp(out.type, acc, out, [*rows[r], j0], out_map, in_bounds,
-                                             mask=row_mask).result
-            scf.YieldOp([out])
-        scf.YieldOp([rows_loop.results[0]])
-    with ir.InsertionPoint(blocks_loop.body):
-        scf.YieldOp([cols_loop.results[0]])
+        rows_loop = scf.ForOp(blocks_loop.induction_variable, block_end, index_const(rows_per_tile))
+        scf.YieldOp([])
+    with ir.InsertionPoint(rows_loop.body):
+        i0 = rows_loop.induction_variable
+        rows = [_row_index(index_min(arith.addi(i0, index_const(r)), last_row), lead)
+                for r in range(rows_per_tile)]
+        zeros = [vector.BroadcastOp(vtype, pad).result] * rows_per_tile
+        if first_block is None:
+            starts = zeros
+        else:  # the partial product of the earlier blocks of terms
+            starts = _first_or(first_block, zeros, [
+                lambda r=r: vector.TransferReadOp(vtype, c, [*rows[r], j0], out_map, pad, in_bounds,
+                                                  mask=mask).result for r in range(rows_per_tile)])
+        k_loop = scf.ForOp(kb, kb_end, one_i, starts)
+        with ir.InsertionPoint(k_loop.body):
+            k = k_loop.induction_variable
+            if panel_width is None:
+                bv = vector.TransferReadOp(vtype, b, [k, j0], row_map, pad, in_bounds, mask=mask).result
+            else:
+                bv = vector.TransferReadOp(vtype, b, [panel, k, within], panel_map, pad, in_bounds).result
+            accs = []
+            for r, acc in enumerate(k_loop.inner_iter_args):
+                index = [k, *rows[r]] if transpose_a else [*rows[r], k]
+                av = vector.BroadcastOp(vtype, memref.load(a, index)).result
+                accs.append(vector.FMAOp(av, bv, acc).result)
+            scf.YieldOp(accs)
+        for r, acc in enumerate(k_loop.results):
+            valid = arith.cmpi(arith.CmpIPredicate.slt, arith.addi(i0, index_const(r)), m)
+            row_cols = arith.select(valid, cols, zero_i)
+            row_mask = vector.CreateMaskOp(mask_type, [row_cols]).result
+            vector.TransferWriteOp(None, acc, c, [*rows[r], j0], out_map, in_bounds, mask=row_mask)
+        scf.YieldOp([])
     (depth_loop or blocks_loop).operation.attributes[TILE_NEST] = ir.UnitAttr.get()
-    if depth_loop is None:
-        return blocks_loop.results[0]
-    with ir.InsertionPoint(depth_loop.body):
-        scf.YieldOp([blocks_loop.results[0]])
-    return depth_loop.results[0]
 
 
 def _first_or(first: ir.Value, values: list[ir.Value], otherwise: list) -> list[ir.Value]:
@@ -207,24 +267,30 @@ TILE_NEST = "scan.tile"
 BLOCK_TILES = 16
 # terms of K per block (a panel of b: 256 x 32 floats = 32 KB, in L1)
 DEPTH_BLOCK = 256
+# bytes per row of a packed right operand's panels, made before the variants part: a
+# multiple of every variant's row of accumulators (a tile reads its lanes from within a
+# panel), the widest being two AVX-512 registers (cpu_features.matmul_tile)
+PANEL_BYTES = 128
 
 
-def pack_panels(b: ir.Value, lanes: int) -> ir.Value:
-    """b (K x N) as ceil(N / lanes) panels of K x lanes: panel p row k holds
-    b[k, p*lanes : (p+1)*lanes], zero past column N."""
-    elem = ir.RankedTensorType(b.type).element_type
-    n = dim(b, 1)
-    count = arith.ceildivui(n, index_const(lanes))
-    out = tensor.empty([fold_index(count), fold_index(dim(b, 0)), lanes], elem)
+def pack_panels(b: ir.Value, out: ir.Value, read: Callable) -> ir.OpView:
+    """The linalg.generic writing b (K x N) into `out` (P x K x W) as panels of W columns:
+    panel p row k holds b[k, p*W : (p+1)*W], zero past column N. `read(b, indices)`
+    reads an element (tensor.extract, memref.load)."""
+    lanes = ir.ShapedType(out.type).shape[2]
+    elem = ir.ShapedType(b.type).element_type
+    n = dim(b, 1) if isinstance(b.type, ir.RankedTensorType) else _dim(b, 1)
     last = arith.subi(n, index_const(1))
     zero = arith.constant(elem, 0.0)
-
-    def body(args):
+    results = [out.type] if isinstance(out.type, ir.RankedTensorType) else []
+    op = linalg.GenericOp(results, [], [out], affine_maps([ir.AffineMap.get_identity(3)]),
+                          iterator_types(["parallel"] * 3))
+    block = op.regions[0].blocks.append(elem)
+    with ir.InsertionPoint(block):
         column = arith.addi(arith.muli(loop_index(0), index_const(lanes)), loop_index(2))
-        value = tensor.extract(b, [loop_index(1), index_min(column, last)])
-        return arith.select(arith.cmpi(arith.CmpIPredicate.ult, column, n), value, zero)
-
-    return generic([], out, [ir.AffineMap.get_identity(3)], ["parallel"] * 3, body)
+        value = read(b, [loop_index(1), index_min(column, last)])
+        linalg.YieldOp([arith.select(arith.cmpi(arith.CmpIPredicate.ult, column, n), value, zero)])
+    return op
 
 
 def _row_index(row: ir.Value, lead: list[ir.Value]) -> list[ir.Value]:

@@ -3,7 +3,8 @@ bound at load by ifunc resolvers (dispatch.py, docs/deploy.md).
 
 Each target module gives the same names: `record` (the manifest's target record),
 `TILED_MATMULS` (products emitted as `scan.matmul`), the pipeline's hooks
-`front_end_keys`, `before_lowering`, `specialize`, `after_bufferization` and `to_llvm`
+`front_end_keys`, `before_lowering`, `before_bufferization`, `after_bufferization`,
+`specialize` and `to_llvm`
 (pipeline.py), `DISPATCH_BY_CPU`, `RUNTIME_SOURCES` (the C files from runtime/ linked
 into every library) and `EXTRA_EXPORTS`.
 """
@@ -19,7 +20,7 @@ from ..passes.interchange import interchangeable, scan_interchange
 from ..passes.math_intrinsics import math_to_intrinsics
 from ..passes.outline_tiles import outline_tiles
 from ..passes.output_in_place import output_in_place
-from ..passes.tile_matmuls import tile_matmuls
+from ..passes.tile_matmuls import products_as_contractions, tile_matmuls
 from ..passes.upstream import run_pipeline
 from ..passes.vector_width import prefer_wide_vectors
 from ..passes.vectorize_generics import vectorize_generics
@@ -62,16 +63,22 @@ def before_lowering(module: ir.Module, variant: dict) -> None:
     scan_interchange(module.operation, cpu_features.vector_bytes(variant["features"]))
 
 
-def specialize(module: ir.Module, variant: dict) -> None:
-    """tile-matmuls: the variant's register tile for every matrix product."""
-    tile_matmuls(module.operation, cpu_features.matmul_tile(variant["features"]))
+def before_bufferization(module: ir.Module) -> None:
+    """The `scan.matmul` calls as contractions bufferization writes in place."""
+    products_as_contractions(module.operation)
 
 
 def after_bufferization(module: ir.Module) -> None:
     """output-in-place; one-dimensional copies as loops (passes/copies.py: the others
-    call runtime/cpu_copy.c); outline-tiles: one function per distinct product tile."""
+    call runtime/cpu_copy.c)."""
     output_in_place(module.operation)
     copies_to_linalg(module, max_rank=1)
+
+
+def specialize(module: ir.Module, variant: dict) -> None:
+    """tile-matmuls: the variant's register tile for every matrix product; outline-tiles:
+    one function per distinct tile."""
+    tile_matmuls(module.operation, cpu_features.matmul_tile(variant["features"]))
     outline_tiles(module)
 
 

@@ -7,9 +7,10 @@ Each stage's IR is kept so a compiled function can show it (`f.ir("scan")`):
     scan-opt  after scan-verify and scan-keep-last
     scf       after (cpu) scan-interchange, lower-scan-to-scf, inlining the step
               bodies, canonicalize/cse, the elementwise fusions (fuse-cheap-producers
-              last), split-large-generics: the front end, shared by the CPU
-              variants; then each variant's own: (cpu) tile-matmuls, fold-generator-reads
-    memref    after one-shot bufferization and (cpu) output-in-place, outline-tiles
+              last), split-large-generics, fold-generator-reads
+    memref    after one-shot bufferization and (cpu) output-in-place (the end of the
+              front end, shared by the CPU variants), then each variant's own: (cpu)
+              tile-matmuls, outline-tiles
     gpu       (cuda target) host functions launching the outlined GPU kernels
     llvm      the LLVM dialect translated to LLVM IR (cpu: allocations routed to
               runtime/cpu_alloc.c, prefer-wide-vectors)
@@ -44,12 +45,10 @@ STAGES = ("scan", "scan-opt", "scf", "memref", "gpu", "llvm")
 # split-large-generics bounds each fused loop for LLVM's vectorizer)
 INLINE = "builtin.module(inline,symbol-dce,canonicalize,cse)"
 SIMPLIFY = "builtin.module(linalg-fuse-elementwise-ops,loop-invariant-code-motion,canonicalize,cse)"
-# the tiles as the shared front end leaves what it emits: folded, duplicates merged
-# (without it the GRU gradient's LLVM IR grew 2%); no loop-invariant code motion, which
-# would hoist again the fills fuse-cheap-producers put back into the steps
-TIDY_TILES = "builtin.module(canonicalize,cse)"
+# (canonicalize, cse first: what only the matrix products' calls kept alive goes, the
+# products now contractions (tile_matmuls.products_as_contractions); equal ones merge)
 BUFFERIZE = (
-    "builtin.module(eliminate-empty-tensors,"
+    "builtin.module(canonicalize,cse,eliminate-empty-tensors,"
     "one-shot-bufferize{bufferize-function-boundaries=1 function-boundary-type-conversion=identity-layout-map},"
     "canonicalize,loop-invariant-code-motion,func.func(buffer-hoisting,buffer-loop-hoisting),"
     "buffer-deallocation-pipeline,convert-bufferization-to-memref)"
@@ -63,16 +62,16 @@ def lower_variants(module: ir.Module, target: ModuleType, variants: Sequence[dic
     every stage: yields (variant, its module in the LLVM dialect), in order. `module`
     (emitted once for all) is used up.
 
-    The front end (scan stages to split-large-generics) runs once for all variants
-    whose `target.front_end_keys` agree (for the cpu: every variant, unless
-    scan-interchange cuts a scan into chunks of the vector width); each variant then
-    gets a copy in an MLIR context of its own, and the variants' back ends
-    (`target.specialize`, the cpu's matmul tile, and the rest of the stages) run side by
-    side in threads: upstream pipelines release the GIL (passes/upstream.py), and a
-    context is used by one thread at a time. `fastmath` is a mode of passes/fastmath.py,
-    set on every float op first. The target adds its own steps before lower-scan-to-scf,
-    after bufferization and from the memref stage to the LLVM dialect (where it may
-    record what it found in the manifest: the cuda target's device code).
+    The front end (scan stages to bufferization) runs once for all variants whose
+    `target.front_end_keys` agree (for the cpu: every variant, unless scan-interchange
+    cuts a scan into chunks of the vector width); each variant then gets a copy in an
+    MLIR context of its own, and the variants' back ends (`target.specialize`, the
+    cpu's matmul tiles, and the LLVM lowering) run side by side in threads: upstream
+    pipelines release the GIL (passes/upstream.py), and a context is used by one
+    thread at a time. `fastmath` is a mode of passes/fastmath.py, set on every float
+    op first. The target adds its own steps before lower-scan-to-scf, around
+    bufferization and from the memref stage to the LLVM dialect (where it may record
+    what it found in the manifest: the cuda target's device code).
     `finish(module, variant)` runs on the LLVM dialect, in the variant's thread (the
     packaging seals the entry symbols there).
 
@@ -85,7 +84,7 @@ def lower_variants(module: ir.Module, target: ModuleType, variants: Sequence[dic
     scan_keep_last(module.operation)
     scan_verify(module.operation)
     stages["scan-opt"] = module.operation.clone()
-    owns = _front_ends(module, target, variants)
+    owns = _front_ends(module, target, variants, stages)
     last = len(variants) - 1
 
     def back_end(i: int) -> ir.Module:
@@ -107,7 +106,8 @@ def lower_variants(module: ir.Module, target: ModuleType, variants: Sequence[dic
                 job.cancel()
 
 
-def _front_ends(module: ir.Module, target: ModuleType, variants: Sequence[dict]) -> list[ir.Module]:
+def _front_ends(module: ir.Module, target: ModuleType, variants: Sequence[dict], stages: dict[str, Any]
+                ) -> list[ir.Module]:
     """Each variant's module after the front end, each in an MLIR context of its own:
     the last variant takes its front end's module, the others a copy."""
     keys = target.front_end_keys(module, variants)
@@ -115,7 +115,7 @@ def _front_ends(module: ir.Module, target: ModuleType, variants: Sequence[dict])
     for i, key in enumerate(keys):
         if key not in fronts:  # the last front end takes `module` itself
             fronts[key] = _front_end(module if len(set(keys[i:])) == 1 else module.operation.clone(), target,
-                                     variants[i])
+                                     variants[i], stages if key == keys[-1] else None)
     return [_moved(fronts[key]) for key in keys[:-1]] + [fronts[keys[-1]]]
 
 
@@ -127,8 +127,9 @@ def _moved(module: ir.Module) -> ir.Module:
         return ir.Module.parse(data.getvalue())
 
 
-def _front_end(module: ir.Module, target: ModuleType, variant: dict) -> ir.Module:
-    """Loops to scf, step bodies inlined, elementwise fusions: the part the variants share."""
+def _front_end(module: ir.Module, target: ModuleType, variant: dict, stages: dict | None) -> ir.Module:
+    """Loops to scf, step bodies inlined, elementwise fusions, bufferization: the part
+    the variants share (the scf stage into `stages` unless None)."""
     target.before_lowering(module, variant)
     lower_scan_to_scf(module.operation)
     run_pipeline(module, INLINE, "scf")
@@ -136,21 +137,19 @@ def _front_end(module: ir.Module, target: ModuleType, variant: dict) -> ir.Modul
     run_pipeline(module, SIMPLIFY, "scf")
     fuse_cheap_producers(module.operation)
     split_large_generics(module.operation)
+    fold_generator_reads(module.operation)
+    if stages is not None:
+        stages["scf"] = module.operation.clone()
+    target.before_bufferization(module)
+    run_pipeline(module, BUFFERIZE, "memref")
+    target.after_bufferization(module)
     return module
 
 
 def _back_end(module: ir.Module, target: ModuleType, variant: dict, manifest: dict, stages: dict | None) -> None:
     """One variant's own stages, from its matmul tiles to the LLVM dialect (copies of the
     stages into `stages` unless None)."""
-    def keep(name: str) -> None:
-        if stages is not None:
-            stages[name] = module.operation.clone()
-
     target.specialize(module, variant)
-    run_pipeline(module, TIDY_TILES, "scf")
-    fold_generator_reads(module.operation)
-    keep("scf")
-    run_pipeline(module, BUFFERIZE, "memref")
-    target.after_bufferization(module)
-    keep("memref")
+    if stages is not None:
+        stages["memref"] = module.operation.clone()
     target.to_llvm(module, variant, manifest, {} if stages is None else stages)
