@@ -226,3 +226,36 @@ def test_llvm_dialect_is_translated_in_process_and_other_modules_by_mlir_transla
         with pytest.raises(CompileError, match=r"^mlir-translate failed \(exit 101\)"):
             build.result()
         assert toolchain._ObjectBuild(text, Path(tmp), "v1", ["-mcpu=x86-64"]).result().stat().st_size > 0
+
+
+def test_a_variant_whose_back_end_fails_fails_the_build(tmp_path, monkeypatch):
+    """The CPU variants' back ends run side by side in threads: a pass failing in one
+    (here the second) is the build's CompileError, no variant's tools outlive it, and
+    nothing is cached; the next build succeeds."""
+    import scanaot.targets.cpu as cpu
+    import scanaot.targets.toolchain as toolchain
+    from scanaot.passes.upstream import CompileError
+    monkeypatch.setenv("SCANAOT_CACHE", str(tmp_path / "cache"))
+    real_to_llvm, started = cpu.to_llvm, []
+
+    def failing(module, variant, manifest, stages):
+        if variant["cpu"] == "x86-64-v3":
+            raise CompileError("stage llvm: injected")
+        real_to_llvm(module, variant, manifest, stages)
+
+    real_build = toolchain._ObjectBuild.__init__
+
+    def record(self, *args, **kwargs):
+        real_build(self, *args, **kwargs)
+        started.append(self.proc)
+
+    monkeypatch.setattr(cpu, "to_llvm", failing)
+    monkeypatch.setattr(toolchain._ObjectBuild, "__init__", record)
+    inputs, output = power_graph()
+    with pytest.raises(CompileError, match="injected"):
+        scanaot.compile(inputs, output, name="power", out_dir=tmp_path / "out", cpu="portable")
+    assert all(proc.poll() is not None for proc in started)
+    assert not list((tmp_path / "cache").glob("*.so"))
+    monkeypatch.setattr(cpu, "to_llvm", real_to_llvm)
+    art = scanaot.compile(inputs, output, name="power", out_dir=tmp_path / "out", cpu="portable")
+    assert art.library.exists()

@@ -141,3 +141,36 @@ def test_products_of_the_same_tile_call_one_outlined_function():
             h = np.tanh(x_t @ Wv + h @ Uv) + (h.T @ h).sum()
             want.append(h)
         np.testing.assert_allclose(f(xv, Wv, Uv), np.array(want), rtol=2e-4, atol=2e-4)
+
+
+def test_a_product_left_untiled_is_still_the_product(monkeypatch):
+    """The contraction standing for a product until tile-matmuls (zero-filled init, the
+    first `depth` terms, packed panels read through their map) is the product itself:
+    lowered as a plain linalg loop nest it gives numpy's numbers (a step's product by
+    packed weights, a transposed one, one over a sliced depth, a stack of rows)."""
+    from scanaot.targets import cpu
+    monkeypatch.setattr(cpu, "tile_matmuls", lambda module_op, tile: None)
+    x, W, A = at.ftensor3("x"), at.fmatrix("W"), at.fmatrix("A")
+    hs, _ = scanaot.scan(lambda x_t, W: [at.dot(x_t, W), at.dot(x_t.T, x_t)], sequences=x, non_sequences=W)
+    f = scanaot.function([x, W, A], hs + [at.dot(x, W[:, :3]), at.dot(A.T, W)], cpu="x86-64-v4")
+    assert f.ir("memref").count("scan.matmul") == 4
+    rng = np.random.default_rng(0)
+    xv, Wv, Av = (rng.normal(size=s).astype("float32") for s in ((3, 5, 7), (7, 40), (7, 9)))
+    plain, gram, sliced, transposed = f(xv, Wv, Av)
+    np.testing.assert_allclose(plain, xv @ Wv, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(gram, np.einsum("tmk,tmn->tkn", xv, xv), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(sliced, xv @ Wv[:, :3], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(transposed, Av.T @ Wv, rtol=1e-4, atol=1e-4)
+
+
+def test_the_tile_replaces_the_contractions_zero_fill():
+    """tile-matmuls writes every element of the product: the zero fill the contraction
+    started from goes with it."""
+    A, B = at.fmatrix("A"), at.fmatrix("B")
+    f = scanaot.function([A, B], at.dot(A, B), cpu="x86-64-v3")
+    assert "linalg.fill" not in f.ir("memref") and f.ir("memref").count("call @scanaot_tile_") == 1
+    rng = np.random.default_rng(3)
+    Av, Bv = rng.normal(size=(0, 5)).astype("float32"), rng.normal(size=(5, 6)).astype("float32")
+    assert f(Av, Bv).shape == (0, 6)
+    Av, Bv = rng.normal(size=(4, 0)).astype("float32"), rng.normal(size=(0, 6)).astype("float32")
+    np.testing.assert_array_equal(f(Av, Bv), np.zeros((4, 6), "float32"))

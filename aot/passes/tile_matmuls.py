@@ -36,8 +36,9 @@ from .lower_scan import ops_named
 
 def products_as_contractions(module_op: ir.Operation) -> None:
     """Before bufferization: every `scan.matmul` call under `module_op` becomes a
-    linalg.generic summing the first `depth` terms of a @ b (a.T @ b) into its init,
-    tagged with the call's flags; a `packed` b is read from its panels (`pack_panels`,
+    linalg.generic summing the first `depth` terms of a @ b (a.T @ b) into its init
+    filled with zeros (the product itself, should no tile replace it), tagged with the
+    call's flags; a `packed` b is read from its panels (`pack_panels`,
     PANEL_BYTES wide, made once right after b is defined, outside every loop b does not
     vary in). The declarations the calls called go."""
     callees = set()
@@ -65,10 +66,11 @@ def _as_contraction(call: ir.Operation, panels: dict[int, ir.Value]) -> None:
         rhs_map = [ir.AffineExpr.get_floor_div(j, width), k, ir.AffineExpr.get_mod(j, width)]
     maps = [[k, *rows] if transpose_a else [*rows, k], rhs_map, [], [*rows, j]]
     with ir.InsertionPoint(call), call.location:
-        op = linalg.GenericOp([init.type], [a, rhs, depth], [init],
+        elem = ir.RankedTensorType(init.type).element_type
+        zeros = linalg.fill(arith.constant(elem, 0.0), outs=[init])  # dropped with the tile (_expand)
+        op = linalg.GenericOp([init.type], [a, rhs, depth], [zeros],
                               affine_maps([ir.AffineMap.get(lead + 2, 0, m) for m in maps]),
                               iterator_types(["parallel"] * (lead + 1) + ["reduction"]))
-        elem = ir.RankedTensorType(init.type).element_type
         block = op.regions[0].blocks.append(elem, elem, depth.type, elem)
         with ir.InsertionPoint(block):
             x, y, terms, acc = block.arguments
@@ -106,6 +108,9 @@ def tile_matmuls(module_op: ir.Operation, tile: tuple[int, int, bool]) -> None:
 def _expand(op: ir.Operation, tile: tuple[int, int, bool]) -> None:
     lhs, rhs, depth, out = op.operands
     flags = ir.DictAttr(op.attributes[TILED_PRODUCT])
+    zeros = _zero_fill_before(op, out)
+    if zeros is not None:  # the tile writes every element of `out`
+        zeros.erase()
 
     def flag(name: str) -> bool:
         return ir.BoolAttr(flags[name]).value
@@ -121,6 +126,21 @@ def _expand(op: ir.Operation, tile: tuple[int, int, bool]) -> None:
         if local is not None:
             memref.dealloc(local)
     op.erase()
+
+
+def _zero_fill_before(op: ir.Operation, out: ir.Value) -> ir.Operation | None:
+    """The contraction's zero fill of `out` (products_as_contractions), if it is still
+    the op right before it."""
+    before = op.operation
+    block_ops = list(before.block.operations)
+    index = next(i for i, o in enumerate(block_ops) if o.operation == before)
+    fill = block_ops[index - 1].operation if index else None
+    if fill is None or fill.name != "linalg.fill" or fill.operands[1] != out:
+        return None
+    value = fill.operands[0].owner
+    if not isinstance(value, (ir.OpView, ir.Operation)) or value.operation.name != "arith.constant":
+        return None
+    return fill if ir.FloatAttr(value.operation.attributes["value"]).value == 0.0 else None
 
 
 def _local_panels(b: ir.Value, lanes: int) -> ir.Value:
