@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from mlir import ir
 
-from .lower_scan import ops_named
 
 HUGE_PAGE_ALLOCATORS = {"malloc": "scanaot_alloc", "aligned_alloc": "scanaot_aligned_alloc",
                         "free": "scanaot_free"}
@@ -19,15 +18,13 @@ MANAGED_ALLOCATORS = {"malloc": "scanaot_cuda_alloc", "aligned_alloc": "scanaot_
 
 
 def route_allocations(module: ir.Module, allocators: dict[str, str]) -> None:
-    """Rename the declarations and calls of libc's allocation functions."""
+    """Rename the declarations and calls of libc's allocation functions (the calls by
+    the symbol table, in C++: a walk calling Python for each of a kernel's ops cost
+    more than the rest of the pass)."""
     for op in module.body.operations:
         op = op.operation
         if op.name == "llvm.func":
             name = ir.StringAttr(op.attributes["sym_name"]).value
             if name in allocators:
                 op.attributes["sym_name"] = ir.StringAttr.get(allocators[name])
-    for call in ops_named(module.operation, "llvm.call"):
-        if "callee" in call.attributes:
-            callee = ir.FlatSymbolRefAttr(call.attributes["callee"]).value
-            if callee in allocators:
-                call.attributes["callee"] = ir.FlatSymbolRefAttr.get(allocators[callee])
+                ir.SymbolTable.replace_all_symbol_uses(name, allocators[name], module.operation)

@@ -21,8 +21,9 @@ _FREE_CALLS = set(HUGE_PAGE_ALLOCATORS.values()) | _INSTRUCTIONS
 
 def prefer_wide_vectors(module: ir.Module) -> None:
     """The pass."""
-    for fn in ops_named(module.operation, "llvm.func"):
-        if not fn.regions[0].blocks:
+    for fn in module.body.operations:
+        fn = fn.operation
+        if fn.name != "llvm.func" or not fn.regions[0].blocks:
             continue  # a declaration
         callees = {ir.FlatSymbolRefAttr(c.attributes["callee"]).value
                    for c in ops_named(fn, "llvm.call") if "callee" in c.attributes}

@@ -49,13 +49,13 @@ def vectorize_generics(module_op: ir.Operation, vector_bytes: int, masked_bytes:
     `masked_bytes`: the element sizes the CPU loads and stores under a mask (AVX2: 4
     and 8; AVX-512: all); for other sizes the last partial chunk is a scalar loop
     (LLVM would split a masked access into a branch per lane)."""
-    for name, planner in (("linalg.generic", _plan), ("linalg.copy", _plan_copy), ("linalg.fill", _plan_fill)):
-        for op in ops_named(module_op, name):
-            plan = planner(op, vector_bytes)
-            if plan is not None:
-                plan.masked_tail = all(_element_bytes(ir.MemRefType(v.type).element_type) in masked_bytes
-                                       for v in op.operands if isinstance(v.type, ir.MemRefType))
-                _rewrite(op, plan)
+    planners = {"linalg.generic": _plan, "linalg.copy": _plan_copy, "linalg.fill": _plan_fill}
+    for op in ops_named(module_op, tuple(planners)):  # one walk
+        plan = planners[op.name](op, vector_bytes)
+        if plan is not None:
+            plan.masked_tail = all(_element_bytes(ir.MemRefType(v.type).element_type) in masked_bytes
+                                   for v in op.operands if isinstance(v.type, ir.MemRefType))
+            _rewrite(op, plan)
 
 
 class _Plan:
