@@ -16,10 +16,10 @@ of columns, the block's tiles of rows, and the k loop innermost doing one broadc
 and one FMA per accumulator (docs/dialect.md, "Matrix products on the cpu target").
 
 The right operand is read from packed panels when the emitter marked it `packed`
-(the same on every step: a scan's non-sequence) and on a CPU without masked loads;
-the panels are made once per right operand and lanes, right after the operand is
-defined (so a loop's invariant weights are packed once, outside the loop), and
-freed at the end of the block defining it.
+(the same on every step: a scan's non-sequence): `products_as_contractions` makes them
+once per right operand, right after it is defined (so a loop's invariant weights are
+packed once, outside the loop), PANEL_BYTES wide for every variant. On a CPU without
+masked loads every other right operand is packed too, right before its product.
 """
 from __future__ import annotations
 
