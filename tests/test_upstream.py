@@ -90,3 +90,18 @@ def test_a_pipeline_runs_with_the_gil_released():
     pauses = [b - a for a, b in zip([start, *during], [*during, end])]
     assert end - start > 0.02 and max(pauses) < 0.5 * (end - start)
     assert str(module).count("arith.addi") == 60_000  # the chain stays (nothing folds)
+
+
+def test_a_missing_c_api_library_is_a_compile_error_naming_it(tmp_path, monkeypatch):
+    import mlir._mlir_libs
+
+    from scanaot.passes import upstream
+    upstream._capi.cache_clear()
+    monkeypatch.setattr(mlir._mlir_libs, "__file__", str(tmp_path / "__init__.py"))
+    try:
+        with pytest.raises(CompileError, match="libMLIRPythonCAPI.so could not be loaded"):
+            run_pipeline(_module(_chain(3), ir.Context()), "builtin.module(canonicalize)", "scf")
+    finally:
+        monkeypatch.undo()
+        upstream._capi.cache_clear()
+    run_pipeline(_module(_chain(3), ir.Context()), "builtin.module(canonicalize)", "scf")

@@ -37,7 +37,12 @@ _SEVERITY = {0: "error", 1: "warning", 2: "note", 3: "remark"}
 def _capi() -> ctypes.CDLL:
     """The bindings' own C API library (already loaded by `mlir.ir`: the same pass
     registry and contexts), with the signatures used here."""
-    lib = ctypes.CDLL(str(Path(mlir._mlir_libs.__file__).parent / "libMLIRPythonCAPI.so"))
+    path = Path(mlir._mlir_libs.__file__).parent / "libMLIRPythonCAPI.so"
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError as err:
+        raise CompileError(f"the MLIR bindings' C API library {path} could not be loaded ({err}); "
+                           "reinstall scanaot[compiler]") from None
     ptr, i8 = ctypes.c_void_p, ctypes.c_int8
     for name, restype, argtypes in (
             ("mlirPassManagerRunOnOp", i8, [ptr, ptr]),
@@ -54,14 +59,15 @@ def _capi() -> ctypes.CDLL:
     return lib
 
 
+_capsule_name = ctypes.PYFUNCTYPE(ctypes.c_char_p, ctypes.py_object)(("PyCapsule_GetName", ctypes.pythonapi))
+_capsule_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
+    ("PyCapsule_GetPointer", ctypes.pythonapi))
+
+
 def _pointer(obj) -> int:
     """The C API handle inside a bindings object (its _CAPIPtr capsule)."""
     capsule = obj._CAPIPtr
-    get_name = ctypes.pythonapi.PyCapsule_GetName
-    get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
-    get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
-    get_pointer.restype, get_pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-    return get_pointer(capsule, get_name(capsule))
+    return _capsule_pointer(capsule, _capsule_name(capsule))
 
 
 def _printed(print_fn, handle: int) -> str:
