@@ -223,3 +223,15 @@ def test_public_import_paths():
     assert at.vector and scanaot.runtime.load and scanaot.gradient.grad is scanaot.grad
     with pytest.raises(AttributeError, match="has no attribute 'nonexistent'"):
         scanaot.nonexistent  # noqa: B018
+
+
+def test_every_target_module_gives_the_pipelines_names():
+    """targets/pipeline.py and the packaging call these on whichever target is asked for
+    (CONTRIBUTING.md, "Adding a target")."""
+    from scanaot.targets import TARGETS
+    hooks = ("record", "front_end_keys", "before_lowering", "before_bufferization", "after_bufferization",
+             "specialize", "to_llvm")
+    constants = ("TILED_MATMULS", "DISPATCH_BY_CPU", "RUNTIME_SOURCES", "EXTRA_EXPORTS")
+    for name, module in TARGETS.items():
+        assert all(callable(getattr(module, hook, None)) for hook in hooks), name
+        assert all(hasattr(module, constant) for constant in constants), name
