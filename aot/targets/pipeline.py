@@ -84,17 +84,18 @@ def lower_variants(module: ir.Module, target: ModuleType, variants: Sequence[dic
     scan_keep_last(module.operation)
     scan_verify(module.operation)
     stages["scan-opt"] = module.operation.clone()
-    owns = _front_ends(module, target, variants, stages)
+    fronts = _front_ends(module, target, variants, stages)
     last = len(variants) - 1
 
     def back_end(i: int) -> ir.Module:
-        with owns[i].context, ir.Location.unknown():
-            _back_end(owns[i], target, variants[i], manifest, stages if i == last else None)
+        own = fronts[i] if isinstance(fronts[i], ir.Module) else _parsed(fronts[i])
+        with own.context, ir.Location.unknown():
+            _back_end(own, target, variants[i], manifest, stages if i == last else None)
             if finish is not None:
-                finish(owns[i], variants[i])
+                finish(own, variants[i])
             if i == last:
-                stages["llvm"] = owns[i].operation.clone()
-        return owns[i]
+                stages["llvm"] = own.operation.clone()
+        return own
 
     with ThreadPoolExecutor(max_workers=len(variants)) as pool:
         lowered = [pool.submit(back_end, i) for i in range(len(variants))]
@@ -107,24 +108,30 @@ def lower_variants(module: ir.Module, target: ModuleType, variants: Sequence[dic
 
 
 def _front_ends(module: ir.Module, target: ModuleType, variants: Sequence[dict], stages: dict[str, Any]
-                ) -> list[ir.Module]:
-    """Each variant's module after the front end, each in an MLIR context of its own:
-    the last variant takes its front end's module, the others a copy."""
+                ) -> list[ir.Module | bytes]:
+    """Each variant's module after the front end: the last variant takes its front end's
+    module, the others its bytecode, which each parses into an MLIR context of its own
+    in its thread (`_parsed`)."""
     keys = target.front_end_keys(module, variants)
     fronts: dict[Any, ir.Module] = {}
     for i, key in enumerate(keys):
         if key not in fronts:  # the last front end takes `module` itself
             fronts[key] = _front_end(module if len(set(keys[i:])) == 1 else module.operation.clone(), target,
                                      variants[i], stages if key == keys[-1] else None)
-    return [_moved(fronts[key]) for key in keys[:-1]] + [fronts[keys[-1]]]
+    copies = {key: _bytecode(fronts[key]) for key in set(keys[:-1])}
+    return [copies[key] for key in keys[:-1]] + [fronts[keys[-1]]]
 
 
-def _moved(module: ir.Module) -> ir.Module:
-    """A copy of `module` in a new MLIR context (through bytecode)."""
+def _bytecode(module: ir.Module) -> bytes:
     data = io.BytesIO()
     module.operation.write_bytecode(data)
+    return data.getvalue()
+
+
+def _parsed(bytecode: bytes) -> ir.Module:
+    """The module in a new MLIR context."""
     with ir.Context(), ir.Location.unknown():
-        return ir.Module.parse(data.getvalue())
+        return ir.Module.parse(bytecode)
 
 
 def _front_end(module: ir.Module, target: ModuleType, variant: dict, stages: dict | None) -> ir.Module:
