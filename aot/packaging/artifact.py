@@ -300,13 +300,16 @@ def _lowered(module: ir.Module, manifest: dict, target: ModuleType, stages: IRSt
     capable) variant."""
     record = manifest["target"]
     entries = {c_interface(f["name"]): f["symbol"] for f in manifest["functions"]}
-    def seal(lowered: ir.Module, variant: dict) -> None:
+    translated: dict[int, str | bytes] = {}  # id(variant) -> its translation, made in its thread
+
+    def seal_and_translate(lowered: ir.Module, variant: dict) -> None:
         seal_variant(lowered, entries, variant if target.DISPATCH_BY_CPU else None)
+        translated[id(variant)] = translation_input(lowered)
 
     kept: dict = {}
-    for variant, lowered in lower_variants(module, target, record["variants"], record["fastmath"], manifest, kept,
-                                           seal):
-        yield translation_input(lowered), llc_flags(variant)
+    for variant, _ in lower_variants(module, target, record["variants"], record["fastmath"], manifest, kept,
+                                     seal_and_translate):
+        yield translated.pop(id(variant)), llc_flags(variant)
     stages.keep(kept)  # while the last variant's tools run
 
 
