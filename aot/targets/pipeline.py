@@ -73,7 +73,7 @@ def lower_variants(module: ir.Module, target: ModuleType, variants: Sequence[dic
     bufferization and from the memref stage to the LLVM dialect (where it may record
     what it found in the manifest: the cuda target's device code).
     `finish(module, variant)` runs on the LLVM dialect, in the variant's thread (the
-    packaging seals the entry symbols there).
+    packaging seals the entry symbols and translates the module to LLVM IR there).
 
     `stages` receives a copy of the module after each stage of the last variant
     (written as bytecode once the build no longer waits on it, printed when read:
