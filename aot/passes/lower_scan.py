@@ -426,14 +426,14 @@ def _while_loop(n, carried, status0, step):
     return results[-2], finals, results[-3]
 
 
-def ops_named(op: ir.Operation, name: str | tuple[str, ...]) -> list[ir.Operation]:
-    """Every op called `name` (or any of the names) under `op`, in walk order
-    (post-order: an op nested in another of the same name comes first)."""
+def ops_named(op: ir.Operation, name: str | tuple[str, ...] | None) -> list[ir.Operation]:
+    """Every op called `name` (or any of the names; every op for None) under `op`, `op`
+    included, in walk order (post-order: an op nested in another comes first)."""
     found = []
     names = (name,) if isinstance(name, str) else name
 
     def visit(o):
-        if o.name in names:
+        if names is None or o.name in names:
             found.append(o)
         return ir.WalkResult.ADVANCE
 

@@ -47,7 +47,7 @@ def outline_tiles(module: ir.Module) -> None:
 
 def _outline(module: ir.Module, nest: ir.Operation, name: str) -> tuple[ir.Operation, ir.Operation]:
     """Move `nest` into a new private function `name`; a call of it takes its place."""
-    ops = _ops_under(nest)  # the same ops once moved: walked once
+    ops = ops_named(nest, None)  # the same ops once moved: walked once
     constants, free = _values_read_from_outside(ops)
     free_args = [_as_tile_argument(v, nest) for v in free]
     with ir.InsertionPoint(module.body), nest.location:
@@ -65,17 +65,6 @@ def _outline(module: ir.Module, nest: ir.Operation, name: str) -> tuple[ir.Opera
             if hash(operand) in local:
                 op.operands[i] = local[hash(operand)]
     return fn.operation, call.operation
-
-
-def _ops_under(op: ir.Operation) -> list[ir.Operation]:
-    found = []
-
-    def visit(o):
-        found.append(o)
-        return ir.WalkResult.ADVANCE
-
-    op.walk(visit)
-    return found
 
 
 def _values_read_from_outside(ops: list[ir.Operation]) -> tuple[list[ir.Operation], list[ir.Value]]:

@@ -29,8 +29,8 @@ from typing import Callable
 from mlir import ir
 from mlir.dialects import arith, linalg, memref, scf, tensor, vector
 
-from ..emit.builders import (DYN, TILED_PRODUCT, affine_maps, dim, fold_index, index_const, index_min,
-                             iterator_types, loop_index)
+from ..emit.builders import (DYN, TILED_PRODUCT, affine_maps, fold_index, index_const, index_min, iterator_types,
+                             loop_index)
 from .lower_scan import ops_named
 
 
@@ -90,8 +90,7 @@ def _panels_of(b: ir.Value, made: dict[int, ir.Value]) -> ir.Value:
         with where, ir.Location.unknown():
             elem = ir.RankedTensorType(b.type).element_type
             width = PANEL_BYTES // (ir.FloatType(elem).width // 8)
-            count = arith.ceildivui(dim(b, 1), index_const(width))
-            out = tensor.empty([fold_index(count), fold_index(dim(b, 0)), width], elem)
+            out = tensor.empty([*_panel_sizes(b, width), width], elem)
             made[hash(b)] = pack_panels(b, out, tensor.extract).result
     return made[hash(b)]
 
@@ -146,7 +145,7 @@ def _zero_fill_before(op: ir.Operation, out: ir.Value) -> ir.Operation | None:
 def _local_panels(b: ir.Value, lanes: int) -> ir.Value:
     """b's panels of `lanes` columns in a new buffer (the caller frees it)."""
     elem = ir.MemRefType(b.type).element_type
-    sizes = [fold_index(arith.ceildivui(_dim(b, 1), index_const(lanes))), fold_index(_dim(b, 0))]
+    sizes = _panel_sizes(b, lanes)
     shape = [DYN if isinstance(v, ir.Value) else v for v in sizes] + [lanes]
     out = memref.alloc(ir.MemRefType.get(shape, elem), [v for v in sizes if isinstance(v, ir.Value)], [],
                        alignment=ir.IntegerAttr.get(ir.IntegerType.get_signless(64), 64))
@@ -158,9 +157,17 @@ def _lanes(tile: tuple[int, int, bool], elem: ir.Type) -> int:
     return tile[1] // (ir.FloatType(elem).width // 8)
 
 
-def _dim(buffer: ir.Value, axis: int) -> ir.Value:
-    size = ir.MemRefType(buffer.type).shape[axis]
-    return index_const(size) if size != DYN else memref.dim(buffer, index_const(axis))
+def _dim(value: ir.Value, axis: int) -> ir.Value:
+    """A tensor's or a buffer's size along `axis` (a constant where static)."""
+    size = ir.ShapedType(value.type).shape[axis]
+    if size != DYN:
+        return index_const(size)
+    return (tensor.dim if isinstance(value.type, ir.RankedTensorType) else memref.dim)(value, index_const(axis))
+
+
+def _panel_sizes(b: ir.Value, width: int) -> list[int | ir.Value]:
+    """The panels' count and depth for b (K x N) in panels `width` columns wide."""
+    return [fold_index(arith.ceildivui(_dim(b, 1), index_const(width))), fold_index(_dim(b, 0))]
 
 
 def register_tiled_matmul(a: ir.Value, b: ir.Value, c: ir.Value, transpose_a: bool, k_dim: ir.Value,
@@ -299,7 +306,7 @@ def pack_panels(b: ir.Value, out: ir.Value, read: Callable) -> ir.OpView:
     reads an element (tensor.extract, memref.load)."""
     lanes = ir.ShapedType(out.type).shape[2]
     elem = ir.ShapedType(b.type).element_type
-    n = dim(b, 1) if isinstance(b.type, ir.RankedTensorType) else _dim(b, 1)
+    n = _dim(b, 1)
     last = arith.subi(n, index_const(1))
     zero = arith.constant(elem, 0.0)
     results = [out.type] if isinstance(out.type, ir.RankedTensorType) else []

@@ -4,9 +4,8 @@ bound at load by ifunc resolvers (dispatch.py, docs/deploy.md).
 Each target module gives the same names: `record` (the manifest's target record),
 `TILED_MATMULS` (products emitted as `scan.matmul`), the pipeline's hooks
 `front_end_keys`, `before_lowering`, `before_bufferization`, `after_bufferization`,
-`specialize` and `to_llvm`
-(pipeline.py), `DISPATCH_BY_CPU`, `RUNTIME_SOURCES` (the C files from runtime/ linked
-into every library) and `EXTRA_EXPORTS`.
+`specialize` and `to_llvm` (pipeline.py), `DISPATCH_BY_CPU`, `RUNTIME_SOURCES` (the C
+files from runtime/ linked into every library) and `EXTRA_EXPORTS`.
 """
 from __future__ import annotations
 
