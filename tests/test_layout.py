@@ -230,7 +230,7 @@ def test_every_target_module_gives_the_pipelines_names():
     (CONTRIBUTING.md, "Adding a target")."""
     from scanaot.targets import TARGETS
     hooks = ("record", "front_end_keys", "before_lowering", "before_bufferization", "after_bufferization",
-             "specialize", "to_llvm")
+             "share", "specialize", "to_llvm")
     constants = ("TILED_MATMULS", "DISPATCH_BY_CPU", "RUNTIME_SOURCES", "EXTRA_EXPORTS")
     for name, module in TARGETS.items():
         assert all(callable(getattr(module, hook, None)) for hook in hooks), name

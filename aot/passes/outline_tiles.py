@@ -22,6 +22,8 @@ where it is.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from mlir import ir
 from mlir.dialects import func, memref
 
@@ -36,35 +38,48 @@ def outline_tiles(module: ir.Module) -> None:
     for number, nest in enumerate(nests):
         if len(nest.results):
             continue
-        fn, call = _outline(module, nest, f"scanaot_tile_{number}")
-        text = _text_without_name(fn)
-        if text in made:
-            call.attributes["callee"] = ir.FlatSymbolRefAttr.get(made[text])
+        fn, call = outline_ops(module, [nest], f"scanaot_tile_{number}", lambda v: _as_tile_argument(v, nest))
+        same = same_as(fn, made)
+        if same is not None:
+            call.attributes["callee"] = ir.FlatSymbolRefAttr.get(same)
             fn.erase()
-        else:
-            made[text] = ir.StringAttr(fn.attributes["sym_name"]).value
 
 
-def _outline(module: ir.Module, nest: ir.Operation, name: str) -> tuple[ir.Operation, ir.Operation]:
-    """Move `nest` into a new private function `name`; a call of it takes its place."""
-    ops = ops_named(nest, None)  # the same ops once moved: walked once
+def outline_ops(module: ir.Module, run: list[ir.Operation], name: str,
+                argument: Callable[[ir.Value], ir.Value] = lambda v: v) -> tuple[ir.Operation, ir.Operation]:
+    """Move `run` (consecutive ops of one block, without results) into a new private
+    function `name` whose arguments are `argument(v)` of each value v the ops read from
+    outside them (constants are made again inside); a call of it takes their place."""
+    ops = [inner for op in run for inner in ops_named(op, None)]  # the same ops once moved: walked once
     constants, free = _values_read_from_outside(ops)
-    free_args = [_as_tile_argument(v, nest) for v in free]
-    with ir.InsertionPoint(module.body), nest.location:
+    free_args = [argument(v) for v in free]
+    first = run[0]
+    with ir.InsertionPoint(module.body), first.location:
         fn = func.FuncOp(name, ([a.type for a in free_args], []), visibility="private")
         entry = fn.add_entry_block()
-    with ir.InsertionPoint(entry), nest.location:
+    with ir.InsertionPoint(entry), first.location:
         local = {hash(c.results[0]): c.clone().results[0] for c in constants}
         ret = func.ReturnOp([])
-    with ir.InsertionPoint(nest), nest.location:
+    with ir.InsertionPoint(first), first.location:
         call = func.CallOp([], ir.FlatSymbolRefAttr.get(name), free_args)
-    nest.move_before(ret.operation)
+    for op in run:
+        op.move_before(ret.operation)
     local.update({hash(v): arg for v, arg in zip(free, entry.arguments)})
     for op in ops:
         for i, operand in enumerate(op.operands):
             if hash(operand) in local:
                 op.operands[i] = local[hash(operand)]
     return fn.operation, call.operation
+
+
+def same_as(fn: ir.Operation, made: dict[str, str]) -> str | None:
+    """The name of the function in `made` (text without the name -> name) that prints
+    like `fn`; None, and `fn` added to `made`, if there is none."""
+    text = _text_without_name(fn)
+    if text in made:
+        return made[text]
+    made[text] = ir.StringAttr(fn.attributes["sym_name"]).value
+    return None
 
 
 def _values_read_from_outside(ops: list[ir.Operation]) -> tuple[list[ir.Operation], list[ir.Value]]:

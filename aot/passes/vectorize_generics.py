@@ -49,13 +49,18 @@ def vectorize_generics(module_op: ir.Operation, vector_bytes: int, masked_bytes:
     `masked_bytes`: the element sizes the CPU loads and stores under a mask (AVX2: 4
     and 8; AVX-512: all); for other sizes the last partial chunk is a scalar loop
     (LLVM would split a masked access into a branch per lane)."""
-    planners = {"linalg.generic": _plan, "linalg.copy": _plan_copy, "linalg.fill": _plan_fill}
-    for op in ops_named(module_op, tuple(planners)):  # one walk
-        plan = planners[op.name](op, vector_bytes)
+    for op in ops_named(module_op, tuple(_PLANNERS)):  # one walk
+        plan = _PLANNERS[op.name](op, vector_bytes)
         if plan is not None:
             plan.masked_tail = all(_element_bytes(ir.MemRefType(v.type).element_type) in masked_bytes
                                    for v in op.operands if isinstance(v.type, ir.MemRefType))
             _rewrite(op, plan)
+
+
+def vectorizable(op: ir.Operation) -> bool:
+    """Whether the pass rewrites `op` (at any vector width)."""
+    planner = _PLANNERS.get(op.name)
+    return planner is not None and planner(op, 16) is not None
 
 
 class _Plan:
@@ -144,6 +149,9 @@ def _plan(op: ir.Operation, vector_bytes: int) -> _Plan | None:
         return None
     out_type = ir.MemRefType(operands[-1].type)
     return _Plan(op, maps, kinds, max(vector_bytes // _element_bytes(out_type.element_type), 1))
+
+
+_PLANNERS = {"linalg.generic": _plan, "linalg.copy": _plan_copy, "linalg.fill": _plan_fill}
 
 
 def _operands_fit(operands: list[ir.Value], maps: list[list], inner: int) -> bool:

@@ -4,7 +4,7 @@ bound at load by ifunc resolvers (dispatch.py, docs/deploy.md).
 Each target module gives the same names: `record` (the manifest's target record),
 `TILED_MATMULS` (products emitted as `scan.matmul`), the pipeline's hooks
 `front_end_keys`, `before_lowering`, `before_bufferization`, `after_bufferization`,
-`specialize` and `to_llvm` (pipeline.py), `DISPATCH_BY_CPU`, `RUNTIME_SOURCES` (the C
+`share`, `specialize` and `to_llvm` (pipeline.py), `DISPATCH_BY_CPU`, `RUNTIME_SOURCES` (the C
 files from runtime/ linked into every library) and `EXTRA_EXPORTS`.
 """
 from __future__ import annotations
@@ -19,11 +19,14 @@ from ..passes.interchange import interchangeable, scan_interchange
 from ..passes.math_intrinsics import math_to_intrinsics
 from ..passes.outline_tiles import outline_tiles
 from ..passes.output_in_place import output_in_place
+from ..emit.builders import TILED_PRODUCT
+from ..passes.share_kernels import share_kernels
 from ..passes.tile_matmuls import products_as_contractions, tile_matmuls
 from ..passes.upstream import run_pipeline
 from ..passes.vector_width import prefer_wide_vectors
-from ..passes.vectorize_generics import vectorize_generics
+from ..passes.vectorize_generics import vectorizable, vectorize_generics
 from . import cpu_features
+from .symbols import shared_symbol
 
 DISPATCH_BY_CPU = True
 TILED_MATMULS = True
@@ -72,6 +75,23 @@ def after_bufferization(module: ir.Module) -> None:
     call runtime/cpu_copy.c)."""
     output_in_place(module.operation)
     copies_to_linalg(module, max_rank=1)
+
+
+def share(module: ir.Module, variants: Sequence[dict]) -> tuple[ir.Operation, dict] | None:
+    """share-kernels, for several variants of one front end: the shared module (each
+    kernel's code outside its products and vector loops) and the variant it is
+    compiled for, the least capable (its features are every variant's); None where
+    the kernels stay whole in every variant."""
+    base = variants[0]
+    if len(variants) < 2 or not all(set(base["features"]) <= set(v["features"]) for v in variants):
+        return None
+    shared = share_kernels(module, _variant_specific, shared_symbol)
+    return None if shared is None else (shared, base)
+
+
+def _variant_specific(op: ir.Operation) -> bool:
+    """A product (tile-matmuls) or a loop vectorize-generics writes at the vector width."""
+    return TILED_PRODUCT in op.attributes or vectorizable(op)
 
 
 def specialize(module: ir.Module, variant: dict) -> None:

@@ -143,6 +143,10 @@ def before_bufferization(module: ir.Module) -> None:
     pass  # products are linalg.generic contractions already: (i, j) map to GPU threads
 
 
+def share(module: ir.Module, variants: Sequence[dict]) -> None:
+    return None  # one host variant
+
+
 def specialize(module: ir.Module, variant: dict) -> None:
     pass  # one variant
 

@@ -84,8 +84,9 @@ def lower_variants(module: ir.Module, target: ModuleType, variants: Sequence[dic
     scan_keep_last(module.operation)
     scan_verify(module.operation)
     stages["scan-opt"] = module.operation.clone()
-    fronts = _front_ends(module, target, variants, stages)
+    fronts, shared = _front_ends(module, target, variants, stages)
     last = len(variants) - 1
+    shared_llvm: list[bytes] = []  # the shared module's LLVM dialect, for the llvm stage
 
     def back_end(i: int) -> ir.Module:
         own = fronts[i] if isinstance(fronts[i], ir.Module) else _parsed(fronts[i])
@@ -97,29 +98,70 @@ def lower_variants(module: ir.Module, target: ModuleType, variants: Sequence[dic
                 stages["llvm"] = own.operation.clone()
         return own
 
-    with ThreadPoolExecutor(max_workers=len(variants)) as pool:
-        lowered = [pool.submit(back_end, i) for i in range(len(variants))]
+    def shared_back_end(code: bytes, variant: dict) -> ir.Module:
+        own = _parsed(code)
+        with own.context, ir.Location.unknown():
+            _back_end(own, target, variant, manifest, None)
+            if finish is not None:
+                finish(own, variant)
+            shared_llvm.append(_bytecode(own))
+        return own
+
+    with ThreadPoolExecutor(max_workers=len(variants) + 1) as pool:
+        lowered = [(variant, pool.submit(back_end, i)) for i, variant in enumerate(variants)]
+        if shared is not None:  # compiled for its variant, linked beside the variants
+            shared_variant = dict(shared[1], shared=True)
+            lowered.insert(0, (shared_variant, pool.submit(shared_back_end, shared[0], shared_variant)))
         try:
-            for variant, job in zip(variants, lowered):
+            for variant, job in lowered:
                 yield variant, job.result()
         finally:
-            for job in lowered:
+            for _, job in lowered:
                 job.cancel()
+    if shared is not None:
+        _add_shared(stages["memref"], shared[0])
+        _add_shared(stages["llvm"], shared_llvm[0])
+
+
+def _add_shared(stage: ir.Operation, shared: bytes) -> None:
+    """A stage of the last variant with the shared module's (`shared`, bytecode)
+    definitions in place of its declarations, and the symbols only they use."""
+    block = stage.regions[0].blocks[0]
+    own = {_symbol(op): op.operation for op in block.operations}
+    with stage.context:
+        parsed = ir.Module.parse(shared)  # referenced while its ops move
+        for op in list(parsed.body.operations):
+            op, name = op.operation, _symbol(op)
+            if name not in own:
+                op.move_after(block.operations[len(block.operations) - 1])
+            elif op.name.endswith("func") and len(op.regions[0].blocks):
+                op.move_before(own[name])
+                own[name].erase()
+
+
+def _symbol(op: ir.Operation) -> str | None:
+    return ir.StringAttr(op.attributes["sym_name"]).value if "sym_name" in op.attributes else None
 
 
 def _front_ends(module: ir.Module, target: ModuleType, variants: Sequence[dict], stages: dict[str, Any]
-                ) -> list[ir.Module | bytes]:
+                ) -> tuple[list[ir.Module | bytes], tuple[bytes, dict] | None]:
     """Each variant's module after the front end: the last variant takes its front end's
     module, the others its bytecode, which each parses into an MLIR context of its own
-    in its thread (`_parsed`)."""
+    in its thread (`_parsed`); and where `target.share` splits one front end for every
+    variant, the shared module's bytecode and the variant it is compiled for."""
     keys = target.front_end_keys(module, variants)
     fronts: dict[Any, ir.Module] = {}
     for i, key in enumerate(keys):
         if key not in fronts:  # the last front end takes `module` itself
             fronts[key] = _front_end(module if len(set(keys[i:])) == 1 else module.operation.clone(), target,
                                      variants[i], stages if key == keys[-1] else None)
+    shared = None
+    if len(fronts) == 1:
+        split = target.share(fronts[keys[-1]], variants)
+        if split is not None:
+            shared = (_bytecode(split[0]), split[1])
     copies = {key: _bytecode(fronts[key]) for key in set(keys[:-1])}
-    return [copies[key] for key in keys[:-1]] + [fronts[keys[-1]]]
+    return [copies[key] for key in keys[:-1]] + [fronts[keys[-1]]], shared
 
 
 def _bytecode(module: ir.Module) -> bytes:

@@ -10,6 +10,8 @@ Internal (local to the library):
   interface wrapper is `_mlir_ciface_scanaot_kernel_FUNCTION`). The prefix keeps
   user names such as `malloc` or `expf` apart from the C and math libraries.
 - `scanaot_LIBRARY__FUNCTION__x86_64_v3`, ...: one CPU variant of an entry point.
+- `scanaot_shared_FUNCTION`: the kernel's body every CPU variant calls, compiled once
+  (passes/share_kernels.py): global in its object, hidden in the library.
 Library and function names are ASCII identifiers without double underscores
 (artifact._check_name), so none of these can spell another.
 """
@@ -24,6 +26,15 @@ def entry_symbol(library: str, function: str) -> str:
 
 def kernel_symbol(function: str) -> str:
     return f"scanaot_kernel_{function}"
+
+
+def shared_symbol(kernel: str) -> str:
+    """The symbol of `kernel`'s (kernel_symbol) body shared by the CPU variants."""
+    return "scanaot_shared_" + kernel.removeprefix("scanaot_kernel_")
+
+
+def is_shared_symbol(name: str) -> bool:
+    return name.startswith("scanaot_shared_")
 
 
 def c_interface(function: str) -> str:

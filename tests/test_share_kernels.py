@@ -1,0 +1,127 @@
+"""share-kernels: a library of several CPU variants compiles each kernel's code outside
+its products and vector loops once (passes/share_kernels.py).
+
+Checked: the numbers of the split library against numpy, with each kind of part
+running (this machine runs the most capable variant it has: the parts of x86-64-v4,
+of x86-64-v3 and of x86-64-v2 in the three builds), gradients against finite
+differences, the shared body compiled once and hidden, the same bytes from two
+builds, and which builds stay whole."""
+import subprocess
+
+import numpy as np
+import pytest
+
+import scanaot
+import scanaot.tensor as at
+from scanaot.passes import share_kernels
+
+BUILDS = ["portable", ("x86-64-v2", "x86-64-v3"), ("x86-64", "x86-64-v2")]
+
+
+def _gated_rnn(dtype="float32"):
+    """Three products and elementwise ops between them in each step: parts apart."""
+    x = at.tensor3("x", dtype=dtype)
+    W, U, V, h0 = (at.matrix(n, dtype=dtype) for n in ("W", "U", "V", "h0"))
+
+    def step(x_t, h, W, U, V):
+        a = at.tanh(at.dot(x_t, W) + at.dot(h, U))
+        g = at.sigmoid(at.dot(a, V))
+        return g * a + (1 - g) * h
+    hs, _ = scanaot.scan(step, sequences=x, outputs_info=h0, non_sequences=[W, U, V])
+    return [x, W, U, V, h0], hs
+
+
+def _gated_rnn_numpy(x, W, U, V, h):
+    out = []
+    for x_t in x:
+        a = np.tanh(x_t @ W + h @ U)
+        g = 1 / (1 + np.exp(-(a @ V)))
+        h = g * a + (1 - g) * h
+        out.append(h)
+    return np.array(out)
+
+
+def _data(rng, dtype, steps=5, batch=3, inputs=7, hidden=37):
+    """Sizes that are no multiple of any vector width (masked tails, partial tiles)."""
+    shapes = [(steps, batch, inputs), (inputs, hidden), (hidden, hidden), (hidden, hidden), (batch, hidden)]
+    return [(rng.standard_normal(s) * 0.4).astype(dtype) for s in shapes]
+
+
+@pytest.fixture
+def split_always(monkeypatch):
+    monkeypatch.setattr(share_kernels, "MIN_PARTS", 1)
+
+
+@pytest.fixture
+def cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("SCANAOT_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.mark.parametrize("cpu", BUILDS, ids=["portable", "v2-v3", "x86-64-v2"])
+def test_the_split_library_computes_what_numpy_does(split_always, cache, tmp_path, cpu):
+    inputs, hs = _gated_rnn()
+    art = scanaot.compile(inputs, hs, name="rnn", out_dir=tmp_path / "out", cpu=cpu)
+    assert "scanaot_shared_rnn" in art.ir("llvm")
+    data = _data(np.random.default_rng(0), "float32")
+    got = scanaot.runtime.load(art.library)["rnn"](*data)
+    np.testing.assert_allclose(got, _gated_rnn_numpy(*[d.astype("float64") for d in data]), rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("cpu", [BUILDS[0], BUILDS[2]], ids=["portable", "x86-64-v2"])
+def test_gradients_through_the_split_library_match_finite_differences(split_always, cache, tmp_path, cpu):
+    inputs, hs = _gated_rnn("float64")
+    cost = (hs ** 2).sum()
+    grads = scanaot.grad(cost, inputs[1:4])
+    art = scanaot.compile(inputs, grads, name="rnn_grad", out_dir=tmp_path / "out", cpu=cpu)
+    assert "scanaot_shared_rnn_grad" in art.ir("llvm")
+    data = _data(np.random.default_rng(1), "float64", hidden=9)
+    got = scanaot.runtime.load(art.library)["rnn_grad"](*data)
+
+    def loss(values):
+        return float((_gated_rnn_numpy(*values) ** 2).sum())
+    eps = 1e-6
+    for which, grad in zip((1, 2, 3), got):
+        expected = np.zeros_like(data[which])
+        for index in np.ndindex(*data[which].shape):
+            up, down = [d.copy() for d in data], [d.copy() for d in data]
+            up[which][index] += eps
+            down[which][index] -= eps
+            expected[index] = (loss(up) - loss(down)) / (2 * eps)
+        np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=1e-8)
+
+
+def test_the_shared_body_is_compiled_once_and_stays_inside_the_library(split_always, cache, tmp_path):
+    inputs, hs = _gated_rnn()
+    art = scanaot.compile(inputs, hs, name="rnn", out_dir=tmp_path / "out")
+    llvm_ir = art.ir("llvm")
+    assert llvm_ir.count("llvm.func hidden @scanaot_shared_rnn(") == 1
+    assert "llvm.func internal @scanaot_part_" in llvm_ir  # the last variant's parts
+    memref_ir = art.ir("memref")
+    assert "func.call_indirect" in memref_ir and "constant @scanaot_part_" in memref_ir
+    dynamic = subprocess.run(["nm", "-D", "--defined-only", str(art.library)], capture_output=True, text=True,
+                             check=True).stdout
+    assert "scanaot_shared" not in dynamic and "scanaot_part" not in dynamic
+    assert "scanaot_rnn__rnn" in dynamic
+
+
+def test_a_split_library_is_the_same_bytes_each_build(split_always, monkeypatch, tmp_path):
+    built = []
+    for n in range(2):
+        monkeypatch.setenv("SCANAOT_CACHE", str(tmp_path / f"cache{n}"))
+        inputs, hs = _gated_rnn()
+        built.append(scanaot.compile(inputs, hs, name="rnn", out_dir=tmp_path / f"out{n}").library.read_bytes())
+    assert built[0] == built[1]
+
+
+def test_kernels_with_few_parts_and_single_variant_builds_stay_whole(cache, tmp_path, monkeypatch):
+    inputs, hs = _gated_rnn()
+    assert "scanaot_shared" not in scanaot.compile(inputs, hs, name="few", out_dir=tmp_path / "few").ir("llvm")
+    monkeypatch.setattr(share_kernels, "MIN_PARTS", 1)
+    single = scanaot.compile(inputs, hs, name="one", out_dir=tmp_path / "one", cpu="x86-64-v3")
+    assert "scanaot_shared" not in single.ir("llvm")
+
+
+def test_a_variant_list_without_a_least_capable_member_stays_whole(split_always):
+    from scanaot.targets import cpu
+    variants = [{"features": ["sse4.2", "popcnt"]}, {"features": ["avx2", "fma"]}]
+    assert cpu.share(None, variants) is None  # neither has the other's features
