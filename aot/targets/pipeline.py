@@ -108,10 +108,11 @@ def lower_variants(module: ir.Module, target: ModuleType, variants: Sequence[dic
         return own
 
     with ThreadPoolExecutor(max_workers=len(variants) + 1) as pool:
-        lowered = [(variant, pool.submit(back_end, i)) for i, variant in enumerate(variants)]
-        if shared is not None:  # compiled for its variant, linked beside the variants
+        lowered = []
+        if shared is not None:  # compiled for its variant, linked beside the variants; the largest: first
             shared_variant = dict(shared[1], shared=True)
-            lowered.insert(0, (shared_variant, pool.submit(shared_back_end, shared[0], shared_variant)))
+            lowered.append((shared_variant, pool.submit(shared_back_end, shared[0], shared_variant)))
+        lowered += [(variant, pool.submit(back_end, i)) for i, variant in enumerate(variants)]
         try:
             for variant, job in lowered:
                 yield variant, job.result()
