@@ -21,6 +21,9 @@ from .builders import DYN, conform, dim, element_type, i32_const, index_const, i
     merge_status, tensor_type
 
 
+_NO_SITE = -1  # as unsigned, above every site (minui)
+
+
 class ModuleEmitter:
     """Owns the module being built, names the outlined step functions and numbers the
     run-time checks of the public function being emitted (its manifest's `checks`)."""
@@ -89,14 +92,44 @@ class FunctionEmitter:
         self.invariant: set[Variable] = set()
         self.per_step = False  # a scan's step function (its products: a layer's width deep)
         with ir.InsertionPoint(self.block):
-            self.status = i32_const(0)
+            self._status = i32_const(0)
+        # the checks since the status was last read: per kind bit, whether all held
+        # (i1); the least failing site (i32, shifted; _NO_SITE if none failed)
+        self._held: dict[int, ir.Value] = {}
+        self._first_site: ir.Value | None = None
 
     def check(self, ok: ir.Value, bit: int, what: str | None = None) -> None:
         """Record `bit` and this check's site in the status unless `ok` (an i1) holds.
-        `what` describes the check; by default, the node being emitted."""
+        `what` describes the check; by default, the node being emitted.
+
+        Three ops a check (the status word's merge takes five): the checks' sites
+        grow in emission order, so the first failing one is the least; the status
+        word is made from them when read (`status`)."""
         site = self.module.site(self.context + (what or describe_node(self.node)))
-        failed = arith.select(ok, i32_const(0), i32_const(bit | site << st.SITE_SHIFT))
-        self.status = merge_status(self.status, failed)
+        self._held[bit] = arith.andi(self._held[bit], ok) if bit in self._held else ok
+        if site:
+            failed_site = arith.select(ok, i32_const(_NO_SITE), i32_const(site << st.SITE_SHIFT))
+            self._first_site = failed_site if self._first_site is None else arith.minui(self._first_site, failed_site)
+
+    @property
+    def status(self) -> ir.Value:
+        """The status word (i32) of every check so far (runtime/status.py), made at the
+        insertion point from the checks since the last read."""
+        if self._held:
+            new = i32_const(0)
+            for bit, held in self._held.items():
+                new = arith.ori(new, arith.select(held, i32_const(0), i32_const(bit)))
+            if self._first_site is not None:
+                none = arith.cmpi(arith.CmpIPredicate.eq, self._first_site, i32_const(_NO_SITE))
+                new = arith.ori(new, arith.select(none, i32_const(0), self._first_site))
+            self._held, self._first_site = {}, None
+            self._status = merge_status(self._status, new)
+        return self._status
+
+    @status.setter
+    def status(self, value: ir.Value) -> None:
+        assert not self._held, "status set over checks not merged into it"
+        self._status = value
 
     def value(self, var: Variable) -> ir.Value:
         if var in self.values:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import threading
 from collections.abc import Iterator, Mapping
 
 from mlir import ir
 
 from ..dialects import scan as scan_dialect
+from ..passes.ir_helpers import bytecode
 
 _MAGIC = b"ML\xefR"  # MLIR bytecode files start with it
 # scanaot uses one MLIR context at a time in a process (a build, printing a stage)
@@ -32,9 +32,7 @@ class IRStages(Mapping):
     def keep(self, modules: Mapping[str, ir.Operation]) -> None:
         """Add the stages of `modules` (copies of the module after each stage)."""
         for name, module in modules.items():
-            out = io.BytesIO()
-            module.operation.write_bytecode(out)
-            self._encoded[name] = base64.b64encode(out.getvalue()).decode()
+            self._encoded[name] = base64.b64encode(bytecode(module)).decode()
 
     @classmethod
     def decoded(cls, encoded: object) -> IRStages:

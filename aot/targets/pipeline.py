@@ -17,7 +17,6 @@ Each stage's IR is kept so a compiled function can show it (`f.ir("scan")`):
 """
 from __future__ import annotations
 
-import io
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any, Callable, Iterator, Sequence
@@ -29,6 +28,7 @@ from ..passes.fastmath import set_fastmath
 from ..passes.fold_generators import fold_generator_reads
 from ..passes.fuse_cheap_producers import fuse_cheap_producers
 from ..passes.fuse_trees import fuse_elementwise_trees
+from ..passes.ir_helpers import bytecode
 from ..passes.keep_last import scan_keep_last
 from ..passes.lower_scan import lower_scan_to_scf
 from ..passes.split_generics import split_large_generics
@@ -43,7 +43,9 @@ STAGES = ("scan", "scan-opt", "scf", "memref", "gpu", "llvm")
 # (fuse-elementwise-trees runs between the two: it fuses elementwise chains in
 # linear time, the upstream pass being quadratic in a chain's length; then
 # split-large-generics bounds each fused loop for LLVM's vectorizer)
-INLINE = "builtin.module(inline,symbol-dce,canonicalize,cse)"
+# (inline's own canonicalize of each callee before inlining it is left out: every step
+# function is inlined anyway and canonicalize runs after; a third of the pass's time)
+INLINE = "builtin.module(inline{default-pipeline=},symbol-dce,canonicalize,cse)"
 SIMPLIFY = "builtin.module(linalg-fuse-elementwise-ops,loop-invariant-code-motion,canonicalize,cse)"
 # (canonicalize, cse first: what only the matrix products' calls kept alive goes, the
 # products now contractions (tile_matmuls.products_as_contractions); equal ones merge)
@@ -104,7 +106,7 @@ def lower_variants(module: ir.Module, target: ModuleType, variants: Sequence[dic
             _back_end(own, target, variant, manifest, None)
             if finish is not None:
                 finish(own, variant)
-            shared_llvm.append(_bytecode(own))
+            shared_llvm.append(bytecode(own))
         return own
 
     with ThreadPoolExecutor(max_workers=len(variants) + 1) as pool:
@@ -160,15 +162,9 @@ def _front_ends(module: ir.Module, target: ModuleType, variants: Sequence[dict],
     if len(fronts) == 1:
         split = target.share(fronts[keys[-1]], variants)
         if split is not None:
-            shared = (_bytecode(split[0]), split[1])
-    copies = {key: _bytecode(fronts[key]) for key in set(keys[:-1])}
+            shared = (bytecode(split[0]), split[1])
+    copies = {key: bytecode(fronts[key]) for key in set(keys[:-1])}
     return [copies[key] for key in keys[:-1]] + [fronts[keys[-1]]], shared
-
-
-def _bytecode(module: ir.Module) -> bytes:
-    data = io.BytesIO()
-    module.operation.write_bytecode(data)
-    return data.getvalue()
 
 
 def _parsed(bytecode: bytes) -> ir.Module:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
-import io
 import os
 import shlex
 import shutil
@@ -23,6 +22,7 @@ from mlir import ir
 from mlir.dialects import llvm
 
 from ..cache import cached_object
+from ..passes.ir_helpers import bytecode
 from ..passes.upstream import CompileError
 
 TRIPLE = "x86_64-unknown-linux-gnu"
@@ -122,9 +122,7 @@ def translation_input(module: ir.Module) -> str | bytes:
         except ir.MLIRError as err:
             raise CompileError(f"the LLVM dialect failed to verify before translation: {err}") from None
         return llvm.translate_module_to_llvmir(module.operation)
-    out = io.BytesIO()
-    module.operation.write_bytecode(out)
-    return out.getvalue()
+    return bytecode(module)
 
 
 # a variant's tools run in turn in one shell; its exit status says which one failed
