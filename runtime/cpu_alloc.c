@@ -32,12 +32,17 @@ static _Thread_local int guarded;
 #define FROM_MALLOC 0
 #define FROM_MMAP 1
 #define ALIGNED 2 /* an aligned block inside another; `extent` is the offset */
+/* Every block is 64-byte aligned (a cache line, an AVX-512 vector): the kernels'
+ * allocations carry no alignment of their own to compute (their lowering leaves the
+ * pointer as it is given). */
+#define ALIGNMENT ((size_t)64)
 
-/* Before every block: how it was obtained, and its place in the thread's list of
- * live blocks. 32 bytes keep malloc's 16-byte alignment. */
+/* Before every block: how it was obtained, where what malloc or mmap returned
+ * starts, and its place in the thread's list of live blocks. */
 typedef struct block {
   uint64_t kind;
   uint64_t extent; /* FROM_MMAP: the mapping's length; ALIGNED: the offset to the block */
+  uint64_t lead;   /* bytes from the start of the malloc'd or mapped memory to this header */
   struct block *prev, *next;
 } block;
 #define HEADER sizeof(block)
@@ -58,10 +63,11 @@ static void untrack(block *b) {
 }
 
 static void release(block *b) {
+  char *start = (char *)b - b->lead;
   if (b->kind == FROM_MMAP)
-    munmap(b, (size_t)b->extent);
+    munmap(start, (size_t)b->extent);
   else
-    free(b);
+    free(start);
 }
 
 void *scanaot_guard_enter(void) {
@@ -89,17 +95,23 @@ static void *out_of_memory(void) {
   return NULL;
 }
 
-static void *hand_out(block *b, uint64_t kind, uint64_t extent) {
+/* The block of `bytes` at the first 64-byte boundary past a header in the memory
+ * at `start`. */
+static void *hand_out(char *start, uint64_t kind, uint64_t extent) {
+  char *payload = (char *)(((uintptr_t)start + HEADER + ALIGNMENT - 1) & ~(uintptr_t)(ALIGNMENT - 1));
+  block *b = (block *)(payload - HEADER);
   b->kind = kind;
   b->extent = extent;
+  b->lead = (uint64_t)((char *)b - start);
   if (guarded) track(b);
   else b->prev = b->next = NULL;
-  return (char *)b + HEADER;
+  return payload;
 }
 
 void *scanaot_alloc(size_t bytes) {
+  size_t padded = HEADER + ALIGNMENT; /* the header and the way to a boundary, at most */
   if (bytes >= HUGE_PAGE && bytes < SIZE_MAX / 2) {
-    size_t total = (bytes + HEADER + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    size_t total = (bytes + padded + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
     char *raw = mmap(NULL, total + HUGE_PAGE, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (raw != MAP_FAILED) {
@@ -108,16 +120,16 @@ void *scanaot_alloc(size_t bytes) {
       char *end = raw + total + HUGE_PAGE;
       if (end > base + total) munmap(base + total, (size_t)(end - (base + total)));
       madvise(base, total, MADV_HUGEPAGE); /* advice only: without THP, 4 KB pages */
-      return hand_out((block *)base, FROM_MMAP, total);
+      return hand_out(base, FROM_MMAP, total);
     }
   }
-  block *b = bytes < SIZE_MAX - HEADER ? malloc(bytes + HEADER) : NULL;
-  if (!b) return out_of_memory();
-  return hand_out(b, FROM_MALLOC, 0);
+  char *raw = bytes < SIZE_MAX - padded ? malloc(bytes + padded) : NULL;
+  if (!raw) return out_of_memory();
+  return hand_out(raw, FROM_MALLOC, 0);
 }
 
 void *scanaot_aligned_alloc(size_t alignment, size_t bytes) {
-  if (alignment <= 16) return scanaot_alloc(bytes);
+  if (alignment <= ALIGNMENT) return scanaot_alloc(bytes);
   if (bytes > SIZE_MAX - alignment - 2 * HEADER) return out_of_memory();
   char *inner = scanaot_alloc(bytes + alignment + HEADER);
   if (!inner) return NULL;

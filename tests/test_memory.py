@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 
@@ -136,3 +137,55 @@ def test_large_temporaries_come_from_the_library_allocator_and_are_returned():
     assert result["grown_mb"] < 4, result
     want = float(np.sum(np.cumprod(np.full((2000, 1000), 0.999), axis=0)))
     assert abs(result["value"] - want) / want < 1e-2  # a float32 sum of two million terms
+
+
+ALIGNMENT_PROGRAM = r"""
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+void *scanaot_alloc(size_t);
+void *scanaot_aligned_alloc(size_t, size_t);
+void scanaot_free(void *);
+void *scanaot_guard_enter(void);
+void *scanaot_guard_leave(void);
+
+static int check(char *p, size_t bytes, size_t alignment) {
+  if (!p || (uintptr_t)p % alignment) return 1;
+  memset(p, 0xab, bytes); /* the whole block is usable (and ASan-clean under -fsanitize) */
+  return 0;
+}
+
+int main(void) {
+  size_t sizes[] = {0, 1, 15, 64, 1000, 4096, (size_t)2 << 20, ((size_t)3 << 20) + 7};
+  int failures = 0;
+  for (int guarded = 0; guarded < 2; guarded++) {
+    if (guarded) scanaot_guard_enter();
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+      char *a = scanaot_alloc(sizes[i]);
+      char *b = scanaot_aligned_alloc(32, sizes[i]);
+      char *c = scanaot_aligned_alloc(4096, sizes[i]);
+      failures += check(a, sizes[i], 64) + check(b, sizes[i], 64) + check(c, sizes[i], 4096);
+      scanaot_free(c);
+      scanaot_free(a);
+      scanaot_free(b);
+    }
+    if (guarded) scanaot_guard_leave();
+  }
+  printf("%d\n", failures);
+  return failures != 0;
+}
+"""
+
+
+def test_every_block_of_the_library_allocator_is_64_byte_aligned(tmp_path):
+    """The kernels' allocations carry no alignment arithmetic (targets/pipeline.py,
+    BUFFERIZE): cpu_alloc.c hands out 64-byte aligned blocks, from malloc and from
+    huge-page mappings, guarded or not, and aligned_alloc's larger alignments."""
+    import scanaot.runtime
+    source = Path(scanaot.runtime.__file__).parent / "cpu_alloc.c"
+    program = tmp_path / "alignment.c"
+    program.write_text(ALIGNMENT_PROGRAM)
+    binary = tmp_path / "alignment"
+    subprocess.run(["cc", "-O1", "-fsanitize=address", "-o", str(binary), str(program), str(source)], check=True)
+    out = subprocess.run([str(binary)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "0", out.stdout + out.stderr

@@ -147,8 +147,7 @@ def _local_panels(b: ir.Value, lanes: int) -> ir.Value:
     elem = ir.MemRefType(b.type).element_type
     sizes = _panel_sizes(b, lanes)
     shape = [DYN if isinstance(v, ir.Value) else v for v in sizes] + [lanes]
-    out = memref.alloc(ir.MemRefType.get(shape, elem), [v for v in sizes if isinstance(v, ir.Value)], [],
-                       alignment=ir.IntegerAttr.get(ir.IntegerType.get_signless(64), 64))
+    out = memref.alloc(ir.MemRefType.get(shape, elem), [v for v in sizes if isinstance(v, ir.Value)], [])
     pack_panels(b, out, memref.load)
     return out
 
