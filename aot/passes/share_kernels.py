@@ -10,9 +10,11 @@ variant's vector width. The rest (the shape checks, allocations, the scan loops,
 copies, address arithmetic) was lowered, optimized and compiled once per variant:
 on the GRU gradient 60% of each variant's LLVM IR. Here:
 
-1. each run of consecutive variant-specific ops (`is_part`: a fill before a product
-   travels with it, so the tile still drops it) moves into a private function
-   `scanaot_part_N` (outline_tiles.outline_ops; parts that print the same are one);
+1. each variant-specific op (`is_part`; a zero fill travels with the product after
+   it, so the tile still drops it) moves into a private function `scanaot_part_N`
+   (outline_tiles.outline_ops); parts that print the same are one (the GRU
+   gradient's 66 ops are 32 parts: one op a part merges more of them than runs of
+   ops did, 12% less LLVM IR a variant);
 2. the module splits in two. The *shared* module holds each kernel's body as
    `scanaot_shared_FUNCTION`, which calls its parts through function arguments
    (`func.call_indirect`); it is lowered and compiled once, for the least capable
@@ -36,9 +38,10 @@ from .outline_tiles import outline_ops, same_as
 from .upstream import run_pipeline
 
 PART_PREFIX = "scanaot_part_"
-# below this many parts in a module its variants' copies are compiled as before: the
-# split saves each variant the shared code (W10, the GRU gradient: 47 parts, 0.3 s of
-# a 3-variant build) and costs a call per part run (docs/dialect.md)
+# below this many variant-specific ops in a module its variants' copies are compiled
+# as before: the split saves each variant the shared code (W10, the GRU gradient: 66
+# ops; W5, the RNN gradient: 19; the suite's other kernels at most 6) and costs a
+# call per part (docs/dialect.md)
 MIN_PARTS = 8
 _C_INTERFACE = "llvm.emit_c_interface"
 
@@ -51,12 +54,12 @@ def share_kernels(module: ir.Module, is_part: Callable[[ir.Operation], bool],
     than MIN_PARTS parts. `shared_name(kernel)`: the symbol of a kernel's shared body."""
     kernels = [op.operation for op in module.body.operations
                if op.operation.name == "func.func" and _C_INTERFACE in op.operation.attributes]
-    runs = [run for kernel in kernels for run in _runs(kernel, is_part)]
-    if len(runs) < MIN_PARTS or any(len(k.regions[0].blocks) != 1 for k in kernels):
+    parts = [part for kernel in kernels for part in _parts(kernel, is_part)]
+    if len(parts) < MIN_PARTS or any(len(k.regions[0].blocks) != 1 for k in kernels):
         return None
     made: dict[str, str] = {}  # a part's text (its name left out) -> its name
-    for number, run in enumerate(runs):
-        fn, call = outline_ops(module, run, f"{PART_PREFIX}{number}")
+    for number, ops in enumerate(parts):
+        fn, call = outline_ops(module, ops, f"{PART_PREFIX}{number}")
         same = same_as(fn, made)
         if same is not None:
             call.attributes["callee"] = ir.FlatSymbolRefAttr.get(same)
@@ -72,30 +75,33 @@ def share_kernels(module: ir.Module, is_part: Callable[[ir.Operation], bool],
     return shared
 
 
-def _runs(fn: ir.Operation, is_part: Callable[[ir.Operation], bool]) -> list[list[ir.Operation]]:
-    """Maximal runs of consecutive ops of one block for which `is_part` holds (ops
-    without results), searched in every block of `fn`; ops not in a run are searched
-    inside."""
-    runs: list[list[ir.Operation]] = []
+def _parts(fn: ir.Operation, is_part: Callable[[ir.Operation], bool]) -> list[list[ir.Operation]]:
+    """The ops of `fn` for which `is_part` holds (ops without results, searched in
+    every block; others are searched inside), one part each, except that a fill joins
+    the part right after it (a product's tile drops the zero fill of its output)."""
+    parts: list[list[ir.Operation]] = []
 
     def search(block: ir.Block) -> None:
-        run: list[ir.Operation] = []
+        fill: list[ir.Operation] = []
         for op in block.operations:
             op = op.operation
             if not len(op.results) and is_part(op):
-                run.append(op)
+                if op.name == "linalg.fill":
+                    parts.extend([fill] if fill else [])
+                    fill = [op]
+                else:
+                    parts.append(fill + [op])
+                    fill = []
                 continue
-            if run:
-                runs.append(run)
-                run = []
+            parts.extend([fill] if fill else [])
+            fill = []
             for region in op.regions:
                 for inner in region.blocks:
                     search(inner)
-        if run:
-            runs.append(run)
+        parts.extend([fill] if fill else [])
 
     search(fn.regions[0].blocks[0])
-    return runs
+    return parts
 
 
 def _as_shared_body(kernel: ir.Operation, shared_name: Callable[[str], str]) -> None:
