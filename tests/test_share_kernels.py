@@ -126,3 +126,39 @@ def test_a_variant_list_without_a_least_capable_member_stays_whole(split_always)
     from scanaot.targets import cpu
     variants = [{"features": ["sse4.2", "popcnt"]}, {"features": ["avx2", "fma"]}]
     assert cpu.share(None, variants) is None  # neither has the other's features
+
+
+def test_a_library_of_two_kernels_splits_each(split_always, cache, tmp_path):
+    """Parts are numbered across the library and merged across kernels."""
+    inputs, hs = _gated_rnn()
+    art = scanaot.compile_many([("states", inputs, hs), ("last", inputs, hs[-1] * 2)], name="two",
+                               out_dir=tmp_path / "out")
+    llvm_ir = art.ir("llvm")
+    assert "scanaot_shared_states" in llvm_ir and "scanaot_shared_last" in llvm_ir
+    data = _data(np.random.default_rng(2), "float32")
+    lib = scanaot.runtime.load(art.library)
+    want = _gated_rnn_numpy(*[d.astype("float64") for d in data])
+    np.testing.assert_allclose(lib["states"](*data), want, rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(lib["last"](*data), want[-1] * 2, rtol=2e-5, atol=2e-6)
+
+
+def test_an_until_loop_runs_its_parts_inside_its_while(split_always, cache, tmp_path):
+    """Parts inside an scf.while (a repeat-until scan) stop where the condition does."""
+    x, W = at.fmatrix("x"), at.fmatrix("W")
+
+    def step(h, W):
+        new = at.tanh(at.dot(h, W)) + 1
+        return new, scanaot.scan.utils.until(new.sum() > 40)
+    hs, _ = scanaot.scan(step, outputs_info=x, non_sequences=W, n_steps=50)
+    art = scanaot.compile([x, W], hs, name="until", out_dir=tmp_path / "out", cpu=BUILDS[2])
+    assert "scanaot_shared_until" in art.ir("llvm")
+    rng = np.random.default_rng(3)
+    h, w = rng.standard_normal((2, 5)).astype("float32"), (rng.standard_normal((5, 5)) * 0.3).astype("float32")
+    got = scanaot.runtime.load(art.library)["until"](h, w)
+    want = []
+    for _ in range(50):
+        h = np.tanh(h.astype("float64") @ w) + 1
+        want.append(h)
+        if h.sum() > 40:
+            break
+    np.testing.assert_allclose(got, np.array(want), rtol=2e-5, atol=2e-6)
