@@ -3,10 +3,13 @@ its products and vector loops once (passes/share_kernels.py).
 
 Checked: the numbers of the split library against numpy, with each kind of part
 running (this machine runs the most capable variant it has: the parts of x86-64-v4,
-of x86-64-v3 and of x86-64-v2 in the three builds), gradients against finite
-differences, the shared body compiled once and hidden, the same bytes from two
-builds, and which builds stay whole."""
+of x86-64-v3 and of x86-64-v2 in the three builds; and the portable library from C
+under qemu-user's Nehalem and Haswell), gradients against finite differences, the
+shared body compiled once and hidden, the same bytes from two builds, two kernels in
+one library, a repeat-until loop, and which builds stay whole."""
+import shutil
 import subprocess
+import textwrap
 
 import numpy as np
 import pytest
@@ -162,3 +165,65 @@ def test_an_until_loop_runs_its_parts_inside_its_while(split_always, cache, tmp_
         if h.sum() > 40:
             break
     np.testing.assert_allclose(got, np.array(want), rtol=2e-5, atol=2e-6)
+
+
+QEMU = shutil.which("qemu-x86_64")
+# numpy itself needs more than qemu's Nehalem has: the library is called from C
+_C_CALLER = textwrap.dedent("""
+    #include <stdio.h>
+    #include <stdlib.h>
+    #include "rnn.h"
+
+    static float *read_all(const char *path, long count) {
+        float *data = malloc(count * sizeof(float));
+        FILE *f = fopen(path, "rb");
+        if (!data || !f || fread(data, sizeof(float), count, f) != (size_t)count) exit(2);
+        fclose(f);
+        return data;
+    }
+
+    int main(int argc, char **argv) {
+        (void)argc;
+        long T = atol(argv[1]), B = atol(argv[2]), I = atol(argv[3]), H = atol(argv[4]);
+        float *x = read_all(argv[5], T * B * I), *w = read_all(argv[6], I * H), *u = read_all(argv[7], H * H);
+        float *v = read_all(argv[8], H * H), *h0 = read_all(argv[9], B * H), *out = malloc(T * B * H * sizeof(float));
+        int64_t dims[3];
+        scanaot_memref_float32_3d X = {x, x, 0, {T, B, I}, {B * I, I, 1}}, OUT = {out, out, 0, {T, B, H}, {B * H, H, 1}};
+        scanaot_memref_float32_2d W = {w, w, 0, {I, H}, {H, 1}}, U = {u, u, 0, {H, H}, {H, 1}};
+        scanaot_memref_float32_2d V = {v, v, 0, {H, H}, {H, 1}}, H0 = {h0, h0, 0, {B, H}, {H, 1}};
+        scanaot_memref_int64_1d DIMS = {dims, dims, 0, {3}, {1}};
+        int32_t status = rnn_run(&X, &W, &U, &V, &H0, &OUT, &DIMS);
+        FILE *f = fopen(argv[10], "wb");
+        fwrite(out, sizeof(float), T * B * H, f);
+        fclose(f);
+        printf("%d\\n", status);
+        return 0;
+    }
+""")
+
+
+@pytest.mark.skipif(QEMU is None, reason="qemu-user (qemu-x86_64) is not installed")
+@pytest.mark.parametrize("model", ["Nehalem", "Haswell"])
+def test_an_older_cpu_runs_the_shared_body_with_its_own_parts(split_always, cache, tmp_path, model):
+    """On a CPU of each older level (qemu-user's models: x86-64-v2, -v3) a C program
+    calls the portable library: the shared body, compiled for x86-64-v2, runs with that
+    level's parts, with no instruction the CPU lacks (SIGILL) and numpy's numbers."""
+    inputs, hs = _gated_rnn()
+    art = scanaot.compile(inputs, hs, name="rnn", out_dir=tmp_path)
+    assert "scanaot_shared_rnn" in art.ir("llvm")
+    (tmp_path / "main.c").write_text(_C_CALLER)
+    subprocess.run(["cc", "-std=c11", "-o", str(tmp_path / "main"), str(tmp_path / "main.c"), f"-I{tmp_path}",
+                    f"-L{tmp_path}", "-lrnn", f"-Wl,-rpath,{tmp_path}"], check=True)
+    data = _data(np.random.default_rng(4), "float32")
+    paths = []
+    for i, d in enumerate(data):
+        paths.append(str(tmp_path / f"in{i}.bin"))
+        d.tofile(paths[-1])
+    steps, batch, width = data[0].shape
+    hidden = data[1].shape[1]
+    proc = subprocess.run([QEMU, "-cpu", model, str(tmp_path / "main"), str(steps), str(batch), str(width),
+                           str(hidden), *paths, str(tmp_path / "out.bin")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.split() == ["0"], proc.stdout + proc.stderr[-2000:]
+    got = np.fromfile(tmp_path / "out.bin", dtype="float32").reshape(steps, batch, hidden)
+    want = _gated_rnn_numpy(*[d.astype("float64") for d in data])
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
