@@ -28,15 +28,15 @@ from ..graph.basic import Variable
 from ..graph.fingerprint import fingerprint
 from ..graph.shared import SharedVariable
 from ..passes.fastmath import check_mode
+from ..passes.ir_helpers import bytecode
 from ..runtime import manifest as manifest_mod
 from ..runtime import safetensors
 from ..runtime.schema import is_argument_name
 from ..targets import get as get_target
 from ..targets.dispatch import dispatch_module, seal_variant
 from ..targets.cpu_features import llc_flags
-from ..passes.ir_helpers import bytecode
 from ..targets.pipeline import lower_variants
-from ..targets.symbols import c_interface, kernel_symbol, manifest_symbol
+from ..targets.symbols import c_interface, kernel_symbol, manifest_symbol, shared_symbol
 from ..targets.toolchain import TRIPLE, link_library, toolchain_id, translation_input
 from .header import generate_header
 from .manifest import FunctionSpec, check_name, function_manifest, make_spec, vjp_spec
@@ -296,15 +296,17 @@ def _emit(specs: Sequence[FunctionSpec], target: ModuleType) -> tuple[Any, dict[
 
 def _lowered(module: ir.Module, manifest: dict, target: ModuleType, stages: IRStages
              ) -> Iterator[tuple[str | bytes, list[str]]]:
-    """Each variant through the pipeline: (its LLVM IR, or MLIR bytecode for mlir-translate;
-    llc flags), in order; `stages` receives every stage of the last (the most
-    capable) variant."""
+    """Each variant through the pipeline (and the kernels' shared bodies where
+    share-kernels split them): (its LLVM IR, or MLIR bytecode for mlir-translate; llc
+    flags), in order; `stages` receives every stage of the last (the most capable)
+    variant."""
     record = manifest["target"]
     entries = {c_interface(f["name"]): f["symbol"] for f in manifest["functions"]}
+    shared = frozenset(shared_symbol(kernel_symbol(f["name"])) for f in manifest["functions"])
     translated: dict[int, str | bytes] = {}  # id(variant) -> its translation, made in its thread
 
     def seal_and_translate(lowered: ir.Module, variant: dict) -> None:
-        seal_variant(lowered, entries, variant if target.DISPATCH_BY_CPU else None)
+        seal_variant(lowered, entries, variant if target.DISPATCH_BY_CPU else None, shared)
         translated[id(variant)] = translation_input(lowered)
 
     kept: dict = {}

@@ -13,13 +13,13 @@ from typing import Sequence
 
 from mlir import ir
 
+from ..emit.builders import TILED_PRODUCT
 from ..passes.allocators import HUGE_PAGE_ALLOCATORS, route_allocations
 from ..passes.copies import copies_to_linalg
 from ..passes.interchange import interchangeable, scan_interchange
 from ..passes.math_intrinsics import math_to_intrinsics
 from ..passes.outline_tiles import outline_tiles
 from ..passes.output_in_place import output_in_place
-from ..emit.builders import TILED_PRODUCT
 from ..passes.share_kernels import share_kernels
 from ..passes.tile_matmuls import products_as_contractions, tile_matmuls
 from ..passes.upstream import run_pipeline

@@ -24,17 +24,19 @@ from ..runtime import manifest as manifest_mod
 from ..runtime.cpu import mask
 from ..runtime.elf import DIGEST_SECTION, MANIFEST_SECTION, STATE_SECTION
 from ..runtime.status import BAD_ALLOC
-from .symbols import is_shared_symbol, manifest_symbol, variant_symbol
+from .symbols import manifest_symbol, variant_symbol
 
 _INTERNAL = "#llvm.linkage<internal>"
 _HIDDEN = "1 : i64"  # LLVM::Visibility::Hidden
 
 
-def seal_variant(module: ir.Module, entries: dict[str, str], variant: dict | None) -> None:
+def seal_variant(module: ir.Module, entries: dict[str, str], variant: dict | None,
+                 shared: frozenset[str] = frozenset()) -> None:
     """Each C interface function in `entries` renamed to its entry symbol (plus the
-    variant's suffix); a kernel's shared body hidden (it is called from the variants'
-    objects); all other definitions internal; the variant's tuning CPU on
-    every function. Without a variant (cuda) the entry points keep their names."""
+    variant's suffix); the kernels' shared bodies named in `shared` hidden (the
+    variants' objects call them: passes/share_kernels.py); all other definitions
+    internal; the variant's tuning CPU on every function. Without a variant (cuda)
+    the entry points keep their names."""
     for op in module.body.operations:
         if op.operation.name not in ("llvm.func", "llvm.mlir.global"):
             continue
@@ -47,7 +49,7 @@ def seal_variant(module: ir.Module, entries: dict[str, str], variant: dict | Non
             new = variant_symbol(entries[name], variant) if variant else entries[name]
             ir.SymbolTable.replace_all_symbol_uses(name, new, module.operation)
             op.attributes["sym_name"] = ir.StringAttr.get(new)
-        elif is_shared_symbol(name):  # the variants call it (passes/share_kernels.py)
+        elif name in shared:
             op.attributes["visibility_"] = ir.Attribute.parse(_HIDDEN)
         elif "section" not in op.attributes:
             op.attributes["linkage"] = ir.Attribute.parse(_INTERNAL)

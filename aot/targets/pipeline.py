@@ -64,8 +64,10 @@ def lower_variants(module: ir.Module, target: ModuleType, variants: Sequence[dic
                    stages: dict[str, Any], finish: Callable[[ir.Module, dict], None] | None = None
                    ) -> Iterator[tuple[dict, ir.Module]]:
     """Each of `variants` (CPU variants of `target`, a module of scanaot.targets) through
-    every stage: yields (variant, its module in the LLVM dialect), in order. `module`
-    (emitted once for all) is used up.
+    every stage: yields (variant, its module in the LLVM dialect), in order, after the
+    kernels' shared bodies where `target.share` split them off (as a copy of the
+    variant they are compiled for, marked `shared`). `module` (emitted once for all)
+    is used up.
 
     The front end (scan stages to bufferization) runs once for all variants whose
     `target.front_end_keys` agree (for the cpu: every variant, unless scan-interchange

@@ -33,10 +33,6 @@ def shared_symbol(kernel: str) -> str:
     return "scanaot_shared_" + kernel.removeprefix("scanaot_kernel_")
 
 
-def is_shared_symbol(name: str) -> bool:
-    return name.startswith("scanaot_shared_")
-
-
 def c_interface(function: str) -> str:
     """The wrapper MLIR emits for `llvm.emit_c_interface` (memref descriptors by pointer)."""
     return f"_mlir_ciface_{kernel_symbol(function)}"
