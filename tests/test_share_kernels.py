@@ -227,3 +227,16 @@ def test_an_older_cpu_runs_the_shared_body_with_its_own_parts(split_always, cach
     got = np.fromfile(tmp_path / "out.bin", dtype="float32").reshape(steps, batch, hidden)
     want = _gated_rnn_numpy(*[d.astype("float64") for d in data])
     np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
+
+
+def test_a_library_named_like_a_shared_body_keeps_its_entry_points(split_always, cache, tmp_path):
+    """Entry symbols of a library called shared_x start like shared bodies do
+    (scanaot_shared_x__f): they stay exported entry points, the body hidden."""
+    inputs, hs = _gated_rnn()
+    art = scanaot.compile_many([("f", inputs, hs)], name="shared_x", out_dir=tmp_path)
+    dynamic = subprocess.run(["nm", "-D", "--defined-only", str(art.library)], capture_output=True, text=True,
+                             check=True).stdout
+    assert "scanaot_shared_x__f" in dynamic and "scanaot_shared_f" not in dynamic
+    data = _data(np.random.default_rng(5), "float32")
+    got = scanaot.runtime.load(art.library)["f"](*data)
+    np.testing.assert_allclose(got, _gated_rnn_numpy(*[d.astype("float64") for d in data]), rtol=2e-5, atol=2e-6)
