@@ -251,3 +251,32 @@ def test_keywords_bind_by_name_in_any_order_and_refuse_what_does_not_fit():
         assert bind(args, kwargs) is None
     assert ByPosition(["v"])((), {"v": 5}) == (5,) and ByPosition(["v"])((), {"w": 5}) is None
     assert ByPosition([])((), {"v": 5}) is None and ByPosition([])((), {}) == ()
+
+
+def _views_and_odd_arrays():
+    """C-contiguous arrays of every kind the fast path takes: views into a larger
+    buffer, read-only, not owning their data, empty, made by numpy's other paths."""
+    base = np.arange(24, dtype="float32").reshape(8, 3)
+    readonly = base[2:4].copy()
+    readonly.flags.writeable = False
+    foreign = np.frombuffer(bytearray(np.arange(6, dtype="float32").tobytes()), "float32")
+    return [(base[1], base[3:5]), (readonly[0], readonly), (foreign[:3], foreign.reshape(2, 3)),
+            (np.zeros(0, "float32"), np.zeros((4, 0), "float32"))]
+
+
+@pytest.mark.parametrize("data_offset", ["read", "buffer protocol"])
+def test_the_fast_path_finds_every_arrays_data(kernel, monkeypatch, data_offset):
+    """Data pointers come from the array object itself where numpy keeps them where the
+    runtime checked at import (fastcall._data_offset), else from the buffer protocol:
+    both give each kind of array's own data."""
+    from scanaot.runtime import fastcall
+    if data_offset == "read":
+        assert fastcall._DATA_OFFSET is not None  # CPython and numpy as released
+    else:
+        monkeypatch.setattr(fastcall, "_DATA_OFFSET", None)
+    call = kernel.fast_call(kernel.call_checked, with_out=True)
+    assert ("_void_at" in call.__source__) == (data_offset == "read")
+    for a, x in _views_and_odd_arrays():
+        got = call(a, x)
+        np.testing.assert_array_equal(got[0], x * a)
+        np.testing.assert_array_equal(got[1], (x + 1).sum(axis=0))
