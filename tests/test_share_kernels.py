@@ -240,3 +240,39 @@ def test_a_library_named_like_a_shared_body_keeps_its_entry_points(split_always,
     data = _data(np.random.default_rng(5), "float32")
     got = scanaot.runtime.load(art.library)["f"](*data)
     np.testing.assert_allclose(got, _gated_rnn_numpy(*[d.astype("float64") for d in data]), rtol=2e-5, atol=2e-6)
+
+
+def _noisy_rnn_training():
+    """A scan drawing from a random stream each step, and an SGD update of a shared
+    weight: the stream's state and the weight are the function's shared variables."""
+    import scanaot.tensor.random  # noqa: F401  (at.random)
+    from scanaot.tensor.random.utils import RandomStream
+    srng = RandomStream(seed=7)
+    x = at.ftensor3("x")
+    W = scanaot.shared(np.full((7, 37), 0.05, "float32"), name="W")
+    U = scanaot.shared((np.eye(37) * 0.5).astype("float32"), name="U")
+
+    def step(x_t, h, W, U):
+        noise = srng.normal(0.0, 0.1, size=(3, 37)).astype("float32")
+        return at.tanh(at.dot(x_t, W) + at.dot(h, U) + noise)
+    hs, updates = scanaot.scan(step, sequences=x, outputs_info=at.zeros((3, 37), "float32"), non_sequences=[W, U])
+    loss = (hs ** 2).mean()
+    updates[W] = W - 0.5 * scanaot.grad(loss, W)
+    return srng, W, x, loss, updates
+
+
+def test_random_streams_and_updates_through_the_split_library_match_the_whole_one(split_always, cache):
+    """A seed gives the same draws, and the same updated weights, whether the kernel is
+    split (portable) or whole (one variant)."""
+    results = {}
+    for cpu in ("portable", "x86-64-v4"):
+        srng, W, x, loss, updates = _noisy_rnn_training()
+        train = scanaot.function([x], loss, updates=updates, cpu=cpu)
+        if cpu == "portable":
+            assert "scanaot_shared_" in train.ir("llvm")
+        data = np.random.default_rng(6).standard_normal((5, 3, 7)).astype("float32")
+        losses = [float(train(data)) for _ in range(3)]
+        results[cpu] = losses, W.get_value()
+    np.testing.assert_allclose(results["portable"][0], results["x86-64-v4"][0], rtol=1e-6)
+    np.testing.assert_allclose(results["portable"][1], results["x86-64-v4"][1], rtol=1e-6, atol=1e-7)
+    assert len(set(results["portable"][0])) == 3  # the stream advanced and the weight moved
