@@ -182,8 +182,9 @@ def link_library(variants: Iterable[tuple[str | bytes, list[str]]], dispatch_ir:
     cc = _compiler()
     # each variant's tools start as soon as the variant is taken from `variants` (a
     # generator lowering the others meanwhile); the runtime's C objects, cached across
-    # builds, are compiled by a thread on a cold cache
-    with ThreadPoolExecutor(max_workers=1 + len(runtime_sources)) as pool:  # none waits for a worker
+    # builds, are compiled in turn by one thread on a cold cache (while the front end
+    # runs on the other core: side by side they slowed it)
+    with ThreadPoolExecutor(max_workers=1) as pool:
         jobs = [pool.submit(_build_runtime_object, "cpu_features.c", cc, ("-march=x86-64",)),
                 *(pool.submit(_build_runtime_object, source, cc) for source in runtime_sources)]
         try:
