@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from mlir import ir
-from mlir.dialects import arith, linalg, tensor
+from mlir.dialects import arith, linalg, memref, tensor
 
 from ..graph.basic import TensorType
 from ..runtime import status as st
@@ -59,10 +59,11 @@ def affine_maps(maps: Sequence[ir.AffineMap]) -> ir.Attribute:
 
 
 def dim(value: ir.Value, axis: int) -> ir.Value:
-    shape = ir.RankedTensorType(value.type).shape
+    """A tensor's or a buffer's size along `axis` (a constant where static)."""
+    shape = ir.ShapedType(value.type).shape
     if shape[axis] != DYN:
         return index_const(shape[axis])
-    return tensor.dim(value, index_const(axis))
+    return (tensor.dim if isinstance(value.type, ir.RankedTensorType) else memref.dim)(value, index_const(axis))
 
 
 def dims(value: ir.Value) -> list[ir.Value]:

@@ -29,8 +29,8 @@ from typing import Callable
 from mlir import ir
 from mlir.dialects import arith, linalg, memref, scf, tensor, vector
 
-from ..emit.builders import (DYN, TILED_PRODUCT, affine_maps, fold_index, index_const, index_min, iterator_types,
-                             loop_index)
+from ..emit.builders import (DYN, TILED_PRODUCT, affine_maps, dim, fold_index, index_const, index_min,
+                             iterator_types, loop_index)
 from .lower_scan import ops_named
 
 
@@ -156,17 +156,9 @@ def _lanes(tile: tuple[int, int, bool], elem: ir.Type) -> int:
     return tile[1] // (ir.FloatType(elem).width // 8)
 
 
-def _dim(value: ir.Value, axis: int) -> ir.Value:
-    """A tensor's or a buffer's size along `axis` (a constant where static)."""
-    size = ir.ShapedType(value.type).shape[axis]
-    if size != DYN:
-        return index_const(size)
-    return (tensor.dim if isinstance(value.type, ir.RankedTensorType) else memref.dim)(value, index_const(axis))
-
-
 def _panel_sizes(b: ir.Value, width: int) -> list[int | ir.Value]:
     """The panels' count and depth for b (K x N) in panels `width` columns wide."""
-    return [fold_index(arith.ceildivui(_dim(b, 1), index_const(width))), fold_index(_dim(b, 0))]
+    return [fold_index(arith.ceildivui(dim(b, 1), index_const(width))), fold_index(dim(b, 0))]
 
 
 def register_tiled_matmul(a: ir.Value, b: ir.Value, c: ir.Value, transpose_a: bool, k_dim: ir.Value,
@@ -197,8 +189,8 @@ def register_tiled_matmul(a: ir.Value, b: ir.Value, c: ir.Value, transpose_a: bo
     vtype = ir.VectorType.get([lanes], elem)
     mask_type = ir.VectorType.get([lanes], ir.IntegerType.get_signless(1))
     rank = ir.MemRefType(a.type).rank
-    lead = [_dim(a, 1)] if transpose_a else [_dim(a, axis) for axis in range(rank - 1)]
-    m, n = lead[0], _dim(c, len(lead))
+    lead = [dim(a, 1)] if transpose_a else [dim(a, axis) for axis in range(rank - 1)]
+    m, n = lead[0], dim(c, len(lead))
     panel_width = ir.MemRefType(b.type).shape[2] if ir.MemRefType(b.type).rank == 3 else None
     assert panel_width is None or panel_width % lanes == 0, (panel_width, lanes)
     for size in lead[1:]:
@@ -305,7 +297,7 @@ def pack_panels(b: ir.Value, out: ir.Value, read: Callable) -> ir.OpView:
     reads an element (tensor.extract, memref.load)."""
     lanes = ir.ShapedType(out.type).shape[2]
     elem = ir.ShapedType(b.type).element_type
-    n = _dim(b, 1)
+    n = dim(b, 1)
     last = arith.subi(n, index_const(1))
     zero = arith.constant(elem, 0.0)
     results = [out.type] if isinstance(out.type, ir.RankedTensorType) else []
