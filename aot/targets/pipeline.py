@@ -92,43 +92,34 @@ def lower_variants(module: ir.Module, target: ModuleType, variants: Sequence[dic
     scan_verify(module.operation)
     stages["scan-opt"] = module.operation.clone()
     fronts, shared = _front_ends(module, target, variants, stages)
-    last = len(variants) - 1
-    shared_llvm: list[bytes] = []  # the shared module's LLVM dialect, for the llvm stage
+    shared_stages: dict[str, Any] = {}  # the shared module's, merged into the last variant's
 
-    def back_end(i: int) -> ir.Module:
-        own = fronts[i] if isinstance(fronts[i], ir.Module) else _parsed(fronts[i])
+    def back_end(front: ir.Module | bytes, variant: dict, kept: dict | None) -> ir.Module:
+        own = front if isinstance(front, ir.Module) else _parsed(front)
         with own.context, ir.Location.unknown():
-            _back_end(own, target, variants[i], manifest, stages if i == last else None)
-            if finish is not None:
-                finish(own, variants[i])
-            if i == last:
-                stages["llvm"] = own.operation.clone()
-        return own
-
-    def shared_back_end(code: bytes, variant: dict) -> ir.Module:
-        own = _parsed(code)
-        with own.context, ir.Location.unknown():
-            _back_end(own, target, variant, manifest, None)
+            _back_end(own, target, variant, manifest, kept)
             if finish is not None:
                 finish(own, variant)
-            shared_llvm.append(bytecode(own))
+            if kept is not None:
+                kept["llvm"] = own.operation.clone()
         return own
 
     with ThreadPoolExecutor(max_workers=len(variants) + 1) as pool:
         lowered = []
         if shared is not None:  # compiled for its variant, linked beside the variants; the largest: first
             shared_variant = dict(shared[1], shared=True)
-            lowered.append((shared_variant, pool.submit(shared_back_end, shared[0], shared_variant)))
-        lowered += [(variant, pool.submit(back_end, i)) for i, variant in enumerate(variants)]
+            lowered.append((shared_variant, pool.submit(back_end, shared[0], shared_variant, shared_stages)))
+        last = len(variants) - 1
+        lowered += [(variant, pool.submit(back_end, fronts[i], variant, stages if i == last else None))
+                    for i, variant in enumerate(variants)]
         try:
             for variant, job in lowered:
                 yield variant, job.result()
         finally:
             for _, job in lowered:
                 job.cancel()
-    if shared is not None:
-        _add_shared(stages["memref"], shared[0])
-        _add_shared(stages["llvm"], shared_llvm[0])
+    for name, module_op in shared_stages.items():  # each context is idle now
+        _add_shared(stages[name], bytecode(module_op))
 
 
 def _add_shared(stage: ir.Operation, shared: bytes) -> None:
@@ -172,10 +163,10 @@ def _front_ends(module: ir.Module, target: ModuleType, variants: Sequence[dict],
     return [copies[key] for key in keys[:-1]] + [fronts[keys[-1]]], shared
 
 
-def _parsed(bytecode: bytes) -> ir.Module:
-    """The module in a new MLIR context."""
+def _parsed(code: bytes) -> ir.Module:
+    """The module (MLIR bytecode) in a new MLIR context."""
     with ir.Context(), ir.Location.unknown():
-        return ir.Module.parse(bytecode)
+        return ir.Module.parse(code)
 
 
 def _front_end(module: ir.Module, target: ModuleType, variant: dict, stages: dict | None) -> ir.Module:
